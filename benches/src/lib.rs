@@ -1,0 +1,1 @@
+//! Shared helpers for the wa benchmarks (see `benches/RESULTS.md`).

@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the custom backend + transport example.
+fn main() {}

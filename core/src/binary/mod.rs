@@ -1,0 +1,1 @@
+//! Binary node codec, JIDs and token dictionaries (in progress).

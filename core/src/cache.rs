@@ -1,0 +1,1 @@
+//! Cache abstraction (in progress).
