@@ -1,1 +1,0 @@
-//! Cache abstraction (in progress).
