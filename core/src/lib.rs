@@ -19,7 +19,11 @@
 
 pub mod binary;
 pub mod cache;
+pub mod cert;
 pub mod frame;
 pub mod net;
+pub mod noise;
+pub mod proto;
 pub mod runtime;
 pub mod store;
+pub mod xeddsa;
