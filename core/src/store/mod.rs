@@ -35,6 +35,9 @@ mod memory;
 pub mod traits;
 mod types;
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
 pub use error::{BoxError, StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use traits::{AppSyncStore, Backend, DeviceStore, ProtocolStore, SignalStore};

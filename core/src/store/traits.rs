@@ -329,8 +329,9 @@ pub trait DeviceStore: Send + Sync {
 
     /// Reserves a new device id in the underlying storage and returns it. The
     /// id is positive, differs from every id an earlier `create` returned, and
-    /// no rows exist under it yet. How to get a handle for it is the backend's
-    /// own API (e.g. `for_device(id)`).
+    /// no rows exist under it yet. It saves no device (no handle's
+    /// [`DeviceStore::exists`] changes). How to get a handle for the id is the
+    /// backend's own API (e.g. `for_device(id)`).
     async fn create(&self) -> StoreResult<i32>;
 
     /// Takes a consistent snapshot of the whole storage labelled `name`, with
