@@ -250,7 +250,7 @@ fn cache_stores_all_routes_every_namespace_to_the_store_under_its_own_name() {
 }
 
 #[test]
-fn namespaces_with_the_same_key_do_not_collide() {
+fn cache_namespaces_with_the_same_key_do_not_collide() {
     let store = Arc::new(RecordingStore::default());
     let config = CacheConfig {
         stores: CacheStores::all(store.clone()),
@@ -273,7 +273,7 @@ fn namespaces_with_the_same_key_do_not_collide() {
 }
 
 #[test]
-fn only_the_namespaces_given_a_store_use_it() {
+fn cache_only_the_namespaces_given_a_store_use_it() {
     let store = Arc::new(RecordingStore::default());
     let config = CacheConfig {
         stores: CacheStores {
@@ -310,7 +310,7 @@ fn only_the_namespaces_given_a_store_use_it() {
 }
 
 #[test]
-fn values_are_postcard_and_the_ttl_goes_to_the_store() {
+fn cache_values_are_postcard_and_the_ttl_goes_to_the_store() {
     let store = Arc::new(RecordingStore::default());
     let ttl = Some(Duration::from_secs(90));
     let cache: TypedCache<String, Group> =
@@ -332,7 +332,7 @@ fn values_are_postcard_and_the_ttl_goes_to_the_store() {
 }
 
 #[test]
-fn bytes_that_are_not_a_value_are_a_miss() {
+fn cache_bytes_that_are_not_a_value_are_a_miss() {
     let store = Arc::new(RecordingStore::default());
     let cache: TypedCache<String, Group> =
         TypedCache::custom(store.clone(), "group", CacheEntryConfig::new(10, None));
@@ -358,7 +358,7 @@ fn bytes_that_are_not_a_value_are_a_miss() {
 }
 
 #[test]
-fn a_failing_store_reads_as_misses_and_never_errors() {
+fn cache_a_failing_store_reads_as_misses_and_never_errors() {
     let store = Arc::new(FailingStore::default());
     let cache: TypedCache<UserJid, Group> = TypedCache::from_config(
         &CacheConfig {
@@ -391,7 +391,7 @@ impl Serialize for Unencodable {
 }
 
 #[test]
-fn a_failed_insert_does_not_leave_the_old_value_behind() {
+fn cache_a_failed_insert_does_not_leave_the_old_value_behind() {
     /// Accepts everything but refuses writes.
     #[derive(Default)]
     struct ReadOnly(RecordingStore);
@@ -483,7 +483,7 @@ impl tracing::Subscriber for CaptureLogs {
 }
 
 #[test]
-fn failures_are_logged_as_warnings_without_keys_or_values() {
+fn cache_failures_are_logged_as_warnings_without_keys_or_values() {
     const KEY: u64 = 15551234567;
     const SUBJECT: &str = "private subject";
     let logs = CaptureLogs::default();

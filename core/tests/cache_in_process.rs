@@ -110,7 +110,7 @@ fn zero_capacity_caches_nothing() {
 }
 
 #[test]
-fn ttl_boundary_hit_one_nanosecond_before_miss_at_and_after() {
+fn cache_ttl_boundary_hit_one_nanosecond_before_miss_at_and_after() {
     let clock = Arc::new(ManualClock::starting_at(Duration::from_secs(1_000)));
     let ttl = 10 * SECOND;
     let cache: TypedCache<u64, String> =
@@ -133,7 +133,7 @@ fn ttl_boundary_hit_one_nanosecond_before_miss_at_and_after() {
 }
 
 #[test]
-fn ttl_counts_from_each_entrys_own_insertion() {
+fn cache_ttl_counts_from_each_entrys_own_insertion() {
     let clock = Arc::new(ManualClock::new());
     let cache: TypedCache<&'static str, u32> =
         TypedCache::in_process(CacheEntryConfig::new(64, Some(10 * SECOND)), clock.clone());
@@ -168,7 +168,7 @@ fn zero_ttl_caches_nothing() {
 }
 
 #[test]
-fn without_ttl_entries_never_expire() {
+fn cache_without_ttl_entries_never_expire() {
     let clock = Arc::new(ManualClock::new());
     let cache: TypedCache<u64, u64> =
         TypedCache::in_process(CacheEntryConfig::new(64, None), clock.clone());
@@ -190,7 +190,7 @@ fn settable_clock() -> (Arc<AtomicU64>, Arc<dyn Clock>) {
 }
 
 #[test]
-fn an_expired_entry_is_removed_when_read() {
+fn cache_an_expired_entry_is_removed_when_read() {
     // Seen through a clock that steps back: had the expired entry merely been
     // hidden, it would be young again at the earlier time.
     let (nanos, clock) = settable_clock();
@@ -206,7 +206,7 @@ fn an_expired_entry_is_removed_when_read() {
 }
 
 #[test]
-fn a_clock_going_backwards_makes_entries_younger_not_a_panic() {
+fn cache_a_clock_going_backwards_makes_entries_younger_not_a_panic() {
     let (nanos, clock) = settable_clock();
     nanos.store((100 * SECOND).as_nanos() as u64, Ordering::SeqCst);
     let cache: TypedCache<u64, u64> =
@@ -222,7 +222,7 @@ fn a_clock_going_backwards_makes_entries_younger_not_a_panic() {
 }
 
 #[test]
-fn remove_and_clear() {
+fn cache_remove_and_clear() {
     let cache = no_ttl_cache::<String>(64);
     block_on(async {
         for key in 0..10 {
@@ -291,7 +291,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 #[test]
-fn matches_a_map_model_while_under_capacity() {
+fn cache_matches_a_map_model_while_under_capacity() {
     // 16 keys in a cache of 4096 never trigger eviction, so the cache must agree
     // exactly with a map that applies the TTL rule (live while age < ttl).
     let mut runner = TestRunner::new_with_rng(
