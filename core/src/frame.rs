@@ -193,7 +193,8 @@ impl FrameEncoder {
     }
 
     /// Appends one frame carrying `payload` to `out` (preceded by the intro if this
-    /// is the first frame).
+    /// is the first frame). To grow a `Vec` once, reserve
+    /// [`encoded_len`](Self::encoded_len) bytes first.
     pub fn encode<B: BufMut>(&mut self, payload: &[u8], out: &mut B) -> Result<(), EncodeError> {
         self.check(payload.len(), self.encoded_len(payload.len()), out)?;
         self.put_prefix(payload.len(), out);
