@@ -302,6 +302,17 @@ fn failing_checks(fault: Fault) -> Vec<&'static str> {
 }
 
 #[test]
+fn the_trait_default_methods_pass_the_signal_and_protocol_groups() {
+    // `Broken` implements only the required methods, so `has_session`,
+    // `put_sessions_batch`, `store_prekeys_batch`, `load_prekeys_batch` and
+    // `put_lid_mappings` run on the trait's default loops here.
+    smol::block_on(async {
+        conformance::signal_store(|| async { Broken::new(Fault::None) }).await;
+        conformance::protocol_store(|| async { Broken::new(Fault::None) }).await;
+    });
+}
+
+#[test]
 fn the_wrapper_without_a_fault_passes_every_listed_check() {
     // Control: the failures below come from the faults, not from the wrapper.
     assert_eq!(failing_checks(Fault::None), Vec::<&str>::new());
