@@ -198,12 +198,12 @@ mod tests {
 
     use super::*;
 
+    fn hexv(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
     fn hex32(s: &str) -> [u8; 32] {
-        let v: Vec<u8> = (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect();
-        v.try_into().unwrap()
+        hexv(s).try_into().unwrap()
     }
 
     fn dh(private: &str, public: &str) -> [u8; 32] {
@@ -250,6 +250,27 @@ mod tests {
             &hex32("cf20e4a2d076541a3f45609407f6501d9f20d55f40b06ff32af4573c44ab1595"),
             "go_salt_after_mix"
         );
+    }
+
+    #[test]
+    fn wa_live_decryption_with_a_derived_key() {
+        // wa_vectors → test_live_decryption_with_go_values: a handshake key and
+        // h taken from a live run; nonce 0.
+        let mut s = SymmetricState::new(&super::super::NOISE_XX_PROTOCOL_NAME);
+        s.h = hex32("78b3c79d1c15cf84ec402678ac0478106a6f201a77e4d2364de1e096d65c7bfe");
+        s.cipher = Some(Aes256Gcm::new(
+            &hex32("0e34efece6dc4516c05c53bb7e0c2128bc66c053da4e0b18afb0afe8e648c05d").into(),
+        ));
+        let ciphertext = hexv(concat!(
+            "920d8096b1c0e4376e0667c877d746fb2697c72b940beb73e89f87cc79e43aae",
+            "6a23ed5c5ec7a4e37f04a9c4a9a25f02"
+        ));
+        let plain = s.decrypt_and_hash(&ciphertext).expect("decrypts");
+        assert_eq!(
+            plain,
+            hex32("5854d333d8e13975abd6597bbaddd49d6935ced25c93a44bd3ade508f2bec330")
+        );
+        assert_eq!(s.n, 1);
     }
 
     #[test]
