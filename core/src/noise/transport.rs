@@ -213,3 +213,23 @@ impl fmt::Debug for NoiseTransport {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aes_gcm::aead::Aead;
+
+    #[test]
+    fn nonce_is_eight_zero_bytes_and_a_big_endian_counter_and_aad_is_empty() {
+        let key = [0x5A; 32];
+        let mut t = NoiseTransport::new(&key, &key);
+        t.set_counters_for_testing(0x0102_0304, 0x0102_0304);
+        let sealed = t.encrypt(b"frame").unwrap();
+
+        let raw = Aes256Gcm::new(&key.into());
+        let iv = [0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x02, 0x03, 0x04];
+        assert_eq!(sealed, raw.encrypt(&iv.into(), &b"frame"[..]).unwrap());
+        assert_eq!(t.decrypt(&sealed).unwrap(), b"frame");
+        assert_eq!(t.write_counter(), 0x0102_0305);
+    }
+}
