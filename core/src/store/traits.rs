@@ -79,8 +79,9 @@ pub trait SignalStore: Send + Sync {
     /// Stores (or replaces) one-time prekey `id`, with its upload flag.
     async fn store_prekey(&self, id: u32, record: &[u8], uploaded: bool) -> StoreResult<()>;
 
-    /// Stores many prekeys at once with the same upload flag, all or none. The
-    /// default loops over [`SignalStore::store_prekey`]; backends override it.
+    /// Stores many prekeys at once with the same upload flag, all or none; when
+    /// an id appears twice the later entry wins. The default loops over
+    /// [`SignalStore::store_prekey`] (not atomic); backends override it.
     async fn store_prekeys_batch(&self, keys: &[(u32, Bytes)], uploaded: bool) -> StoreResult<()> {
         for (id, record) in keys {
             self.store_prekey(*id, record, uploaded).await?;
@@ -224,7 +225,8 @@ pub trait ProtocolStore: Send + Sync {
     async fn put_lid_mapping(&self, entry: &LidPnMappingEntry) -> StoreResult<()>;
 
     /// Stores many mappings, all or none; later entries for the same LID win.
-    /// The default loops over [`ProtocolStore::put_lid_mapping`].
+    /// The default loops over [`ProtocolStore::put_lid_mapping`] (not atomic);
+    /// backends override it.
     async fn put_lid_mappings(&self, entries: &[LidPnMappingEntry]) -> StoreResult<()> {
         for entry in entries {
             self.put_lid_mapping(entry).await?;
@@ -337,7 +339,8 @@ pub trait DeviceStore: Send + Sync {
     /// Takes a consistent snapshot of the whole storage labelled `name`, with
     /// an optional related blob (e.g. the input that triggered a failure), for
     /// later inspection. Where the snapshot lives is the backend's choice and
-    /// is documented by it; the live store is unchanged.
+    /// is documented by it; a later snapshot with the same name replaces the
+    /// earlier one; the live store is unchanged.
     async fn snapshot_db(&self, name: &str, extra: Option<&[u8]>) -> StoreResult<()>;
 }
 
