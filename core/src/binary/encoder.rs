@@ -336,8 +336,8 @@ fn write_jid(out: &mut Vec<u8>, jid: &Jid) -> Result<(), EncodeError> {
     let server = jid.server();
     let device = jid.device();
     let user = jid.user();
-    if user.is_empty() {
-        // A server-only JID; it has no device in any text or wire form.
+    if user.is_empty() && device == 0 && jid.integrator() == 0 {
+        // A server-only JID.
         out.extend_from_slice(&[tag::JID_PAIR, tag::LIST_EMPTY]);
         return write_server(out, server);
     }

@@ -188,7 +188,8 @@ pub enum JidError {
 /// `core/tests/jid_vectors.rs`):
 /// - the server must be a known [`Server`];
 /// - on `lid` and `hosted.lid` dots belong to the user; only `:device` is split off;
-/// - on `s.whatsapp.net` a legacy `user.N@s.whatsapp.net` (no `:`) means device `N`;
+/// - on `s.whatsapp.net` a legacy `user.N@s.whatsapp.net` means device `N` (unless a
+///   non-zero `:device` is also given);
 /// - on servers that show the agent, a numeric `.N` suffix of the user is the agent
 ///   (an error above 255); a non-numeric one stays part of the user;
 /// - a device that is not a number in 0..=65535 is an error.
@@ -420,8 +421,9 @@ impl FromStr for Jid {
         };
         let mut agent = 0u8;
         match server {
-            Server::Pn if device == 0 && !user_part.contains(':') => {
-                // Legacy `user.N@s.whatsapp.net`: N is the device.
+            Server::Pn if device == 0 => {
+                // Legacy `user.N@s.whatsapp.net`: N is the device (phone-number users
+                // have no dots, so a numeric dotted suffix can only mean this).
                 if let Some((u, n)) = user.rsplit_once('.')
                     && is_digits(n)
                     && let Ok(d) = n.parse::<u16>()

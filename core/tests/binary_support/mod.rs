@@ -81,7 +81,7 @@ pub fn group_fanout() -> Node {
             .children([Node::new("enc")
                 .attr("v", "2")
                 .attr("type", "pkmsg")
-                .bytes(pattern(200, i as u8))])
+                .bytes(pattern(256, i as u8))])
     });
     Node::new("message")
         .attr("to", Jid::group("120363025246125486"))
