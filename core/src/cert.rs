@@ -133,7 +133,9 @@ pub enum CertError {
         len: usize,
     },
     /// The leaf does not name the intermediate as its issuer.
-    #[error("leaf issuer serial {leaf_issuer_serial} is not the intermediate serial {intermediate_serial}")]
+    #[error(
+        "leaf issuer serial {leaf_issuer_serial} is not the intermediate serial {intermediate_serial}"
+    )]
     IssuerSerialMismatch {
         /// `leaf.issuerSerial`.
         leaf_issuer_serial: u32,
@@ -196,10 +198,16 @@ impl CertDetails {
 
     fn check_validity(&self, role: CertRole, now_unix_secs: u64) -> Result<(), CertError> {
         if now_unix_secs < self.not_before {
-            return Err(CertError::NotYetValid { role, not_before: self.not_before });
+            return Err(CertError::NotYetValid {
+                role,
+                not_before: self.not_before,
+            });
         }
         if now_unix_secs > self.not_after {
-            return Err(CertError::Expired { role, not_after: self.not_after });
+            return Err(CertError::Expired {
+                role,
+                not_after: self.not_after,
+            });
         }
         Ok(())
     }
@@ -222,11 +230,20 @@ struct RawCert<'a> {
 
 fn raw_cert(cert: Option<&NoiseCertificate>, role: CertRole) -> Result<RawCert<'_>, CertError> {
     let cert = cert.ok_or(CertError::MissingCertificate(role))?;
-    let details = cert.details.as_deref().ok_or(CertError::MissingDetails(role))?;
-    let signature = cert.signature.as_deref().ok_or(CertError::MissingSignature(role))?;
+    let details = cert
+        .details
+        .as_deref()
+        .ok_or(CertError::MissingDetails(role))?;
+    let signature = cert
+        .signature
+        .as_deref()
+        .ok_or(CertError::MissingSignature(role))?;
     let signature = signature
         .try_into()
-        .map_err(|_| CertError::SignatureLength { role, len: signature.len() })?;
+        .map_err(|_| CertError::SignatureLength {
+            role,
+            len: signature.len(),
+        })?;
     Ok(RawCert { details, signature })
 }
 
@@ -240,7 +257,10 @@ impl RawCert<'_> {
         let details = Details::decode(self.details)
             .map_err(|error| CertError::MalformedDetails { role, error })?;
         let key = details.key.as_deref().unwrap_or_default();
-        let key = key.try_into().map_err(|_| CertError::KeyLength { role, len: key.len() })?;
+        let key = key.try_into().map_err(|_| CertError::KeyLength {
+            role,
+            len: key.len(),
+        })?;
         Ok(CertDetails {
             serial: details.serial(),
             issuer_serial: details.issuer_serial(),
@@ -279,7 +299,9 @@ pub fn verify_server_cert_chain(
     intermediate_raw.verify(Intermediate, trusted_root)?;
     let intermediate = intermediate_raw.decode(Intermediate)?;
     if intermediate.issuer_serial != ROOT_SERIAL {
-        return Err(CertError::IntermediateIssuerSerial(intermediate.issuer_serial));
+        return Err(CertError::IntermediateIssuerSerial(
+            intermediate.issuer_serial,
+        ));
     }
 
     leaf_raw.verify(Leaf, &intermediate.key)?;
@@ -307,7 +329,10 @@ pub fn sign_certificate<R: CryptoRng + ?Sized>(
 ) -> NoiseCertificate {
     let details = details.encode();
     let signature = xeddsa::sign_with_rng(issuer_private_key, &details, rng);
-    NoiseCertificate { details: Some(details), signature: Some(signature.to_vec()) }
+    NoiseCertificate {
+        details: Some(details),
+        signature: Some(signature.to_vec()),
+    }
 }
 
 /// Builds and signs a serialized [`CertChain`], for test servers: the

@@ -228,7 +228,11 @@ pub struct ClientPayload {
     #[prost(int32, optional, tag = "37")]
     pub mem_class: Option<i32>,
     /// [`client_payload::TrafficAnonymization`].
-    #[prost(enumeration = "client_payload::TrafficAnonymization", optional, tag = "40")]
+    #[prost(
+        enumeration = "client_payload::TrafficAnonymization",
+        optional,
+        tag = "40"
+    )]
     pub traffic_anonymization: Option<i32>,
     /// Whether the local chat database was migrated to LIDs.
     #[prost(bool, optional, tag = "41")]

@@ -61,11 +61,17 @@ fn real_chain_fails_outside_the_windows() {
     let chain = real_chain();
     assert_eq!(
         verify_real(&chain, LEAF_NOT_BEFORE - 1),
-        Err(CertError::NotYetValid { role: CertRole::Leaf, not_before: LEAF_NOT_BEFORE })
+        Err(CertError::NotYetValid {
+            role: CertRole::Leaf,
+            not_before: LEAF_NOT_BEFORE
+        })
     );
     assert_eq!(
         verify_real(&chain, LEAF_NOT_AFTER + 1),
-        Err(CertError::Expired { role: CertRole::Leaf, not_after: LEAF_NOT_AFTER })
+        Err(CertError::Expired {
+            role: CertRole::Leaf,
+            not_after: LEAF_NOT_AFTER
+        })
     );
     // Before the intermediate's own window, the intermediate is reported.
     assert_eq!(
@@ -77,7 +83,10 @@ fn real_chain_fails_outside_the_windows() {
     );
     assert_eq!(
         verify_real(&chain, INTERMEDIATE_NOT_AFTER + 1),
-        Err(CertError::Expired { role: CertRole::Intermediate, not_after: INTERMEDIATE_NOT_AFTER })
+        Err(CertError::Expired {
+            role: CertRole::Intermediate,
+            not_after: INTERMEDIATE_NOT_AFTER
+        })
     );
     assert!(verify_real(&chain, 0).is_err());
     assert!(verify_real(&chain, u64::MAX).is_err());
@@ -99,7 +108,10 @@ fn real_chain_fails_with_another_server_static_or_root() {
     root[5] ^= 0x10;
     assert!(matches!(
         verify_server_cert_chain(&chain, &rs, &root, INSIDE),
-        Err(CertError::BadSignature { role: CertRole::Intermediate, .. })
+        Err(CertError::BadSignature {
+            role: CertRole::Intermediate,
+            ..
+        })
     ));
 }
 
@@ -173,10 +185,20 @@ fn every_bit_flip_of_the_protobuf_framing_fails() {
     let chain = real_chain();
     let mut decoded = CertChain::decode(&chain[..]).unwrap();
     let mut covered = vec![false; chain.len()];
-    for part in [leaf_details, leaf_signature, intermediate_details, intermediate_signature] {
+    for part in [
+        leaf_details,
+        leaf_signature,
+        intermediate_details,
+        intermediate_signature,
+    ] {
         let bytes = part(&mut decoded).clone();
-        let at = chain.windows(bytes.len()).position(|w| w == &bytes[..]).unwrap();
-        covered[at..at + bytes.len()].iter_mut().for_each(|c| *c = true);
+        let at = chain
+            .windows(bytes.len())
+            .position(|w| w == &bytes[..])
+            .unwrap();
+        covered[at..at + bytes.len()]
+            .iter_mut()
+            .for_each(|c| *c = true);
     }
     let framing: Vec<usize> = (0..chain.len()).filter(|&i| !covered[i]).collect();
     assert_eq!(framing.len(), 241 - (51 + 64 + 50 + 64));
@@ -184,7 +206,10 @@ fn every_bit_flip_of_the_protobuf_framing_fails() {
         for bit in 0..8 {
             let mut bad = chain.clone();
             bad[byte] ^= 1 << bit;
-            assert!(verify_real(&bad, INSIDE).is_err(), "byte {byte} bit {bit} accepted");
+            assert!(
+                verify_real(&bad, INSIDE).is_err(),
+                "byte {byte} bit {bit} accepted"
+            );
         }
     }
 }
@@ -195,7 +220,10 @@ fn signature_flips_are_reported_as_bad_signatures_of_the_right_certificate() {
     let chain = edited(|c| c.leaf.as_mut().unwrap().signature.as_mut().unwrap()[32] ^= 1);
     assert_eq!(
         verify_real(&chain, INSIDE),
-        Err(CertError::BadSignature { role: CertRole::Leaf, error: XeddsaError::BadSignature })
+        Err(CertError::BadSignature {
+            role: CertRole::Leaf,
+            error: XeddsaError::BadSignature
+        })
     );
     // A bit of R: R either no longer decodes or is the wrong point.
     let chain = edited(|c| c.leaf.as_mut().unwrap().signature.as_mut().unwrap()[10] ^= 4);
@@ -208,10 +236,14 @@ fn signature_flips_are_reported_as_bad_signatures_of_the_right_certificate() {
     ));
     // The top bit of byte 63 is the Edwards sign bit: flipping it picks the other
     // point for the key, which must fail too.
-    let chain = edited(|c| c.intermediate.as_mut().unwrap().signature.as_mut().unwrap()[63] ^= 0x80);
+    let chain =
+        edited(|c| c.intermediate.as_mut().unwrap().signature.as_mut().unwrap()[63] ^= 0x80);
     assert!(matches!(
         verify_real(&chain, INSIDE),
-        Err(CertError::BadSignature { role: CertRole::Intermediate, .. })
+        Err(CertError::BadSignature {
+            role: CertRole::Intermediate,
+            ..
+        })
     ));
 }
 
@@ -219,7 +251,10 @@ fn signature_flips_are_reported_as_bad_signatures_of_the_right_certificate() {
 fn every_truncation_of_the_chain_fails() {
     let chain = real_chain();
     for len in 0..chain.len() {
-        assert!(verify_real(&chain[..len], INSIDE).is_err(), "truncation to {len} accepted");
+        assert!(
+            verify_real(&chain[..len], INSIDE).is_err(),
+            "truncation to {len} accepted"
+        );
     }
 }
 
@@ -227,9 +262,18 @@ fn every_truncation_of_the_chain_fails() {
 fn structural_defects_have_their_own_errors() {
     use CertRole::{Intermediate, Leaf};
     let cases: Vec<(Vec<u8>, CertError)> = vec![
-        (edited(|c| c.leaf = None), CertError::MissingCertificate(Leaf)),
-        (edited(|c| c.intermediate = None), CertError::MissingCertificate(Intermediate)),
-        (edited(|c| c.leaf.as_mut().unwrap().details = None), CertError::MissingDetails(Leaf)),
+        (
+            edited(|c| c.leaf = None),
+            CertError::MissingCertificate(Leaf),
+        ),
+        (
+            edited(|c| c.intermediate = None),
+            CertError::MissingCertificate(Intermediate),
+        ),
+        (
+            edited(|c| c.leaf.as_mut().unwrap().details = None),
+            CertError::MissingDetails(Leaf),
+        ),
         (
             edited(|c| c.intermediate.as_mut().unwrap().signature = None),
             CertError::MissingSignature(Intermediate),
@@ -238,17 +282,34 @@ fn structural_defects_have_their_own_errors() {
             edited(|c| {
                 c.leaf.as_mut().unwrap().signature.as_mut().unwrap().pop();
             }),
-            CertError::SignatureLength { role: Leaf, len: 63 },
+            CertError::SignatureLength {
+                role: Leaf,
+                len: 63,
+            },
         ),
         (
-            edited(|c| c.intermediate.as_mut().unwrap().signature.as_mut().unwrap().push(0)),
-            CertError::SignatureLength { role: Intermediate, len: 65 },
+            edited(|c| {
+                c.intermediate
+                    .as_mut()
+                    .unwrap()
+                    .signature
+                    .as_mut()
+                    .unwrap()
+                    .push(0)
+            }),
+            CertError::SignatureLength {
+                role: Intermediate,
+                len: 65,
+            },
         ),
     ];
     for (chain, expected) in cases {
         assert_eq!(verify_real(&chain, INSIDE), Err(expected));
     }
-    assert!(matches!(verify_real(&[0x0A, 0xFF], INSIDE), Err(CertError::Malformed(_))));
+    assert!(matches!(
+        verify_real(&[0x0A, 0xFF], INSIDE),
+        Err(CertError::Malformed(_))
+    ));
 }
 
 // ------------------------------------------------------------ built chains
@@ -292,24 +353,45 @@ fn details(k: &Keys) -> (CertDetails, CertDetails) {
 fn built_chain_verifies_and_round_trips_its_details() {
     let (k, mut rng) = keys(1);
     let (inter, leaf) = details(&k);
-    let chain =
-        build_cert_chain(k.root.private_key(), &inter, k.inter.private_key(), &leaf, &mut rng);
+    let chain = build_cert_chain(
+        k.root.private_key(),
+        &inter,
+        k.inter.private_key(),
+        &leaf,
+        &mut rng,
+    );
     let verified =
-        verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 5_000).unwrap();
-    assert_eq!(verified, VerifiedChain { leaf: leaf.clone(), intermediate: inter.clone() });
+        verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 5_000)
+            .unwrap();
+    assert_eq!(
+        verified,
+        VerifiedChain {
+            leaf: leaf.clone(),
+            intermediate: inter.clone()
+        }
+    );
     // The real root does not accept it.
     assert!(matches!(
         verify_server_cert_chain(&chain, k.server.public_key(), &WA_ROOT_PUBLIC_KEY, 5_000),
-        Err(CertError::BadSignature { role: CertRole::Intermediate, .. })
+        Err(CertError::BadSignature {
+            role: CertRole::Intermediate,
+            ..
+        })
     ));
     // Windows of a built chain.
     assert!(matches!(
         verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 1_999),
-        Err(CertError::NotYetValid { role: CertRole::Leaf, not_before: 2_000 })
+        Err(CertError::NotYetValid {
+            role: CertRole::Leaf,
+            not_before: 2_000
+        })
     ));
     assert!(matches!(
         verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 999),
-        Err(CertError::NotYetValid { role: CertRole::Intermediate, not_before: 1_000 })
+        Err(CertError::NotYetValid {
+            role: CertRole::Intermediate,
+            not_before: 1_000
+        })
     ));
     assert!(leaf.is_valid_at(2_000) && leaf.is_valid_at(8_000) && !leaf.is_valid_at(8_001));
 }
@@ -318,10 +400,11 @@ fn built_chain_verifies_and_round_trips_its_details() {
 fn built_chains_that_break_a_rule_are_refused() {
     let (k, mut rng) = keys(2);
     let (inter, leaf) = details(&k);
-    let build = |inter: &CertDetails, inter_priv: &[u8; 32], leaf: &CertDetails, rng: &mut ChaCha20Rng| {
-        let chain = build_cert_chain(k.root.private_key(), inter, inter_priv, leaf, rng);
-        verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 5_000)
-    };
+    let build =
+        |inter: &CertDetails, inter_priv: &[u8; 32], leaf: &CertDetails, rng: &mut ChaCha20Rng| {
+            let chain = build_cert_chain(k.root.private_key(), inter, inter_priv, leaf, rng);
+            verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 5_000)
+        };
 
     let mut bad_issuer = inter.clone();
     bad_issuer.issuer_serial = 1;
@@ -334,14 +417,20 @@ fn built_chains_that_break_a_rule_are_refused() {
     bad_link.issuer_serial = 4;
     assert_eq!(
         build(&inter, k.inter.private_key(), &bad_link, &mut rng),
-        Err(CertError::IssuerSerialMismatch { leaf_issuer_serial: 4, intermediate_serial: 3 })
+        Err(CertError::IssuerSerialMismatch {
+            leaf_issuer_serial: 4,
+            intermediate_serial: 3
+        })
     );
 
     // The leaf signed by a key other than the one the intermediate certifies.
     let other = KeyPair::generate(&mut rng);
     assert!(matches!(
         build(&inter, other.private_key(), &leaf, &mut rng),
-        Err(CertError::BadSignature { role: CertRole::Leaf, .. })
+        Err(CertError::BadSignature {
+            role: CertRole::Leaf,
+            ..
+        })
     ));
 
     let mut other_leaf_key = leaf.clone();
@@ -369,7 +458,10 @@ fn absent_fields_count_as_zero_and_short_keys_are_refused() {
     }
     .encode_to_vec();
     let inter_sig = wa_core::xeddsa::sign_with_rng(k.root.private_key(), &inter_details, &mut rng);
-    let leaf0 = CertDetails { issuer_serial: 0, ..leaf };
+    let leaf0 = CertDetails {
+        issuer_serial: 0,
+        ..leaf
+    };
     let chain = CertChain {
         intermediate: Some(wa_core::proto::cert_chain::NoiseCertificate {
             details: Some(inter_details),
@@ -379,11 +471,22 @@ fn absent_fields_count_as_zero_and_short_keys_are_refused() {
     }
     .encode_to_vec();
     let verified =
-        verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 5_000).unwrap();
-    assert_eq!((verified.intermediate.serial, verified.intermediate.issuer_serial), (0, 0));
+        verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 5_000)
+            .unwrap();
+    assert_eq!(
+        (
+            verified.intermediate.serial,
+            verified.intermediate.issuer_serial
+        ),
+        (0, 0)
+    );
 
     // A 31-byte intermediate key, properly signed, is refused for its length.
-    let short = Details { key: Some(vec![1; 31]), ..Default::default() }.encode_to_vec();
+    let short = Details {
+        key: Some(vec![1; 31]),
+        ..Default::default()
+    }
+    .encode_to_vec();
     let sig = wa_core::xeddsa::sign_with_rng(k.root.private_key(), &short, &mut rng);
     let chain = CertChain {
         intermediate: Some(wa_core::proto::cert_chain::NoiseCertificate {
@@ -395,13 +498,22 @@ fn absent_fields_count_as_zero_and_short_keys_are_refused() {
     .encode_to_vec();
     assert_eq!(
         verify_server_cert_chain(&chain, k.server.public_key(), k.root.public_key(), 5_000),
-        Err(CertError::KeyLength { role: CertRole::Intermediate, len: 31 })
+        Err(CertError::KeyLength {
+            role: CertRole::Intermediate,
+            len: 31
+        })
     );
 }
 
 #[test]
 fn error_messages_are_short_and_lower_case() {
-    let e = CertError::Expired { role: CertRole::Leaf, not_after: 5 };
+    let e = CertError::Expired {
+        role: CertRole::Leaf,
+        not_after: 5,
+    };
     assert_eq!(e.to_string(), "leaf certificate expired at 5");
-    assert_eq!(CertError::LeafKeyMismatch.to_string(), "leaf key does not match the server static key");
+    assert_eq!(
+        CertError::LeafKeyMismatch.to_string(),
+        "leaf key does not match the server static key"
+    );
 }

@@ -44,8 +44,18 @@ fn pki(rng: &mut ChaCha20Rng) -> TestPki {
         not_before: NOW - 50,
         not_after: NOW + 50,
     };
-    let chain = build_cert_chain(root.private_key(), &inter, intermediate.private_key(), &leaf, rng);
-    TestPki { root, server_static, chain }
+    let chain = build_cert_chain(
+        root.private_key(),
+        &inter,
+        intermediate.private_key(),
+        &leaf,
+        rng,
+    );
+    TestPki {
+        root,
+        server_static,
+        chain,
+    }
 }
 
 fn server(pki: &TestPki, rng: &mut ChaCha20Rng) -> ExpectClientHello {
@@ -95,7 +105,9 @@ fn round_trip_and_transport_in_both_directions() {
     let (server, server_hello) = server(&pki, &mut rng).read_client_hello(&hello).unwrap();
     assert_eq!(client.handshake_hash().len(), 32);
 
-    let (client, chain) = client.read_server_hello(&server_hello, pki.root.public_key(), NOW).unwrap();
+    let (client, chain) = client
+        .read_server_hello(&server_hello, pki.root.public_key(), NOW)
+        .unwrap();
     assert_eq!(&chain.leaf.key, pki.server_static.public_key());
     assert_eq!(client.server_static(), pki.server_static.public_key());
     assert_eq!(client.handshake_hash(), server.handshake_hash());
@@ -107,17 +119,32 @@ fn round_trip_and_transport_in_both_directions() {
     assert_eq!(finished.client_payload, payload);
     let decoded = ClientPayload::decode(&finished.client_payload[..]).unwrap();
     assert_eq!(decoded.username, Some(5_511_987_650_001));
-    assert_eq!(decoded.user_agent.unwrap().platform(), user_agent::Platform::Web);
+    assert_eq!(
+        decoded.user_agent.unwrap().platform(),
+        user_agent::Platform::Web
+    );
 
     let mut server_t = finished.transport;
     for i in 0..20u8 {
         let up = vec![i; usize::from(i) * 7];
-        assert_eq!(server_t.decrypt(&client_t.encrypt(&up).unwrap()).unwrap(), up);
+        assert_eq!(
+            server_t.decrypt(&client_t.encrypt(&up).unwrap()).unwrap(),
+            up
+        );
         let down = vec![!i; 3 + usize::from(i)];
-        assert_eq!(client_t.decrypt(&server_t.encrypt(&down).unwrap()).unwrap(), down);
+        assert_eq!(
+            client_t.decrypt(&server_t.encrypt(&down).unwrap()).unwrap(),
+            down
+        );
     }
-    assert_eq!((client_t.write_counter(), client_t.read_counter()), (20, 20));
-    assert_eq!((server_t.write_counter(), server_t.read_counter()), (20, 20));
+    assert_eq!(
+        (client_t.write_counter(), client_t.read_counter()),
+        (20, 20)
+    );
+    assert_eq!(
+        (server_t.write_counter(), server_t.read_counter()),
+        (20, 20)
+    );
 }
 
 #[test]
@@ -128,7 +155,9 @@ fn same_seed_same_bytes() {
         let client_static = KeyPair::generate(&mut rng);
         let (client, hello) = client(&client_static, &mut rng);
         let (server, server_hello) = server(&pki, &mut rng).read_client_hello(&hello).unwrap();
-        let (client, _) = client.read_server_hello(&server_hello, pki.root.public_key(), NOW).unwrap();
+        let (client, _) = client
+            .read_server_hello(&server_hello, pki.root.public_key(), NOW)
+            .unwrap();
         let (finish, mut t) = client.write_client_finish(b"x").unwrap();
         server.read_client_finish(&finish).unwrap();
         [hello, server_hello, finish, t.encrypt(b"frame").unwrap()]
@@ -148,8 +177,11 @@ fn client_finish_matches_a_manual_replay_of_the_spec_steps() {
     let pki = pki(&mut rng);
     let (s_priv, e_priv, re_priv) = ([0x21; 32], [0x22; 32], [0x23; 32]);
     let client_static = KeyPair::from_private_key(s_priv);
-    let (c, hello) =
-        ClientHandshake::start(client_static.clone(), KeyPair::from_private_key(e_priv), &PROLOGUE);
+    let (c, hello) = ClientHandshake::start(
+        client_static.clone(),
+        KeyPair::from_private_key(e_priv),
+        &PROLOGUE,
+    );
     let srv = ServerHandshake::start(
         pki.server_static.clone(),
         KeyPair::from_private_key(re_priv),
@@ -157,10 +189,15 @@ fn client_finish_matches_a_manual_replay_of_the_spec_steps() {
         &PROLOGUE,
     );
     let (srv, server_hello) = srv.read_client_hello(&hello).unwrap();
-    let (c, _) = c.read_server_hello(&server_hello, pki.root.public_key(), NOW).unwrap();
+    let (c, _) = c
+        .read_server_hello(&server_hello, pki.root.public_key(), NOW)
+        .unwrap();
     let (finish, mut client_t) = c.write_client_finish(b"login").unwrap();
 
-    let sh = HandshakeMessage::decode(&server_hello[..]).unwrap().server_hello.unwrap();
+    let sh = HandshakeMessage::decode(&server_hello[..])
+        .unwrap()
+        .server_hello
+        .unwrap();
     let e_pub = *KeyPair::from_private_key(e_priv).public_key();
     let re = *KeyPair::from_private_key(re_priv).public_key();
     assert_eq!(sh.ephemeral.as_deref(), Some(&re[..]));
@@ -169,22 +206,35 @@ fn client_finish_matches_a_manual_replay_of_the_spec_steps() {
     st.mix_hash(&e_pub);
     st.mix_hash(&re);
     st.mix_key(&x25519_dalek::x25519(e_priv, re));
-    let rs: [u8; 32] = st.decrypt_and_hash(sh.r#static.as_deref().unwrap()).unwrap().try_into().unwrap();
+    let rs: [u8; 32] = st
+        .decrypt_and_hash(sh.r#static.as_deref().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert_eq!(&rs, pki.server_static.public_key());
     st.mix_key(&x25519_dalek::x25519(e_priv, rs));
-    assert_eq!(st.decrypt_and_hash(sh.payload.as_deref().unwrap()).unwrap(), pki.chain);
+    assert_eq!(
+        st.decrypt_and_hash(sh.payload.as_deref().unwrap()).unwrap(),
+        pki.chain
+    );
     let c_s = st.encrypt_and_hash(client_static.public_key()).unwrap();
     st.mix_key(&x25519_dalek::x25519(s_priv, re));
     let c_p = st.encrypt_and_hash(b"login").unwrap();
 
-    let cf = HandshakeMessage::decode(&finish[..]).unwrap().client_finish.unwrap();
+    let cf = HandshakeMessage::decode(&finish[..])
+        .unwrap()
+        .client_finish
+        .unwrap();
     assert_eq!(cf.r#static.as_deref(), Some(&c_s[..]));
     assert_eq!(cf.payload.as_deref(), Some(&c_p[..]));
     assert_eq!(c_s.len(), 48);
 
     // Split: the replayed state as initiator writes what the client writes.
     let mut replay_t = st.split(wa_core::noise::Role::Initiator);
-    assert_eq!(replay_t.encrypt(b"frame").unwrap(), client_t.encrypt(b"frame").unwrap());
+    assert_eq!(
+        replay_t.encrypt(b"frame").unwrap(),
+        client_t.encrypt(b"frame").unwrap()
+    );
     let mut server_t = srv.read_client_finish(&finish).unwrap().transport;
     let down = server_t.encrypt(b"down").unwrap();
     assert_eq!(replay_t.decrypt(&down).unwrap(), b"down");
@@ -204,14 +254,24 @@ fn a_standard_noise_initiator_cannot_talk_to_the_whatsapp_server() {
     );
     let (initiator, m1) = initiator.write_message_1(&[]).unwrap();
     let hello = HandshakeMessage {
-        client_hello: Some(ClientHello { ephemeral: Some(m1.ephemeral.to_vec()), ..Default::default() }),
+        client_hello: Some(ClientHello {
+            ephemeral: Some(m1.ephemeral.to_vec()),
+            ..Default::default()
+        }),
         ..Default::default()
     }
     .encode_to_vec();
     let (_, server_hello) = server(&pki, &mut rng).read_client_hello(&hello).unwrap();
-    let sh = HandshakeMessage::decode(&server_hello[..]).unwrap().server_hello.unwrap();
+    let sh = HandshakeMessage::decode(&server_hello[..])
+        .unwrap()
+        .server_hello
+        .unwrap();
     let err = initiator
-        .read_message_2(&sh.ephemeral.unwrap(), &sh.r#static.unwrap(), &sh.payload.unwrap())
+        .read_message_2(
+            &sh.ephemeral.unwrap(),
+            &sh.r#static.unwrap(),
+            &sh.payload.unwrap(),
+        )
         .unwrap_err();
     assert_eq!(err, NoiseError::HandshakeDecrypt);
 }
@@ -225,20 +285,40 @@ fn wrong_root_expired_chain_and_foreign_leaf_are_refused() {
     let attempt = |root: &[u8; 32], now: u64, srv: ExpectClientHello, rng: &mut ChaCha20Rng| {
         let (client, hello) = client(&client_static, rng);
         let (_, server_hello) = srv.read_client_hello(&hello).unwrap();
-        client.read_server_hello(&server_hello, root, now).map(|_| ())
+        client
+            .read_server_hello(&server_hello, root, now)
+            .map(|_| ())
     };
 
     let other_root = KeyPair::generate(&mut rng);
-    let err = attempt(other_root.public_key(), NOW, server(&pki, &mut rng), &mut rng).unwrap_err();
+    let err = attempt(
+        other_root.public_key(),
+        NOW,
+        server(&pki, &mut rng),
+        &mut rng,
+    )
+    .unwrap_err();
     assert!(matches!(
         err,
-        NoiseError::Cert(CertError::BadSignature { role: CertRole::Intermediate, .. })
+        NoiseError::Cert(CertError::BadSignature {
+            role: CertRole::Intermediate,
+            ..
+        })
     ));
 
-    let err = attempt(pki.root.public_key(), NOW + 51, server(&pki, &mut rng), &mut rng).unwrap_err();
+    let err = attempt(
+        pki.root.public_key(),
+        NOW + 51,
+        server(&pki, &mut rng),
+        &mut rng,
+    )
+    .unwrap_err();
     assert_eq!(
         err,
-        NoiseError::Cert(CertError::Expired { role: CertRole::Leaf, not_after: NOW + 50 })
+        NoiseError::Cert(CertError::Expired {
+            role: CertRole::Leaf,
+            not_after: NOW + 50
+        })
     );
 
     // A server that presents a valid chain for a different static key.
@@ -258,10 +338,15 @@ fn wrong_root_expired_chain_and_foreign_leaf_are_refused() {
 fn prologue_mismatch_fails_the_handshake() {
     let mut rng = ChaCha20Rng::from_seed([5; 32]);
     let pki = pki(&mut rng);
-    let (client, hello) =
-        ClientHandshake::start(KeyPair::generate(&mut rng), KeyPair::generate(&mut rng), &[0x57, 0x41, 0x06, 0x02]);
+    let (client, hello) = ClientHandshake::start(
+        KeyPair::generate(&mut rng),
+        KeyPair::generate(&mut rng),
+        &[0x57, 0x41, 0x06, 0x02],
+    );
     let (_, server_hello) = server(&pki, &mut rng).read_client_hello(&hello).unwrap();
-    let err = client.read_server_hello(&server_hello, pki.root.public_key(), NOW).unwrap_err();
+    let err = client
+        .read_server_hello(&server_hello, pki.root.public_key(), NOW)
+        .unwrap_err();
     assert_eq!(err, NoiseError::HandshakeDecrypt);
 }
 
@@ -280,26 +365,52 @@ fn server_refuses_ik_and_wrong_messages() {
         ..Default::default()
     }
     .encode_to_vec();
-    let err = server(&pki, &mut rng).read_client_hello(&ik_hello).unwrap_err();
+    let err = server(&pki, &mut rng)
+        .read_client_hello(&ik_hello)
+        .unwrap_err();
     assert_eq!(err, NoiseError::UnexpectedField("client hello static"));
 
     let finish_instead = HandshakeMessage {
-        client_finish: Some(ClientFinish { r#static: Some(vec![0; 48]), payload: Some(vec![0; 16]) }),
+        client_finish: Some(ClientFinish {
+            r#static: Some(vec![0; 48]),
+            payload: Some(vec![0; 16]),
+        }),
         ..Default::default()
     }
     .encode_to_vec();
-    let err = server(&pki, &mut rng).read_client_hello(&finish_instead).unwrap_err();
-    assert_eq!(err, NoiseError::UnexpectedMessage { expected: "client hello" });
+    let err = server(&pki, &mut rng)
+        .read_client_hello(&finish_instead)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        NoiseError::UnexpectedMessage {
+            expected: "client hello"
+        }
+    );
 
     let short_e = HandshakeMessage {
-        client_hello: Some(ClientHello { ephemeral: Some(vec![1; 31]), ..Default::default() }),
+        client_hello: Some(ClientHello {
+            ephemeral: Some(vec![1; 31]),
+            ..Default::default()
+        }),
         ..Default::default()
     }
     .encode_to_vec();
-    let err = server(&pki, &mut rng).read_client_hello(&short_e).unwrap_err();
-    assert_eq!(err, NoiseError::InvalidLength { field: "ephemeral", expected: 32, actual: 31 });
+    let err = server(&pki, &mut rng)
+        .read_client_hello(&short_e)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        NoiseError::InvalidLength {
+            field: "ephemeral",
+            expected: 32,
+            actual: 31
+        }
+    );
 
-    let err = server(&pki, &mut rng).read_client_hello(&[0xFF, 0xFF]).unwrap_err();
+    let err = server(&pki, &mut rng)
+        .read_client_hello(&[0xFF, 0xFF])
+        .unwrap_err();
     assert!(matches!(err, NoiseError::Malformed(_)));
 }
 
@@ -310,7 +421,10 @@ fn client_refuses_a_server_hello_with_missing_parts_or_low_order_ephemeral() {
     let client_static = KeyPair::generate(&mut rng);
     let (c, hello) = client(&client_static, &mut rng);
     let (_, server_hello) = server(&pki, &mut rng).read_client_hello(&hello).unwrap();
-    let good = HandshakeMessage::decode(&server_hello[..]).unwrap().server_hello.unwrap();
+    let good = HandshakeMessage::decode(&server_hello[..])
+        .unwrap()
+        .server_hello
+        .unwrap();
     drop(c);
 
     let mut no_payload = good.clone();
@@ -328,12 +442,21 @@ fn client_refuses_a_server_hello_with_missing_parts_or_low_order_ephemeral() {
         (no_payload, NoiseError::MissingField("server hello payload")),
         (no_static, NoiseError::MissingField("server hello static")),
         (no_e, NoiseError::MissingField("server hello ephemeral")),
-        (long_static, NoiseError::InvalidLength { field: "static", expected: 48, actual: 49 }),
+        (
+            long_static,
+            NoiseError::InvalidLength {
+                field: "static",
+                expected: 48,
+                actual: 49,
+            },
+        ),
         (zero_e, NoiseError::LowOrderKey),
     ];
     for (hello_msg, expected) in cases {
         let (c, _) = client(&client_static, &mut rng);
-        let err = c.read_server_hello_message(&hello_msg, pki.root.public_key(), NOW).unwrap_err();
+        let err = c
+            .read_server_hello_message(&hello_msg, pki.root.public_key(), NOW)
+            .unwrap_err();
         assert_eq!(err, expected);
     }
 
@@ -344,8 +467,11 @@ fn client_refuses_a_server_hello_with_missing_parts_or_low_order_ephemeral() {
     }
     .encode_to_vec();
     assert_eq!(
-        c.read_server_hello(&wrong, pki.root.public_key(), NOW).unwrap_err(),
-        NoiseError::UnexpectedMessage { expected: "server hello" }
+        c.read_server_hello(&wrong, pki.root.public_key(), NOW)
+            .unwrap_err(),
+        NoiseError::UnexpectedMessage {
+            expected: "server hello"
+        }
     );
 }
 
@@ -356,10 +482,17 @@ fn tampered_client_finish_is_refused() {
     let client_static = KeyPair::generate(&mut rng);
     let (c, hello) = client(&client_static, &mut rng);
     let (s, server_hello) = server(&pki, &mut rng).read_client_hello(&hello).unwrap();
-    let (c, _) = c.read_server_hello(&server_hello, pki.root.public_key(), NOW).unwrap();
+    let (c, _) = c
+        .read_server_hello(&server_hello, pki.root.public_key(), NOW)
+        .unwrap();
     let (finish, _) = c.write_client_finish(b"payload").unwrap();
     let mut msg = HandshakeMessage::decode(&finish[..]).unwrap();
-    msg.client_finish.as_mut().unwrap().payload.as_mut().unwrap()[0] ^= 1;
+    msg.client_finish
+        .as_mut()
+        .unwrap()
+        .payload
+        .as_mut()
+        .unwrap()[0] ^= 1;
     assert_eq!(
         s.read_client_finish(&msg.encode_to_vec()).unwrap_err(),
         NoiseError::HandshakeDecrypt
@@ -371,16 +504,33 @@ fn debug_output_never_shows_private_keys() {
     let mut rng = ChaCha20Rng::from_seed([9; 32]);
     let pki = pki(&mut rng);
     let client_static = KeyPair::from_private_key([0xAB; 32]);
-    let (c, hello) = ClientHandshake::start(client_static.clone(), KeyPair::from_private_key([0xCD; 32]), &PROLOGUE);
+    let (c, hello) = ClientHandshake::start(
+        client_static.clone(),
+        KeyPair::from_private_key([0xCD; 32]),
+        &PROLOGUE,
+    );
     let (s, server_hello) = server(&pki, &mut rng).read_client_hello(&hello).unwrap();
-    let (c, _) = c.read_server_hello(&server_hello, pki.root.public_key(), NOW).unwrap();
+    let (c, _) = c
+        .read_server_hello(&server_hello, pki.root.public_key(), NOW)
+        .unwrap();
     let shown = format!("{c:?} {s:?} {client_static:?}");
-    assert!(!shown.contains("abab") && !shown.contains("cdcd"), "{shown}");
-    let server_private: String = pki.server_static.private_key().iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        !shown.contains("abab") && !shown.contains("cdcd"),
+        "{shown}"
+    );
+    let server_private: String = pki
+        .server_static
+        .private_key()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert!(!shown.contains(&server_private));
     assert!(shown.contains("redacted"));
     let (_, t) = c.write_client_finish(b"").unwrap();
-    assert_eq!(format!("{t:?}"), "NoiseTransport { write_counter: 0, read_counter: 0, keys: \"<redacted>\" }");
+    assert_eq!(
+        format!("{t:?}"),
+        "NoiseTransport { write_counter: 0, read_counter: 0, keys: \"<redacted>\" }"
+    );
 }
 
 #[test]

@@ -8,15 +8,13 @@ mod noise_support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use noise_support::*;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use wa_core::cert::{CertDetails, WA_ROOT_PUBLIC_KEY, build_cert_chain, verify_server_cert_chain};
 use wa_core::noise::xx::{Message1, Message2, Message3};
-use wa_core::noise::{
-    ClientHandshake, ExpectClientFinish, KeyPair, NoiseError, ServerHandshake,
-};
+use wa_core::noise::{ClientHandshake, ExpectClientFinish, KeyPair, NoiseError, ServerHandshake};
 use wa_core::proto::HandshakeMessage;
 use wa_core::proto::handshake_message::ServerHello;
 
@@ -41,8 +39,11 @@ fn captured_server_hello() -> Vec<u8> {
 fn client_reads(message: &[u8]) -> Result<(), NoiseError> {
     let eph = KeyPair::from_private_key(hex32(&wa_flow(), "client_eph_priv"));
     catch_unwind(AssertUnwindSafe(|| {
-        let (client, _) = ClientHandshake::start(KeyPair::from_private_key([9; 32]), eph, &PROLOGUE);
-        client.read_server_hello(message, &WA_ROOT_PUBLIC_KEY, INSIDE).map(|_| ())
+        let (client, _) =
+            ClientHandshake::start(KeyPair::from_private_key([9; 32]), eph, &PROLOGUE);
+        client
+            .read_server_hello(message, &WA_ROOT_PUBLIC_KEY, INSIDE)
+            .map(|_| ())
     }))
     .unwrap_or_else(|_| panic!("panicked on a {}-byte ServerHello", message.len()))
 }
@@ -52,10 +53,19 @@ fn client_reads(message: &[u8]) -> Result<(), NoiseError> {
 fn framing_positions(message: &[u8]) -> Vec<usize> {
     let v = wa_flow();
     let mut content = vec![false; message.len()];
-    for field in ["server_eph_pub", "ciphertext_for_decrypt_1", "ciphertext_for_decrypt_2"] {
+    for field in [
+        "server_eph_pub",
+        "ciphertext_for_decrypt_1",
+        "ciphertext_for_decrypt_2",
+    ] {
         let bytes = hex_field(&v, field);
-        let at = message.windows(bytes.len()).position(|w| w == &bytes[..]).unwrap();
-        content[at..at + bytes.len()].iter_mut().for_each(|c| *c = true);
+        let at = message
+            .windows(bytes.len())
+            .position(|w| w == &bytes[..])
+            .unwrap();
+        content[at..at + bytes.len()]
+            .iter_mut()
+            .for_each(|c| *c = true);
     }
     (0..message.len()).filter(|&i| !content[i]).collect()
 }
@@ -90,7 +100,10 @@ fn every_single_byte_mutation_of_the_server_hello_is_a_typed_error() {
             (0..=255).collect()
         } else {
             let b = message[pos];
-            (0..8).map(|bit| b ^ (1 << bit)).chain([0x00, 0xFF]).collect()
+            (0..8)
+                .map(|bit| b ^ (1 << bit))
+                .chain([0x00, 0xFF])
+                .collect()
         };
         for value in replacements {
             if value == message[pos] {
@@ -111,12 +124,21 @@ fn mutation_errors_name_their_cause() {
     let message = captured_server_hello();
     let v = wa_flow();
     let static_ct = hex_field(&v, "ciphertext_for_decrypt_1");
-    let at = message.windows(static_ct.len()).position(|w| w == &static_ct[..]).unwrap();
+    let at = message
+        .windows(static_ct.len())
+        .position(|w| w == &static_ct[..])
+        .unwrap();
     let mut bad = message.clone();
     bad[at + 5] ^= 1;
     assert_eq!(client_reads(&bad), Err(NoiseError::HandshakeDecrypt));
-    assert!(matches!(client_reads(&message[..message.len() - 1]), Err(NoiseError::Malformed(_))));
-    assert!(matches!(client_reads(&[]), Err(NoiseError::UnexpectedMessage { .. })));
+    assert!(matches!(
+        client_reads(&message[..message.len() - 1]),
+        Err(NoiseError::Malformed(_))
+    ));
+    assert!(matches!(
+        client_reads(&[]),
+        Err(NoiseError::UnexpectedMessage { .. })
+    ));
 }
 
 /// A deterministic test server (test-root chain) and the root that signed it.
@@ -139,7 +161,8 @@ fn test_server(seed: u8) -> (wa_core::noise::ExpectClientHello, KeyPair) {
         &d(2, 1, &server_static),
         &mut rng,
     );
-    let server = ServerHandshake::start(server_static, KeyPair::generate(&mut rng), chain, &PROLOGUE);
+    let server =
+        ServerHandshake::start(server_static, KeyPair::generate(&mut rng), chain, &PROLOGUE);
     (server, root)
 }
 
@@ -150,10 +173,15 @@ fn test_server(seed: u8) -> (wa_core::noise::ExpectClientHello, KeyPair) {
 fn client_messages(seed: u8) -> (Vec<u8>, Vec<u8>) {
     let (server, root) = test_server(seed);
     let mut rng = ChaCha20Rng::from_seed([seed ^ 0xFF; 32]);
-    let (client, hello) =
-        ClientHandshake::start(KeyPair::generate(&mut rng), KeyPair::generate(&mut rng), &PROLOGUE);
+    let (client, hello) = ClientHandshake::start(
+        KeyPair::generate(&mut rng),
+        KeyPair::generate(&mut rng),
+        &PROLOGUE,
+    );
     let (_, server_hello) = server.read_client_hello(&hello).unwrap();
-    let (client, _) = client.read_server_hello(&server_hello, root.public_key(), 50).unwrap();
+    let (client, _) = client
+        .read_server_hello(&server_hello, root.public_key(), 50)
+        .unwrap();
     let (finish, _) = client.write_client_finish(b"a client payload").unwrap();
     (hello, finish)
 }
@@ -167,8 +195,10 @@ fn every_truncation_and_byte_mutation_of_a_client_finish_is_a_typed_error() {
     let (hello, finish) = client_messages(1);
     let server_reads = |message: &[u8]| {
         let server = server_expecting_finish(1, &hello);
-        catch_unwind(AssertUnwindSafe(|| server.read_client_finish(message).map(|_| ())))
-            .unwrap_or_else(|_| panic!("server panicked"))
+        catch_unwind(AssertUnwindSafe(|| {
+            server.read_client_finish(message).map(|_| ())
+        }))
+        .unwrap_or_else(|_| panic!("server panicked"))
     };
     assert_eq!(server_reads(&finish), Ok(()));
     for len in 0..finish.len() {

@@ -23,7 +23,10 @@ fn client_hello_check_value() {
     // field 1 (len 32).
     let e = [0x5Au8; 32];
     let msg = HandshakeMessage {
-        client_hello: Some(ClientHello { ephemeral: Some(e.to_vec()), ..Default::default() }),
+        client_hello: Some(ClientHello {
+            ephemeral: Some(e.to_vec()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let bytes = msg.encode_to_vec();
@@ -33,7 +36,9 @@ fn client_hello_check_value() {
 
     // The first WebSocket message: header, 3-byte length 0x24, then the above.
     let mut wire = Vec::new();
-    wa_core::frame::FrameEncoder::new().encode(&bytes, &mut wire).unwrap();
+    wa_core::frame::FrameEncoder::new()
+        .encode(&bytes, &mut wire)
+        .unwrap();
     assert_eq!(wire.len(), 43);
     assert_eq!(&wire[..7], &[0x57, 0x41, 0x06, 0x03, 0x00, 0x00, 0x24]);
     assert_eq!(&wire[7..], &expected[..]);
@@ -55,12 +60,18 @@ fn server_hello_and_client_finish_field_numbers() {
         [0x1A, 9, 0x0A, 1, 1, 0x12, 1, 2, 0x1A, 1, 3]
     );
     let cf = HandshakeMessage {
-        client_finish: Some(ClientFinish { r#static: Some(vec![4]), payload: Some(vec![5]) }),
+        client_finish: Some(ClientFinish {
+            r#static: Some(vec![4]),
+            payload: Some(vec![5]),
+        }),
         ..Default::default()
     };
     // field 4 (0x22) len 6: {1: [4], 2: [5]}
     assert_eq!(cf.encode_to_vec(), [0x22, 6, 0x0A, 1, 4, 0x12, 1, 5]);
-    assert_eq!(HandshakeMessage::decode(&cf.encode_to_vec()[..]).unwrap(), cf);
+    assert_eq!(
+        HandshakeMessage::decode(&cf.encode_to_vec()[..]).unwrap(),
+        cf
+    );
 }
 
 #[test]
@@ -88,8 +99,16 @@ fn real_cert_chain_decodes_to_the_documented_values() {
     assert_eq!(leaf.key.as_deref(), Some(&real_server_static()[..]));
     assert_eq!(leaf.not_before, Some(LEAF_NOT_BEFORE));
     assert_eq!(leaf.not_after, Some(LEAF_NOT_AFTER));
-    let inter =
-        Details::decode(chain.intermediate.as_ref().unwrap().details.as_deref().unwrap()).unwrap();
+    let inter = Details::decode(
+        chain
+            .intermediate
+            .as_ref()
+            .unwrap()
+            .details
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(inter.serial, Some(3));
     // The intermediate's issuerSerial is encoded explicitly as 0 here.
     assert_eq!(inter.issuer_serial, Some(0));
@@ -119,56 +138,259 @@ fn client_payload_field_numbers() {
         assert_eq!(msg.encode_to_vec(), expected, "field {field}");
     };
     let d = ClientPayload::default;
-    varint_one(1, ClientPayload { username: Some(1), ..d() });
-    varint_one(3, ClientPayload { passive: Some(true), ..d() });
-    varint_one(10, ClientPayload { short_connect: Some(true), ..d() });
-    varint_one(12, ClientPayload { connect_type: Some(ConnectType::WifiUnknown as i32), ..d() });
-    varint_one(13, ClientPayload { connect_reason: Some(ConnectReason::UserActivated as i32), ..d() });
-    varint_one(16, ClientPayload { connect_attempt_count: Some(1), ..d() });
-    varint_one(18, ClientPayload { device: Some(1), ..d() });
-    varint_one(20, ClientPayload { product: Some(Product::Messenger as i32), ..d() });
-    varint_one(23, ClientPayload { oc: Some(true), ..d() });
+    varint_one(
+        1,
+        ClientPayload {
+            username: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        3,
+        ClientPayload {
+            passive: Some(true),
+            ..d()
+        },
+    );
+    varint_one(
+        10,
+        ClientPayload {
+            short_connect: Some(true),
+            ..d()
+        },
+    );
+    varint_one(
+        12,
+        ClientPayload {
+            connect_type: Some(ConnectType::WifiUnknown as i32),
+            ..d()
+        },
+    );
+    varint_one(
+        13,
+        ClientPayload {
+            connect_reason: Some(ConnectReason::UserActivated as i32),
+            ..d()
+        },
+    );
+    varint_one(
+        16,
+        ClientPayload {
+            connect_attempt_count: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        18,
+        ClientPayload {
+            device: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        20,
+        ClientPayload {
+            product: Some(Product::Messenger as i32),
+            ..d()
+        },
+    );
+    varint_one(
+        23,
+        ClientPayload {
+            oc: Some(true),
+            ..d()
+        },
+    );
     varint_one(24, ClientPayload { lc: Some(1), ..d() });
-    varint_one(33, ClientPayload { pull: Some(true), ..d() });
-    varint_one(40, ClientPayload { traffic_anonymization: Some(1), ..d() });
-    varint_one(41, ClientPayload { lid_db_migrated: Some(true), ..d() });
-    varint_one(42, ClientPayload { account_type: Some(1), ..d() });
-    varint_one(44, ClientPayload { paa_link: Some(true), ..d() });
-    varint_one(45, ClientPayload { preacks_count: Some(1), ..d() });
-    varint_one(46, ClientPayload { processing_queue_size: Some(1), ..d() });
-    varint_one(36, ClientPayload { year_class: Some(1), ..d() });
-    varint_one(37, ClientPayload { mem_class: Some(1), ..d() });
-    varint_one(30, ClientPayload { ios_app_extension: Some(1), ..d() });
-    varint_one(31, ClientPayload { fb_app_id: Some(1), ..d() });
-    varint_one(14, ClientPayload { shards: vec![1], ..d() });
+    varint_one(
+        33,
+        ClientPayload {
+            pull: Some(true),
+            ..d()
+        },
+    );
+    varint_one(
+        40,
+        ClientPayload {
+            traffic_anonymization: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        41,
+        ClientPayload {
+            lid_db_migrated: Some(true),
+            ..d()
+        },
+    );
+    varint_one(
+        42,
+        ClientPayload {
+            account_type: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        44,
+        ClientPayload {
+            paa_link: Some(true),
+            ..d()
+        },
+    );
+    varint_one(
+        45,
+        ClientPayload {
+            preacks_count: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        46,
+        ClientPayload {
+            processing_queue_size: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        36,
+        ClientPayload {
+            year_class: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        37,
+        ClientPayload {
+            mem_class: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        30,
+        ClientPayload {
+            ios_app_extension: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        31,
+        ClientPayload {
+            fb_app_id: Some(1),
+            ..d()
+        },
+    );
+    varint_one(
+        14,
+        ClientPayload {
+            shards: vec![1],
+            ..d()
+        },
+    );
 
     let empty_len = |field: u32, msg: ClientPayload| {
         let mut expected = tag(field, 2);
         expected.push(0);
         assert_eq!(msg.encode_to_vec(), expected, "field {field}");
     };
-    empty_len(5, ClientPayload { user_agent: Some(UserAgent::default()), ..d() });
-    empty_len(6, ClientPayload { web_info: Some(WebInfo::default()), ..d() });
-    empty_len(7, ClientPayload { push_name: Some(String::new()), ..d() });
-    empty_len(15, ClientPayload { dns_source: Some(client_payload::DnsSource::default()), ..d() });
+    empty_len(
+        5,
+        ClientPayload {
+            user_agent: Some(UserAgent::default()),
+            ..d()
+        },
+    );
+    empty_len(
+        6,
+        ClientPayload {
+            web_info: Some(WebInfo::default()),
+            ..d()
+        },
+    );
+    empty_len(
+        7,
+        ClientPayload {
+            push_name: Some(String::new()),
+            ..d()
+        },
+    );
+    empty_len(
+        15,
+        ClientPayload {
+            dns_source: Some(client_payload::DnsSource::default()),
+            ..d()
+        },
+    );
     empty_len(
         19,
-        ClientPayload { device_pairing_data: Some(DevicePairingRegistrationData::default()), ..d() },
+        ClientPayload {
+            device_pairing_data: Some(DevicePairingRegistrationData::default()),
+            ..d()
+        },
     );
-    empty_len(21, ClientPayload { fb_cat: Some(vec![]), ..d() });
-    empty_len(22, ClientPayload { fb_user_agent: Some(vec![]), ..d() });
-    empty_len(32, ClientPayload { fb_device_id: Some(vec![]), ..d() });
-    empty_len(34, ClientPayload { padding_bytes: Some(vec![]), ..d() });
-    empty_len(47, ClientPayload { paired_peripherals: vec![String::new()], ..d() });
-    empty_len(48, ClientPayload { test_isolation_id: Some(vec![]), ..d() });
+    empty_len(
+        21,
+        ClientPayload {
+            fb_cat: Some(vec![]),
+            ..d()
+        },
+    );
+    empty_len(
+        22,
+        ClientPayload {
+            fb_user_agent: Some(vec![]),
+            ..d()
+        },
+    );
+    empty_len(
+        32,
+        ClientPayload {
+            fb_device_id: Some(vec![]),
+            ..d()
+        },
+    );
+    empty_len(
+        34,
+        ClientPayload {
+            padding_bytes: Some(vec![]),
+            ..d()
+        },
+    );
+    empty_len(
+        47,
+        ClientPayload {
+            paired_peripherals: vec![String::new()],
+            ..d()
+        },
+    );
+    empty_len(
+        48,
+        ClientPayload {
+            test_isolation_id: Some(vec![]),
+            ..d()
+        },
+    );
 
     // sfixed32 (wire type 5).
     let mut expected = tag(9, 5);
     expected.extend_from_slice(&[1, 0, 0, 0]);
-    assert_eq!(ClientPayload { session_id: Some(1), ..d() }.encode_to_vec(), expected);
+    assert_eq!(
+        ClientPayload {
+            session_id: Some(1),
+            ..d()
+        }
+        .encode_to_vec(),
+        expected
+    );
     let mut expected = tag(43, 5);
     expected.extend_from_slice(&[1, 0, 0, 0]);
-    assert_eq!(ClientPayload { connection_sequence_info: Some(1), ..d() }.encode_to_vec(), expected);
+    assert_eq!(
+        ClientPayload {
+            connection_sequence_info: Some(1),
+            ..d()
+        }
+        .encode_to_vec(),
+        expected
+    );
 
     // Nested: UserAgent fields 1, 2 (AppVersion 1..5), 7, 10, 11, 12; WebInfo 4.
     let ua = UserAgent {
@@ -228,7 +450,10 @@ fn device_pairing_registration_data_fields_are_one_to_eight() {
 fn device_props_and_history_sync_config_field_numbers() {
     let props = DeviceProps {
         os: Some("o".into()),
-        version: Some(device_props::AppVersion { primary: Some(0), ..Default::default() }),
+        version: Some(device_props::AppVersion {
+            primary: Some(0),
+            ..Default::default()
+        }),
         platform_type: Some(PlatformType::Chrome as i32),
         require_full_sync: Some(true),
         history_sync_config: Some(HistorySyncConfig {
@@ -253,7 +478,10 @@ fn device_props_and_history_sync_config_field_numbers() {
             0xC8, 0x01, 1, // supportNewsletter = 25
         ]
     );
-    assert_eq!(DeviceProps::decode(&props.encode_to_vec()[..]).unwrap(), props);
+    assert_eq!(
+        DeviceProps::decode(&props.encode_to_vec()[..]).unwrap(),
+        props
+    );
 }
 
 #[test]
@@ -286,7 +514,10 @@ fn enum_values() {
     assert_eq!(AdvEncryptionType::Hosted as i32, 1);
     assert_eq!(AdvEncryptionType::NonE2ee as i32, 2);
     // prost getters map unknown values to the default and known ones to the enum.
-    let ua = UserAgent { platform: Some(14), ..Default::default() };
+    let ua = UserAgent {
+        platform: Some(14),
+        ..Default::default()
+    };
     assert_eq!(ua.platform(), Platform::Web);
     assert_eq!(Platform::try_from(99).ok(), None);
 }
@@ -306,7 +537,10 @@ fn adv_messages_field_numbers() {
         account_signature: Some(vec![3]),
         device_signature: Some(vec![4]),
     };
-    assert_eq!(signed.encode_to_vec(), [0x0A, 1, 1, 0x12, 1, 2, 0x1A, 1, 3, 0x22, 1, 4]);
+    assert_eq!(
+        signed.encode_to_vec(),
+        [0x0A, 1, 1, 0x12, 1, 2, 0x1A, 1, 3, 0x22, 1, 4]
+    );
 
     let identity = AdvDeviceIdentity {
         raw_id: Some(1),
@@ -315,7 +549,10 @@ fn adv_messages_field_numbers() {
         account_type: Some(1),
         device_type: Some(2),
     };
-    assert_eq!(identity.encode_to_vec(), [0x08, 1, 0x10, 2, 0x18, 3, 0x20, 1, 0x28, 2]);
+    assert_eq!(
+        identity.encode_to_vec(),
+        [0x08, 1, 0x10, 2, 0x18, 3, 0x20, 1, 0x28, 2]
+    );
 
     let list = AdvKeyIndexList {
         raw_id: Some(1),
@@ -325,7 +562,10 @@ fn adv_messages_field_numbers() {
         account_type: Some(0),
     };
     // validIndexes is packed: one length-delimited field 4.
-    assert_eq!(list.encode_to_vec(), [0x08, 1, 0x10, 2, 0x18, 3, 0x22, 2, 4, 5, 0x28, 0]);
+    assert_eq!(
+        list.encode_to_vec(),
+        [0x08, 1, 0x10, 2, 0x18, 3, 0x22, 2, 4, 5, 0x28, 0]
+    );
 
     let props = ClientPairingProps {
         is_chat_db_lid_migrated: Some(true),
@@ -334,5 +574,8 @@ fn adv_messages_field_numbers() {
         is_hs_thumbnail_sync_enabled: Some(true),
         subscription_sync_payload: Some(vec![9]),
     };
-    assert_eq!(props.encode_to_vec(), [0x08, 1, 0x10, 1, 0x18, 0, 0x20, 1, 0x2A, 1, 9]);
+    assert_eq!(
+        props.encode_to_vec(),
+        [0x08, 1, 0x10, 1, 0x18, 0, 0x20, 1, 0x2A, 1, 9]
+    );
 }

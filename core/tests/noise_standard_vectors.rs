@@ -48,7 +48,9 @@ fn run_vector(v: &Value) -> Run {
     let (initiator, m1) = initiator.write_message_1(&payload(0)).unwrap();
     assert_eq!(m1.to_bytes(), ciphertext(0), "message 0");
     let m1 = Message1::parse(&ciphertext(0)).unwrap();
-    let (responder, p) = responder.read_message_1(&m1.ephemeral, &m1.payload).unwrap();
+    let (responder, p) = responder
+        .read_message_1(&m1.ephemeral, &m1.payload)
+        .unwrap();
     assert_eq!(p, payload(0));
     assert_eq!(initiator.handshake_hash(), responder.handshake_hash());
 
@@ -66,12 +68,18 @@ fn run_vector(v: &Value) -> Run {
     let (m3, init_out) = initiator.write_message_3(&payload(2)).unwrap();
     assert_eq!(m3.to_bytes(), ciphertext(2), "message 2");
     let m3 = Message3::parse(&ciphertext(2)).unwrap();
-    let (resp_out, p) = responder.read_message_3(&m3.encrypted_static, &m3.encrypted_payload).unwrap();
+    let (resp_out, p) = responder
+        .read_message_3(&m3.encrypted_static, &m3.encrypted_payload)
+        .unwrap();
     assert_eq!(p, payload(2));
     assert_eq!(&resp_out.remote_static, key(v, "init_static").public_key());
     assert_eq!(init_out.handshake_hash, resp_out.handshake_hash);
     if v.get("handshake_hash").is_some() {
-        assert_eq!(init_out.handshake_hash, hex32(v, "handshake_hash"), "handshake hash");
+        assert_eq!(
+            init_out.handshake_hash,
+            hex32(v, "handshake_hash"),
+            "handshake hash"
+        );
     }
 
     // Transport: even messages initiator → responder, odd ones back (the vector's
@@ -86,9 +94,15 @@ fn run_vector(v: &Value) -> Run {
         };
         let sealed = sender.encrypt(&payload(i)).unwrap();
         assert_eq!(sealed, ciphertext(i), "message {i}");
-        assert_eq!(receiver.decrypt(&ciphertext(i)).unwrap(), payload(i), "message {i}");
+        assert_eq!(
+            receiver.decrypt(&ciphertext(i)).unwrap(),
+            payload(i),
+            "message {i}"
+        );
     }
-    Run { messages_checked: messages.len() }
+    Run {
+        messages_checked: messages.len(),
+    }
 }
 
 #[test]
@@ -114,9 +128,15 @@ fn altered_vector_ciphertexts_are_refused() {
     let messages = v["messages"].as_array().unwrap();
     let prologue = hex_field(v, "init_prologue");
 
-    let initiator =
-        Initiator::new(name, &prologue, key(v, "init_static"), key(v, "init_ephemeral"));
-    let (initiator, _) = initiator.write_message_1(&hex_field(&messages[0], "payload")).unwrap();
+    let initiator = Initiator::new(
+        name,
+        &prologue,
+        key(v, "init_static"),
+        key(v, "init_ephemeral"),
+    );
+    let (initiator, _) = initiator
+        .write_message_1(&hex_field(&messages[0], "payload"))
+        .unwrap();
     let mut m2 = hex_field(&messages[1], "ciphertext");
     m2[40] ^= 0x01; // inside the encrypted static
     let m2 = Message2::parse(&m2).unwrap();
@@ -125,22 +145,42 @@ fn altered_vector_ciphertexts_are_refused() {
         .unwrap_err();
     assert_eq!(err, NoiseError::HandshakeDecrypt);
 
-    let responder = Responder::new(name, &prologue, key(v, "resp_static"), key(v, "resp_ephemeral"));
+    let responder = Responder::new(
+        name,
+        &prologue,
+        key(v, "resp_static"),
+        key(v, "resp_ephemeral"),
+    );
     let m1 = Message1::parse(&hex_field(&messages[0], "ciphertext")).unwrap();
-    let (responder, _) = responder.read_message_1(&m1.ephemeral, &m1.payload).unwrap();
-    let (responder, _) = responder.write_message_2(&hex_field(&messages[1], "payload")).unwrap();
+    let (responder, _) = responder
+        .read_message_1(&m1.ephemeral, &m1.payload)
+        .unwrap();
+    let (responder, _) = responder
+        .write_message_2(&hex_field(&messages[1], "payload"))
+        .unwrap();
     let mut m3 = hex_field(&messages[2], "ciphertext");
     let last = m3.len() - 1;
     m3[last] ^= 0x80; // the payload's tag
     let m3 = Message3::parse(&m3).unwrap();
-    let err = responder.read_message_3(&m3.encrypted_static, &m3.encrypted_payload).unwrap_err();
+    let err = responder
+        .read_message_3(&m3.encrypted_static, &m3.encrypted_payload)
+        .unwrap_err();
     assert_eq!(err, NoiseError::HandshakeDecrypt);
 }
 
 #[test]
 fn short_standard_messages_are_refused() {
-    assert!(matches!(Message1::parse(&[0; 31]), Err(NoiseError::InvalidLength { .. })));
-    assert!(matches!(Message2::parse(&[0; 95]), Err(NoiseError::InvalidLength { .. })));
-    assert!(matches!(Message3::parse(&[0; 63]), Err(NoiseError::InvalidLength { .. })));
+    assert!(matches!(
+        Message1::parse(&[0; 31]),
+        Err(NoiseError::InvalidLength { .. })
+    ));
+    assert!(matches!(
+        Message2::parse(&[0; 95]),
+        Err(NoiseError::InvalidLength { .. })
+    ));
+    assert!(matches!(
+        Message3::parse(&[0; 63]),
+        Err(NoiseError::InvalidLength { .. })
+    ));
     assert!(Message2::parse(&[0; 96]).is_ok());
 }

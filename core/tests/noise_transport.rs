@@ -6,7 +6,9 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use wa_core::cert::{CertDetails, build_cert_chain};
-use wa_core::noise::{ClientHandshake, KeyPair, NoiseError, NoiseTransport, ServerHandshake, TAG_LEN};
+use wa_core::noise::{
+    ClientHandshake, KeyPair, NoiseError, NoiseTransport, ServerHandshake, TAG_LEN,
+};
 
 /// A client and a server transport from a real (test-root) handshake.
 fn pair(seed: u8) -> (NoiseTransport, NoiseTransport) {
@@ -37,9 +39,14 @@ fn pair(seed: u8) -> (NoiseTransport, NoiseTransport) {
         &prologue,
     );
     let (server, server_hello) = server.read_client_hello(&hello).unwrap();
-    let (client, _) = client.read_server_hello(&server_hello, root.public_key(), 5).unwrap();
+    let (client, _) = client
+        .read_server_hello(&server_hello, root.public_key(), 5)
+        .unwrap();
     let (finish, client_t) = client.write_client_finish(b"").unwrap();
-    (client_t, server.read_client_finish(&finish).unwrap().transport)
+    (
+        client_t,
+        server.read_client_finish(&finish).unwrap().transport,
+    )
 }
 
 #[test]
@@ -103,7 +110,10 @@ fn tampered_reordered_replayed_and_short_frames_are_refused() {
     let mut bad_tag = f0.clone();
     *bad_tag.last_mut().unwrap() ^= 0x80;
     assert_eq!(b.decrypt(&bad_tag), Err(NoiseError::Decrypt));
-    assert_eq!(b.decrypt(&f0[..15]), Err(NoiseError::CiphertextTooShort { len: 15 }));
+    assert_eq!(
+        b.decrypt(&f0[..15]),
+        Err(NoiseError::CiphertextTooShort { len: 15 })
+    );
     assert_eq!(b.read_counter(), 0);
 
     assert_eq!(b.decrypt(&f0).unwrap(), b"zero");
@@ -127,11 +137,24 @@ fn the_last_nonce_is_used_once_and_then_the_direction_refuses() {
     let f1 = a.encrypt(b"second to last").unwrap();
     let f2 = a.encrypt(b"last").unwrap();
     assert_eq!(a.write_counter(), 1 << 32);
-    assert_eq!(a.encrypt(b"one too many"), Err(NoiseError::CounterExhausted));
+    assert_eq!(
+        a.encrypt(b"one too many"),
+        Err(NoiseError::CounterExhausted)
+    );
     let mut buf = b"in place".to_vec();
-    assert_eq!(a.encrypt_in_place(&mut buf), Err(NoiseError::CounterExhausted));
-    assert_eq!(buf, b"in place", "a refused encryption leaves the buffer alone");
-    assert_eq!(a.write_counter(), 1 << 32, "still exhausted, never wraps to 0");
+    assert_eq!(
+        a.encrypt_in_place(&mut buf),
+        Err(NoiseError::CounterExhausted)
+    );
+    assert_eq!(
+        buf, b"in place",
+        "a refused encryption leaves the buffer alone"
+    );
+    assert_eq!(
+        a.write_counter(),
+        1 << 32,
+        "still exhausted, never wraps to 0"
+    );
 
     assert_eq!(b.decrypt(&f1).unwrap(), b"second to last");
     assert_eq!(b.decrypt(&f2).unwrap(), b"last");

@@ -22,7 +22,10 @@ const PROLOGUE: [u8; 4] = [0x57, 0x41, 0x06, 0x03];
 #[test]
 fn protocol_name_and_prologue_match_the_vector() {
     let wa = &vectors()["wa_vectors"];
-    assert_eq!(NOISE_XX_PROTOCOL_NAME.to_vec(), hex_field(wa, "pattern_name_hex"));
+    assert_eq!(
+        NOISE_XX_PROTOCOL_NAME.to_vec(),
+        hex_field(wa, "pattern_name_hex")
+    );
     assert_eq!(PROLOGUE.to_vec(), hex_field(wa, "prologue_hex"));
     assert_eq!(wa_core::frame::NOISE_PROLOGUE, PROLOGUE);
 }
@@ -34,7 +37,10 @@ fn h0_is_the_padded_name_not_its_hash() {
     // chaining key starts equal to it (`expected_salt`).
     let wa = &vectors()["wa_vectors"];
     let hashed = hex32(&wa["test_initial_pattern_hash"], "expected_hash");
-    assert_eq!(<[u8; 32]>::from(Sha256::digest(NOISE_XX_PROTOCOL_NAME)), hashed);
+    assert_eq!(
+        <[u8; 32]>::from(Sha256::digest(NOISE_XX_PROTOCOL_NAME)),
+        hashed
+    );
 
     let state = SymmetricState::new(&NOISE_XX_PROTOCOL_NAME);
     assert_eq!(state.handshake_hash(), &NOISE_XX_PROTOCOL_NAME);
@@ -53,7 +59,10 @@ fn h_after_prologue() {
     let init = &vectors()["wa_vectors"]["test_xx_h_after_init_matches_known_vector"];
     let mut state = SymmetricState::new(&NOISE_XX_PROTOCOL_NAME);
     state.mix_hash(&PROLOGUE);
-    assert_eq!(state.handshake_hash(), &hex32(init, "expected_h_after_init"));
+    assert_eq!(
+        state.handshake_hash(),
+        &hex32(init, "expected_h_after_init")
+    );
     // PROTOCOL.md §2.2 lists the same value.
     assert_eq!(
         state.handshake_hash(),
@@ -73,18 +82,27 @@ fn full_flow_step_by_step_with_the_symmetric_state() {
     assert_eq!(state.handshake_hash(), &hex32(&v, "hash_after_prologue"));
 
     state.mix_hash(client_eph.public_key());
-    assert_eq!(state.handshake_hash(), &hex32(&v, "hash_after_auth_client_eph"));
+    assert_eq!(
+        state.handshake_hash(),
+        &hex32(&v, "hash_after_auth_client_eph")
+    );
 
     // §2.3a: no MixHash("") here.
     state.mix_hash(&server_eph);
-    assert_eq!(state.handshake_hash(), &hex32(&v, "hash_after_auth_server_eph"));
+    assert_eq!(
+        state.handshake_hash(),
+        &hex32(&v, "hash_after_auth_server_eph")
+    );
     assert_eq!(
         state.handshake_hash(),
         &h32("9fd7bf2736e1e5b48b2759fd5806225ccb6822d557579d725459795cdd0885d3")
     );
     assert_eq!(state.handshake_hash(), &hex32(&v, "aad_for_decrypt_1"));
 
-    state.mix_key(&x25519_dalek::x25519(hex32(&v, "client_eph_priv"), server_eph));
+    state.mix_key(&x25519_dalek::x25519(
+        hex32(&v, "client_eph_priv"),
+        server_eph,
+    ));
     let server_static = state
         .decrypt_and_hash(&hex_field(&v, "ciphertext_for_decrypt_1"))
         .expect("server static decrypts");
@@ -93,7 +111,10 @@ fn full_flow_step_by_step_with_the_symmetric_state() {
     assert_eq!(state.handshake_hash(), &hex32(&v, "aad_for_decrypt_2"));
 
     let server_static: [u8; 32] = server_static.try_into().unwrap();
-    state.mix_key(&x25519_dalek::x25519(hex32(&v, "client_eph_priv"), server_static));
+    state.mix_key(&x25519_dalek::x25519(
+        hex32(&v, "client_eph_priv"),
+        server_static,
+    ));
     let cert = state
         .decrypt_and_hash(&hex_field(&v, "ciphertext_for_decrypt_2"))
         .expect("cert chain decrypts");
@@ -116,7 +137,10 @@ fn standard_noise_would_diverge_after_message_1() {
         state.handshake_hash(),
         &h32("abf5f086547858eba95d3c46d27faaf3f4c701f5fe1109754505eba101520707")
     );
-    assert_ne!(state.handshake_hash(), &hex32(&v, "hash_after_auth_server_eph"));
+    assert_ne!(
+        state.handshake_hash(),
+        &hex32(&v, "hash_after_auth_server_eph")
+    );
 }
 
 #[test]
@@ -133,7 +157,10 @@ fn server_static_decryption_vector() {
     state.mix_hash(client_eph.public_key());
     state.mix_hash(&server_eph);
     assert_eq!(state.handshake_hash(), &hex32(t, "aad_for_decrypt"));
-    state.mix_key(&x25519_dalek::x25519(hex32(t, "client_eph_priv"), server_eph));
+    state.mix_key(&x25519_dalek::x25519(
+        hex32(t, "client_eph_priv"),
+        server_eph,
+    ));
     let plain = state.decrypt_and_hash(&hex_field(t, "ciphertext")).unwrap();
     assert_eq!(plain, hex_field(t, "expected_plaintext"));
 }
@@ -168,13 +195,19 @@ fn client_handshake_reproduces_the_transcript() {
     let mut expected = vec![0x12, 0x22, 0x0A, 0x20];
     expected.extend_from_slice(&hex_field(&v, "client_eph_pub"));
     assert_eq!(client_hello, expected);
-    assert_eq!(client.handshake_hash(), &hex32(&v, "hash_after_auth_client_eph"));
+    assert_eq!(
+        client.handshake_hash(),
+        &hex32(&v, "hash_after_auth_client_eph")
+    );
 
     let (client, chain) = client
         .read_server_hello(&captured_server_hello(), &WA_ROOT_PUBLIC_KEY, INSIDE)
         .expect("the captured ServerHello is accepted with the real root");
     assert_eq!(client.handshake_hash(), &hex32(&v, "hash_after_decrypt_2"));
-    assert_eq!(client.server_static(), &hex32(&v, "plaintext_from_decrypt_1"));
+    assert_eq!(
+        client.server_static(),
+        &hex32(&v, "plaintext_from_decrypt_1")
+    );
     assert_eq!(chain.leaf.key, hex32(&v, "plaintext_from_decrypt_1"));
     assert_eq!(chain.leaf.serial, 329);
     assert_eq!(chain.intermediate.serial, 3);
@@ -182,10 +215,16 @@ fn client_handshake_reproduces_the_transcript() {
     // The ClientFinish can be written; its static part is 48 bytes and the payload
     // is the plaintext plus a tag.
     let (finish, transport) = client.write_client_finish(b"payload").unwrap();
-    let finish = HandshakeMessage::decode(&finish[..]).unwrap().client_finish.unwrap();
+    let finish = HandshakeMessage::decode(&finish[..])
+        .unwrap()
+        .client_finish
+        .unwrap();
     assert_eq!(finish.r#static.unwrap().len(), 48);
     assert_eq!(finish.payload.unwrap().len(), 7 + 16);
-    assert_eq!((transport.write_counter(), transport.read_counter()), (0, 0));
+    assert_eq!(
+        (transport.write_counter(), transport.read_counter()),
+        (0, 0)
+    );
 }
 
 #[test]
@@ -203,7 +242,9 @@ fn captured_server_hello_is_refused_outside_the_validity_window() {
 fn captured_server_hello_is_refused_with_another_root() {
     let (client, _) = start_captured_client();
     let other_root = *KeyPair::from_private_key([3; 32]).public_key();
-    let err = client.read_server_hello(&captured_server_hello(), &other_root, INSIDE).unwrap_err();
+    let err = client
+        .read_server_hello(&captured_server_hello(), &other_root, INSIDE)
+        .unwrap_err();
     assert!(matches!(err, NoiseError::Cert(_)), "{err:?}");
 }
 
@@ -214,7 +255,8 @@ fn captured_server_hello_with_another_client_ephemeral_fails_to_decrypt() {
         KeyPair::from_private_key([8; 32]),
         &PROLOGUE,
     );
-    let err =
-        client.read_server_hello(&captured_server_hello(), &WA_ROOT_PUBLIC_KEY, INSIDE).unwrap_err();
+    let err = client
+        .read_server_hello(&captured_server_hello(), &WA_ROOT_PUBLIC_KEY, INSIDE)
+        .unwrap_err();
     assert_eq!(err, NoiseError::HandshakeDecrypt);
 }

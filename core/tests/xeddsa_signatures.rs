@@ -5,8 +5,8 @@ mod noise_support;
 
 use curve25519_dalek::MontgomeryPoint;
 use noise_support::*;
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use wa_core::cert::WA_ROOT_PUBLIC_KEY;
 use wa_core::proto::CertChain;
 use wa_core::xeddsa::{self, XeddsaError};
@@ -40,7 +40,11 @@ fn libsignal_vector() -> LibsignalVector {
 fn libsignal_vector_verifies() {
     let v = libsignal_vector();
     assert_eq!(public_of(&v.private), v.public);
-    assert_eq!(v.signature[63] >> 7, 1, "this vector exercises the sign bit");
+    assert_eq!(
+        v.signature[63] >> 7,
+        1,
+        "this vector exercises the sign bit"
+    );
     assert_eq!(xeddsa::verify(&v.public, &v.message, &v.signature), Ok(()));
     // The same message given in parts.
     assert_eq!(
@@ -55,7 +59,10 @@ fn every_bit_flip_of_the_libsignal_signature_fails() {
     for bit in 0..512 {
         let mut sig = v.signature;
         sig[bit / 8] ^= 1 << (bit % 8);
-        assert!(xeddsa::verify(&v.public, &v.message, &sig).is_err(), "bit {bit} accepted");
+        assert!(
+            xeddsa::verify(&v.public, &v.message, &sig).is_err(),
+            "bit {bit} accepted"
+        );
     }
     for bit in 0..v.message.len() * 8 {
         let mut msg = v.message.clone();
@@ -95,14 +102,31 @@ fn real_certificate_signatures_verify_with_their_issuers() {
     let leaf_sig: [u8; 64] = leaf.signature.unwrap().try_into().unwrap();
     let inter_key = h32("1c51a9ac303994c6c8d0b92ea1878a533476599cc599fbea35997d9aa90cce62");
 
-    assert_eq!(xeddsa::verify(&WA_ROOT_PUBLIC_KEY, inter.details.as_ref().unwrap(), &inter_sig), Ok(()));
-    assert_eq!(xeddsa::verify(&inter_key, leaf.details.as_ref().unwrap(), &leaf_sig), Ok(()));
+    assert_eq!(
+        xeddsa::verify(
+            &WA_ROOT_PUBLIC_KEY,
+            inter.details.as_ref().unwrap(),
+            &inter_sig
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        xeddsa::verify(&inter_key, leaf.details.as_ref().unwrap(), &leaf_sig),
+        Ok(())
+    );
     // Both have the sign bit clear (PROTOCOL.md §2.6), so the libsignal vector
     // above is what covers sign 1 with a foreign signature.
     assert_eq!((inter_sig[63] >> 7, leaf_sig[63] >> 7), (0, 0));
     // Crossed issuers fail.
     assert!(xeddsa::verify(&inter_key, inter.details.as_ref().unwrap(), &inter_sig).is_err());
-    assert!(xeddsa::verify(&WA_ROOT_PUBLIC_KEY, leaf.details.as_ref().unwrap(), &leaf_sig).is_err());
+    assert!(
+        xeddsa::verify(
+            &WA_ROOT_PUBLIC_KEY,
+            leaf.details.as_ref().unwrap(),
+            &leaf_sig
+        )
+        .is_err()
+    );
 }
 
 /// The first seed byte whose key has the Edwards sign bit `sign`.
@@ -135,7 +159,10 @@ fn unclamped_and_clamped_private_keys_sign_alike() {
     let raw = [0xFF; 32];
     let clamped = curve25519_dalek::scalar::clamp_integer(raw);
     assert_eq!(public_of(&raw), public_of(&clamped));
-    assert_eq!(xeddsa::sign(&raw, b"m", &[1; 64]), xeddsa::sign(&clamped, b"m", &[1; 64]));
+    assert_eq!(
+        xeddsa::sign(&raw, b"m", &[1; 64]),
+        xeddsa::sign(&clamped, b"m", &[1; 64])
+    );
 }
 
 #[test]
@@ -150,17 +177,26 @@ fn invalid_keys_and_encodings_are_refused() {
         one[0] = 1;
         one
     }] {
-        assert_eq!(xeddsa::verify(&small, b"m", &sig), Err(XeddsaError::InvalidPublicKey));
+        assert_eq!(
+            xeddsa::verify(&small, b"m", &sig),
+            Err(XeddsaError::InvalidPublicKey)
+        );
     }
     // Bit 255 set: the same u for X25519, but not a canonical encoding.
     let mut high = public;
     high[31] |= 0x80;
-    assert_eq!(xeddsa::verify(&high, b"m", &sig), Err(XeddsaError::InvalidPublicKey));
+    assert_eq!(
+        xeddsa::verify(&high, b"m", &sig),
+        Err(XeddsaError::InvalidPublicKey)
+    );
     // p itself (non-canonical zero).
     let mut p = [0xFF; 32];
     p[0] = 0xED;
     p[31] = 0x7F;
-    assert_eq!(xeddsa::verify(&p, b"m", &sig), Err(XeddsaError::InvalidPublicKey));
+    assert_eq!(
+        xeddsa::verify(&p, b"m", &sig),
+        Err(XeddsaError::InvalidPublicKey)
+    );
 
     // s ≥ ℓ: add ℓ to a valid s. The result is below 2²⁵⁴, so the top bit stays
     // free; libsignal's own check (bits 253–254 clear) lets many such values
@@ -176,14 +212,20 @@ fn invalid_keys_and_encodings_are_refused() {
     }
     let mut big_s = sig;
     big_s[32..].copy_from_slice(&s);
-    assert_eq!(xeddsa::verify(&public, b"m", &big_s), Err(XeddsaError::MalformedSignature));
+    assert_eq!(
+        xeddsa::verify(&public, b"m", &big_s),
+        Err(XeddsaError::MalformedSignature)
+    );
 
     // R = the identity point (small order).
     let mut small_r = sig;
     small_r[..32].copy_from_slice(&h32(
         "0100000000000000000000000000000000000000000000000000000000000000",
     ));
-    assert_eq!(xeddsa::verify(&public, b"m", &small_r), Err(XeddsaError::MalformedSignature));
+    assert_eq!(
+        xeddsa::verify(&public, b"m", &small_r),
+        Err(XeddsaError::MalformedSignature)
+    );
 
     assert_eq!(xeddsa::verify(&public, b"m", &sig), Ok(()));
 }

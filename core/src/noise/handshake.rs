@@ -86,7 +86,8 @@ impl ClientHandshake {
         ephemeral: KeyPair,
         prologue: &[u8],
     ) -> (ExpectServerHello, Vec<u8>) {
-        let initiator = xx::Initiator::new(&NOISE_XX_PROTOCOL_NAME, prologue, static_key, ephemeral);
+        let initiator =
+            xx::Initiator::new(&NOISE_XX_PROTOCOL_NAME, prologue, static_key, ephemeral);
         let (next, ephemeral_pub) = initiator.write_message_1_without_payload();
         let message = HandshakeMessage {
             client_hello: Some(ClientHello {
@@ -144,9 +145,14 @@ impl ExpectServerHello {
         let encrypted_static = required(&hello.r#static, "server hello static")?;
         let encrypted_payload = required(&hello.payload, "server hello payload")?;
         let (next, server_static, chain_bytes) =
-            self.inner.read_message_2(ephemeral, encrypted_static, encrypted_payload)?;
-        let chain =
-            cert::verify_server_cert_chain(&chain_bytes, &server_static, trusted_root, now_unix_secs)?;
+            self.inner
+                .read_message_2(ephemeral, encrypted_static, encrypted_payload)?;
+        let chain = cert::verify_server_cert_chain(
+            &chain_bytes,
+            &server_static,
+            trusted_root,
+            now_unix_secs,
+        )?;
         Ok((ExpectClientPayload { inner: next }, chain))
     }
 }
@@ -294,8 +300,9 @@ impl ExpectClientFinish {
         })?;
         let encrypted_static = required(&finish.r#static, "client finish static")?;
         let encrypted_payload = required(&finish.payload, "client finish payload")?;
-        let (output, client_payload): (HandshakeOutput, _) =
-            self.inner.read_message_3(encrypted_static, encrypted_payload)?;
+        let (output, client_payload): (HandshakeOutput, _) = self
+            .inner
+            .read_message_3(encrypted_static, encrypted_payload)?;
         Ok(ClientFinished {
             client_static: output.remote_static,
             client_payload,

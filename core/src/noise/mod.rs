@@ -171,7 +171,9 @@ impl KeyPair {
     /// X25519 with `their_public`; an all-zero result (a low-order peer key) is
     /// refused.
     pub(crate) fn dh(&self, their_public: &[u8; 32]) -> Result<[u8; 32], NoiseError> {
-        let shared = MontgomeryPoint(*their_public).mul_clamped(self.private).to_bytes();
+        let shared = MontgomeryPoint(*their_public)
+            .mul_clamped(self.private)
+            .to_bytes();
         // Fold without early exit so the check's timing does not depend on the value.
         let any = shared.iter().fold(0u8, |acc, b| acc | b);
         if std::hint::black_box(any) == 0 {

@@ -77,7 +77,12 @@ impl SymmetricState {
         } else {
             h.copy_from_slice(&Sha256::digest(protocol_name));
         }
-        Self { h, ck: h, cipher: None, n: 0 }
+        Self {
+            h,
+            ck: h,
+            cipher: None,
+            n: 0,
+        }
     }
 
     /// `MixHash(data)`: `h = SHA-256(h ‖ data)`.
@@ -199,7 +204,10 @@ mod tests {
     use super::*;
 
     fn hexv(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn hex32(s: &str) -> [u8; 32] {
@@ -278,7 +286,11 @@ mod tests {
         let mut s = SymmetricState::new(b"x");
         s.mix_key(b"secret");
         let shown = format!("{s:?}");
-        let ck: String = s.chaining_key().iter().map(|b| format!("{b:02x}")).collect();
+        let ck: String = s
+            .chaining_key()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert!(!shown.contains(&ck));
         assert!(shown.contains("redacted"));
     }

@@ -84,7 +84,10 @@ impl Message1 {
             });
         }
         let (e, payload) = bytes.split_at(DH_LEN);
-        Ok(Self { ephemeral: public_key(e, "ephemeral")?, payload: payload.to_vec() })
+        Ok(Self {
+            ephemeral: public_key(e, "ephemeral")?,
+            payload: payload.to_vec(),
+        })
     }
 }
 
@@ -102,7 +105,12 @@ pub struct Message2 {
 impl Message2 {
     /// Standard Noise wire form: `e ‖ enc(s) ‖ enc(payload)`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        [&self.ephemeral[..], &self.encrypted_static, &self.encrypted_payload].concat()
+        [
+            &self.ephemeral[..],
+            &self.encrypted_static,
+            &self.encrypted_payload,
+        ]
+        .concat()
     }
 
     /// Parses the standard Noise wire form.
@@ -151,7 +159,10 @@ impl Message3 {
             });
         }
         let (s, payload) = bytes.split_at(ENCRYPTED_STATIC_LEN);
-        Ok(Self { encrypted_static: s.to_vec(), encrypted_payload: payload.to_vec() })
+        Ok(Self {
+            encrypted_static: s.to_vec(),
+            encrypted_payload: payload.to_vec(),
+        })
     }
 }
 
@@ -205,7 +216,10 @@ impl Initiator {
         let ephemeral = *self.e.public_key();
         self.state.mix_hash(&ephemeral);
         let payload = self.state.encrypt_and_hash(payload)?;
-        Ok((self.into_expect_message_2(), Message1 { ephemeral, payload }))
+        Ok((
+            self.into_expect_message_2(),
+            Message1 { ephemeral, payload },
+        ))
     }
 
     /// WhatsApp message 1 (PROTOCOL.md §2.3a): `MixHash(e.pub)` and nothing else.
@@ -217,7 +231,11 @@ impl Initiator {
     }
 
     fn into_expect_message_2(self) -> ExpectMessage2 {
-        ExpectMessage2 { state: self.state, s: self.s, e: self.e }
+        ExpectMessage2 {
+            state: self.state,
+            s: self.s,
+            e: self.e,
+        }
     }
 }
 
@@ -254,7 +272,16 @@ impl ExpectMessage2 {
         let rs = read_static(&mut self.state, encrypted_static, "static")?;
         self.state.mix_key(&self.e.dh(&rs)?);
         let payload = self.state.decrypt_and_hash(encrypted_payload)?;
-        Ok((SendMessage3 { state: self.state, s: self.s, re, rs }, rs, payload))
+        Ok((
+            SendMessage3 {
+                state: self.state,
+                s: self.s,
+                re,
+                rs,
+            },
+            rs,
+            payload,
+        ))
     }
 }
 
@@ -293,7 +320,13 @@ impl SendMessage3 {
             handshake_hash,
             transport: self.state.split(Role::Initiator),
         };
-        Ok((Message3 { encrypted_static, encrypted_payload }, output))
+        Ok((
+            Message3 {
+                encrypted_static,
+                encrypted_payload,
+            },
+            output,
+        ))
     }
 }
 
@@ -330,7 +363,15 @@ impl Responder {
         let re = public_key(ephemeral, "ephemeral")?;
         self.state.mix_hash(&re);
         let payload = self.state.decrypt_and_hash(payload)?;
-        Ok((SendMessage2 { state: self.state, s: self.s, e: self.e, re }, payload))
+        Ok((
+            SendMessage2 {
+                state: self.state,
+                s: self.s,
+                e: self.e,
+                re,
+            },
+            payload,
+        ))
     }
 
     /// WhatsApp message 1 (PROTOCOL.md §2.3a): `MixHash(re)` and nothing else.
@@ -340,7 +381,12 @@ impl Responder {
     ) -> Result<SendMessage2, NoiseError> {
         let re = public_key(ephemeral, "ephemeral")?;
         self.state.mix_hash(&re);
-        Ok(SendMessage2 { state: self.state, s: self.s, e: self.e, re })
+        Ok(SendMessage2 {
+            state: self.state,
+            s: self.s,
+            e: self.e,
+            re,
+        })
     }
 }
 
@@ -372,8 +418,15 @@ impl SendMessage2 {
         self.state.mix_key(&self.s.dh(&self.re)?);
         let encrypted_payload = self.state.encrypt_and_hash(payload)?;
         Ok((
-            ExpectMessage3 { state: self.state, e: self.e },
-            Message2 { ephemeral, encrypted_static, encrypted_payload },
+            ExpectMessage3 {
+                state: self.state,
+                e: self.e,
+            },
+            Message2 {
+                ephemeral,
+                encrypted_static,
+                encrypted_payload,
+            },
         ))
     }
 }

@@ -16,13 +16,17 @@ pub fn wa_flow() -> Value {
 
 /// Decodes the hex string at `v[key]`.
 pub fn hex_field(v: &Value, key: &str) -> Vec<u8> {
-    let s = v[key].as_str().unwrap_or_else(|| panic!("vector field {key} missing"));
+    let s = v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("vector field {key} missing"));
     hex::decode(s).unwrap_or_else(|e| panic!("vector field {key}: {e}"))
 }
 
 /// Decodes the hex string at `v[key]` into 32 bytes.
 pub fn hex32(v: &Value, key: &str) -> [u8; 32] {
-    hex_field(v, key).try_into().unwrap_or_else(|_| panic!("{key} is not 32 bytes"))
+    hex_field(v, key)
+        .try_into()
+        .unwrap_or_else(|_| panic!("{key} is not 32 bytes"))
 }
 
 /// Decodes a hex literal.
