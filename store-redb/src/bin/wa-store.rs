@@ -1,0 +1,182 @@
+//! `wa-store`: inspect a wa-store-redb file offline.
+//!
+//! ```text
+//! wa-store stats FILE                       rows per table and per device, file size
+//! wa-store check FILE                       decode every record; exit 1 if any is corrupt
+//! wa-store export FILE [--include-secrets]  every record as JSON lines, secrets redacted
+//! wa-store compact FILE                     reclaim free space
+//! ```
+//!
+//! Exit codes: 0 success, 1 `check` found corruption, 2 usage or other error.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use wa_core::store::StoreError;
+use wa_store_redb::RedbStore;
+
+const USAGE: &str = "usage:
+  wa-store stats FILE                       rows per table and per device, file size
+  wa-store check FILE                       decode every record; exit 1 if any is corrupt
+  wa-store export FILE [--include-secrets]  every record as JSON lines, secrets redacted
+  wa-store compact FILE                     reclaim free space";
+
+enum Command {
+    Stats(PathBuf),
+    Check(PathBuf),
+    Export(PathBuf, bool),
+    Compact(PathBuf),
+}
+
+fn parse(args: &[String]) -> Result<Command, String> {
+    let (cmd, rest) = args.split_first().ok_or("no command given")?;
+    let mut file = None;
+    let mut include_secrets = false;
+    for arg in rest {
+        match arg.as_str() {
+            "--include-secrets" if cmd == "export" => include_secrets = true,
+            a if a.starts_with("--") => return Err(format!("unknown option {a}")),
+            a if file.is_none() => file = Some(PathBuf::from(a)),
+            a => return Err(format!("unexpected argument {a}")),
+        }
+    }
+    let file = file.ok_or("no FILE given")?;
+    Ok(match cmd.as_str() {
+        "stats" => Command::Stats(file),
+        "check" => Command::Check(file),
+        "export" => Command::Export(file, include_secrets),
+        "compact" => Command::Compact(file),
+        other => return Err(format!("unknown command {other}")),
+    })
+}
+
+fn open(path: &Path) -> Result<RedbStore, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::InvalidInput(format!(
+            "{} is not a file",
+            path.display()
+        )));
+    }
+    RedbStore::open(path)
+}
+
+/// The error and its causes on one line.
+fn describe(e: &StoreError) -> String {
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+fn stats(path: &Path) -> Result<ExitCode, StoreError> {
+    let stats = open(path)?.stats()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "file: {}", path.display())?;
+    if let Some(size) = stats.file_size {
+        writeln!(out, "size: {size} bytes")?;
+    }
+    writeln!(out, "schema version: {}", stats.schema_version)?;
+    writeln!(out, "{:<24} {:>10}  rows per device", "table", "rows")?;
+    let mut total = 0;
+    for t in &stats.tables {
+        total += t.rows;
+        let per: Vec<String> = t
+            .per_device
+            .iter()
+            .map(|(d, n)| format!("{d}:{n}"))
+            .collect();
+        writeln!(out, "{:<24} {:>10}  {}", t.table, t.rows, per.join(" "))?;
+    }
+    writeln!(out, "{:<24} {:>10}", "total", total)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(path: &Path) -> Result<ExitCode, StoreError> {
+    let store = match open(path) {
+        Ok(s) => s,
+        Err(e @ StoreError::Corrupt { .. }) => {
+            println!("corrupt: {}", describe(&e));
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e),
+    };
+    let report = match store.check() {
+        Ok(r) => r,
+        Err(e @ StoreError::Corrupt { .. }) => {
+            println!("corrupt: {}", describe(&e));
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e),
+    };
+    for p in &report.problems {
+        println!("corrupt: table {} key {}: {}", p.table, p.key, p.detail);
+    }
+    println!(
+        "{} records checked, {} corrupt",
+        report.records,
+        report.problems.len()
+    );
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn export(path: &Path, include_secrets: bool) -> Result<ExitCode, StoreError> {
+    let store = open(path)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    store.export(&mut out, include_secrets)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compact(path: &Path) -> Result<ExitCode, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::InvalidInput(format!(
+            "{} is not a file",
+            path.display()
+        )));
+    }
+    let r = RedbStore::compact(path)?;
+    println!(
+        "compacted {}: {} -> {} bytes",
+        path.display(),
+        r.size_before,
+        r.size_after
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let command = match parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wa-store: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Stats(p) => stats(&p),
+        Command::Check(p) => check(&p),
+        Command::Export(p, secrets) => export(&p, secrets),
+        Command::Compact(p) => compact(&p),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wa-store: {}", describe(&e));
+            ExitCode::from(2)
+        }
+    }
+}
