@@ -59,7 +59,6 @@ fn hkdf2(chaining_key: &[u8; HASH_LEN], ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
 ///     [0xff, 0xff, 0x0c, 0x92],
 /// );
 /// ```
-#[derive(Clone)]
 pub struct SymmetricState {
     h: [u8; HASH_LEN],
     ck: [u8; HASH_LEN],

@@ -65,12 +65,12 @@ impl CipherBuffer for BytesMut {
 /// - A failed decryption is fatal for the connection: the read counter does not
 ///   advance, so later frames cannot be read either.
 ///
-/// `Debug` shows the counters, never the keys.
+/// `Debug` shows the counters, never the keys. The type is deliberately not
+/// `Clone`: two copies would encrypt different frames under the same nonce.
 ///
 /// The in-place methods allocate nothing beyond what the buffer needs for the
 /// tag; the frame codec uses [`encrypt_in_place_from`](Self::encrypt_in_place_from)
 /// to encrypt a payload right behind its length prefix.
-#[derive(Clone)]
 pub struct NoiseTransport {
     write: Aes256Gcm,
     read: Aes256Gcm,
