@@ -55,7 +55,10 @@ impl DisconnectReason {
 impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ServerClose { code: Some(c), reason } if !reason.is_empty() => {
+            Self::ServerClose {
+                code: Some(c),
+                reason,
+            } if !reason.is_empty() => {
                 write!(f, "server closed the connection (code {c}: {reason})")
             }
             Self::ServerClose { code: Some(c), .. } => {
@@ -260,7 +263,9 @@ mod tests {
 
     #[test]
     fn request_builder_sets_every_part() {
-        let r = HttpRequest::get("https://a.example/x").with_header("A", "1").with_header("A", "2");
+        let r = HttpRequest::get("https://a.example/x")
+            .with_header("A", "1")
+            .with_header("A", "2");
         assert_eq!(r.method, "GET");
         assert_eq!(r.url, "https://a.example/x");
         assert_eq!(r.headers.get("A").map(String::as_str), Some("2"));
@@ -274,7 +279,9 @@ mod tests {
     fn streaming_defaults_to_a_clear_error() {
         let c = NoStreaming;
         assert!(!c.supports_streaming());
-        let err = c.execute_streaming(HttpRequest::get("https://x.example/f")).unwrap_err();
+        let err = c
+            .execute_streaming(HttpRequest::get("https://x.example/f"))
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("does not support streaming"), "{msg}");
         assert!(msg.contains("https://x.example/f"), "{msg}");
@@ -290,15 +297,24 @@ mod tests {
     #[test]
     fn disconnect_reasons_classify_and_display() {
         assert!(DisconnectReason::StreamEnded.is_clean());
-        let close = |code| DisconnectReason::ServerClose { code, reason: String::new() };
+        let close = |code| DisconnectReason::ServerClose {
+            code,
+            reason: String::new(),
+        };
         assert!(close(None).is_clean());
         assert!(close(Some(1000)).is_clean());
         assert!(close(Some(1001)).is_clean());
         assert!(!close(Some(1011)).is_clean());
         assert!(!DisconnectReason::ReadError("reset".into()).is_clean());
         assert!(!DisconnectReason::Unknown.is_clean());
-        let with_text = DisconnectReason::ServerClose { code: Some(4000), reason: "bye".into() };
-        assert_eq!(with_text.to_string(), "server closed the connection (code 4000: bye)");
+        let with_text = DisconnectReason::ServerClose {
+            code: Some(4000),
+            reason: "bye".into(),
+        };
+        assert_eq!(
+            with_text.to_string(),
+            "server closed the connection (code 4000: bye)"
+        );
     }
 
     #[test]

@@ -127,7 +127,9 @@ impl Drop for AbortHandle {
 impl fmt::Debug for AbortHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let armed = self.abort.lock().map(|g| g.is_some()).unwrap_or(false);
-        f.debug_struct("AbortHandle").field("armed", &armed).finish()
+        f.debug_struct("AbortHandle")
+            .field("armed", &armed)
+            .finish()
     }
 }
 
@@ -184,7 +186,12 @@ pub fn abortable<F: Future>(future: F) -> (Abortable<F>, AbortHandle) {
     let remote = Arc::clone(&state);
     let handle = AbortHandle::new(move || {
         remote.aborted.store(true, Ordering::Release);
-        if let Some(w) = remote.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(w) = remote
+            .waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             w.wake();
         }
     });
