@@ -98,7 +98,7 @@ fn typed_getter_errors_name_the_tag_and_attribute() {
         n.require_child("c").unwrap_err().to_string(),
         "<x> has no child <c>"
     );
-    assert_eq!(n.attr_parse::<u8>("jid").is_err(), true);
+    assert!(n.attr_parse::<u8>("jid").is_err());
     let t = Node::new("x").attr("n", 42u32);
     assert_eq!(t.attr_parse::<u32>("n"), Ok(42));
 }

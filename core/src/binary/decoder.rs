@@ -223,8 +223,12 @@ pub fn decode_node(input: &Bytes) -> Result<Node> {
         src: input,
         data: input,
         pos: 0,
+        error: None,
     };
-    let node = d.read_node(1)?;
+    let node = match d.read_node(1) {
+        Ok(node) => node,
+        Err(Fail) => return Err(d.take_error()),
+    };
     if d.pos < d.data.len() {
         return Err(DecodeError::TrailingBytes {
             offset: d.pos,
@@ -280,7 +284,15 @@ struct Decoder<'a> {
     src: &'a Bytes,
     data: &'a [u8],
     pos: usize,
+    /// The error behind the first [`Fail`]; the hot paths pass only the zero-sized
+    /// `Fail`, so their results stay small (a `Result<Str, Fail>` is a `Str`).
+    error: Option<DecodeError>,
 }
+
+/// "Decoding failed; the error is in `Decoder::error`."
+struct Fail;
+
+type R<T> = std::result::Result<T, Fail>;
 
 /// Upper-case hex digits for HEX_8.
 const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
@@ -295,22 +307,22 @@ impl<'a> Decoder<'a> {
     }
 
     #[inline]
-    fn u8(&mut self) -> Result<u8> {
+    fn u8(&mut self) -> R<u8> {
         match self.data.get(self.pos) {
             Some(&b) => {
                 self.pos += 1;
                 Ok(b)
             }
-            None => Err(DecodeError::UnexpectedEof { offset: self.pos }),
+            None => Err(self.fail(DecodeError::UnexpectedEof { offset: self.pos })),
         }
     }
 
     #[inline]
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
         if n > self.left() {
-            return Err(DecodeError::UnexpectedEof {
+            return Err(self.fail(DecodeError::UnexpectedEof {
                 offset: self.data.len(),
-            });
+            }));
         }
         let data: &'a [u8] = self.data;
         let s = &data[self.pos..self.pos + n];
@@ -319,7 +331,7 @@ impl<'a> Decoder<'a> {
     }
 
     #[inline]
-    fn u16(&mut self) -> Result<u16> {
+    fn u16(&mut self) -> R<u16> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
@@ -327,7 +339,7 @@ impl<'a> Decoder<'a> {
     /// A byte length for BINARY_8/20/32 (the tag byte already read), checked against
     /// the bytes left.
     #[inline]
-    fn binary_len(&mut self, t: u8) -> Result<usize> {
+    fn binary_len(&mut self, t: u8) -> R<usize> {
         let at = self.pos;
         let len = match t {
             tag::BINARY_8 => self.u8()? as usize,
@@ -341,18 +353,18 @@ impl<'a> Decoder<'a> {
             }
         };
         if len > self.left() {
-            return Err(DecodeError::LengthTooLarge {
+            return Err(self.fail(DecodeError::LengthTooLarge {
                 offset: at,
                 len,
                 left: self.left(),
-            });
+            }));
         }
         Ok(len)
     }
 
     /// A list count for LIST_8/16 (the tag byte already read).
     #[inline]
-    fn list_len(&mut self, t: u8) -> Result<usize> {
+    fn list_len(&mut self, t: u8) -> R<usize> {
         Ok(if t == tag::LIST_8 {
             self.u8()? as usize
         } else {
@@ -360,7 +372,7 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn read_node(&mut self, depth: usize) -> Result<Node> {
+    fn read_node(&mut self, depth: usize) -> R<Node> {
         let at = self.pos;
         let t = self.u8()?;
         let size = match t {
@@ -369,27 +381,27 @@ impl<'a> Decoder<'a> {
             _ => return Err(self.unexpected(at, t, "a node list")),
         };
         if size == 0 {
-            return Err(DecodeError::EmptyNode { offset: at });
+            return Err(self.fail(DecodeError::EmptyNode { offset: at }));
         }
 
         let tag_at = self.pos;
         let tt = self.u8()?;
         if tt == tag::LIST_EMPTY {
-            return Err(DecodeError::EmptyTag { offset: tag_at });
+            return Err(self.fail(DecodeError::EmptyTag { offset: tag_at }));
         }
         let node_tag = self.read_string(tt, tag_at)?;
         if node_tag.is_empty() {
-            return Err(DecodeError::EmptyTag { offset: tag_at });
+            return Err(self.fail(DecodeError::EmptyTag { offset: tag_at }));
         }
 
         let n_attrs = (size - 1) / 2;
         // Each attribute takes at least two bytes: refuse before allocating.
         if n_attrs * 2 > self.left() {
-            return Err(DecodeError::LengthTooLarge {
+            return Err(self.fail(DecodeError::LengthTooLarge {
                 offset: at,
                 len: size,
                 left: self.left(),
-            });
+            }));
         }
         let mut attrs = Vec::with_capacity(n_attrs);
         for _ in 0..n_attrs {
@@ -415,7 +427,7 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn read_content(&mut self, depth: usize) -> Result<Content> {
+    fn read_content(&mut self, depth: usize) -> R<Content> {
         let at = self.pos;
         let t = self.u8()?;
         Ok(match t {
@@ -423,15 +435,15 @@ impl<'a> Decoder<'a> {
             tag::LIST_8 | tag::LIST_16 => {
                 let count = self.list_len(t)?;
                 if depth >= MAX_DEPTH {
-                    return Err(DecodeError::TooDeep { offset: at });
+                    return Err(self.fail(DecodeError::TooDeep { offset: at }));
                 }
                 // Each child takes at least three bytes (list, size, tag).
                 if count.saturating_mul(3) > self.left() {
-                    return Err(DecodeError::LengthTooLarge {
+                    return Err(self.fail(DecodeError::LengthTooLarge {
                         offset: at,
                         len: count,
                         left: self.left(),
-                    });
+                    }));
                 }
                 let mut children = Vec::with_capacity(count);
                 for _ in 0..count {
@@ -455,7 +467,8 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn read_value(&mut self) -> Result<Value> {
+    #[inline(always)]
+    fn read_value(&mut self) -> R<Value> {
         let at = self.pos;
         let t = self.u8()?;
         match t {
@@ -465,47 +478,55 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// A string in any non-JID form: a token, a packed value or raw UTF-8.
-    #[inline]
-    fn read_string(&mut self, t: u8, at: usize) -> Result<Str> {
+    /// A string in any non-JID form: a token, a packed value or raw UTF-8. Tokens,
+    /// the common case, are decoded inline.
+    #[inline(always)]
+    fn read_string(&mut self, t: u8, at: usize) -> R<Str> {
         match t {
             1..=235 => Ok(Str::token_id(TokenId::single(t))),
             tag::DICTIONARY_0..=tag::DICTIONARY_3 => {
                 let index = self.u8()?;
                 Ok(Str::token_id(TokenId::double(t - tag::DICTIONARY_0, index)))
             }
+            _ => self.read_non_token_string(t, at),
+        }
+    }
+
+    #[inline(never)]
+    fn read_non_token_string(&mut self, t: u8, at: usize) -> R<Str> {
+        match t {
             tag::BINARY_8 | tag::BINARY_20 | tag::BINARY_32 => {
                 let len = self.binary_len(t)?;
                 let start = self.pos;
                 let raw = self.take(len)?;
                 match std::str::from_utf8(raw) {
                     Ok(s) => Ok(Str::decoded(SmolStr::new(s))),
-                    Err(e) => Err(DecodeError::InvalidUtf8 {
+                    Err(e) => Err(self.fail(DecodeError::InvalidUtf8 {
                         offset: start + e.valid_up_to(),
-                    }),
+                    })),
                 }
             }
             tag::NIBBLE_8 | tag::HEX_8 => self.read_packed(t),
-            240..=244 => Err(DecodeError::UnknownTag { offset: at, tag: t }),
+            240..=244 => Err(self.fail(DecodeError::UnknownTag { offset: at, tag: t })),
             _ => Err(self.unexpected(at, t, "a string")),
         }
     }
 
     /// A string that must be present (not the null byte).
-    fn read_required_string(&mut self) -> Result<Str> {
+    fn read_required_string(&mut self) -> R<Str> {
         let at = self.pos;
         let t = self.u8()?;
         self.read_string(t, at)
     }
 
-    fn read_packed(&mut self, t: u8) -> Result<Str> {
+    fn read_packed(&mut self, t: u8) -> R<Str> {
         let len_at = self.pos;
         let len_byte = self.u8()?;
         let half = (len_byte & 0x7F) as usize;
         let odd = len_byte & 0x80 != 0;
         if half == 0 {
             return if odd {
-                Err(DecodeError::InvalidPackedLength { offset: len_at })
+                Err(self.fail(DecodeError::InvalidPackedLength { offset: len_at }))
             } else {
                 Ok(Str::empty())
             };
@@ -524,19 +545,19 @@ impl<'a> Decoder<'a> {
                 let (hi, lo) = (b >> 4, b & 0x0F);
                 let c_hi = NIBBLE_CHARS[hi as usize];
                 if c_hi == 0 {
-                    return Err(DecodeError::InvalidNibble {
+                    return Err(self.fail(DecodeError::InvalidNibble {
                         offset: data_at + i,
                         value: hi,
-                    });
+                    }));
                 }
                 let c_lo = NIBBLE_CHARS[lo as usize];
                 let is_pad = odd && i == half - 1;
                 // The pad (15) is allowed only as the dropped last nibble of an odd value.
                 if c_lo == 0 && !(is_pad && lo == 0x0F) {
-                    return Err(DecodeError::InvalidNibble {
+                    return Err(self.fail(DecodeError::InvalidNibble {
                         offset: data_at + i,
                         value: lo,
-                    });
+                    }));
                 }
                 buf[2 * i] = c_hi;
                 buf[2 * i + 1] = c_lo;
@@ -544,11 +565,11 @@ impl<'a> Decoder<'a> {
         }
         // Only ASCII was written, so this cannot fail; no panic path either way.
         let s = std::str::from_utf8(&buf[..n])
-            .map_err(|_| DecodeError::InvalidPackedLength { offset: len_at })?;
+            .map_err(|_| self.fail(DecodeError::InvalidPackedLength { offset: len_at }))?;
         Ok(Str::decoded(SmolStr::new(s)))
     }
 
-    fn read_jid(&mut self, t: u8) -> Result<Value> {
+    fn read_jid(&mut self, t: u8) -> R<Value> {
         match t {
             tag::JID_PAIR => {
                 let user_at = self.pos;
@@ -577,10 +598,10 @@ impl<'a> Decoder<'a> {
                     129 => Server::HostedLid,
                     d if d & 0x80 != 0 && d & 1 == 0 => Server::Hosted,
                     value => {
-                        return Err(DecodeError::InvalidDomainType {
+                        return Err(self.fail(DecodeError::InvalidDomainType {
                             offset: domain_at,
                             value,
-                        });
+                        }));
                     }
                 };
                 Ok(Value::Jid(
@@ -593,10 +614,10 @@ impl<'a> Decoder<'a> {
                 let server_at = self.pos;
                 let server = self.read_required_string()?;
                 if server != Server::Msgr.as_str() {
-                    return Err(DecodeError::InvalidJidServer {
+                    return Err(self.fail(DecodeError::InvalidJidServer {
                         offset: server_at,
                         expected: "msgr",
-                    });
+                    }));
                 }
                 Ok(Value::Jid(
                     Jid::from_parts(user.into_smol(), Server::Msgr).with_device(device),
@@ -610,10 +631,10 @@ impl<'a> Decoder<'a> {
                 let server_at = self.pos;
                 let server = self.read_required_string()?;
                 if server != Server::Interop.as_str() {
-                    return Err(DecodeError::InvalidJidServer {
+                    return Err(self.fail(DecodeError::InvalidJidServer {
                         offset: server_at,
                         expected: "interop",
-                    });
+                    }));
                 }
                 Ok(Value::Jid(
                     Jid::from_parts(user.into_smol(), Server::Interop)
@@ -624,8 +645,24 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn unexpected(&self, offset: usize, tag: u8, expected: &'static str) -> DecodeError {
-        if (240..=244).contains(&tag) {
+    /// Records `e` and returns the marker the hot paths propagate.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, e: DecodeError) -> Fail {
+        self.error.get_or_insert(e);
+        Fail
+    }
+
+    fn take_error(&mut self) -> DecodeError {
+        // Every `Fail` is created by `fail`, which stores the error first.
+        self.error
+            .take()
+            .unwrap_or(DecodeError::UnexpectedEof { offset: self.pos })
+    }
+
+    #[cold]
+    fn unexpected(&mut self, offset: usize, tag: u8, expected: &'static str) -> Fail {
+        let e = if (240..=244).contains(&tag) {
             DecodeError::UnknownTag { offset, tag }
         } else {
             DecodeError::UnexpectedTag {
@@ -633,6 +670,7 @@ impl<'a> Decoder<'a> {
                 tag,
                 expected,
             }
-        }
+        };
+        self.fail(e)
     }
 }

@@ -377,3 +377,35 @@ fn write_jid_pair(out: &mut Vec<u8>, user: &str, server: Server) -> Result<(), E
     write_any_str(out, user)?;
     write_server(out, server)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nibble_only_tokens_are_short() {
+        // `write_any_str` skips the dictionary for longer nibble-only strings.
+        let all = token::SINGLE_BYTE
+            .iter()
+            .skip(1)
+            .chain(token::DOUBLE_BYTE.iter().flatten());
+        let mut longest = 0;
+        for s in all {
+            if s.bytes().all(|c| CLASS[c as usize] & NIBBLE_OK != 0) {
+                longest = longest.max(s.len());
+            }
+        }
+        assert_eq!(longest, MAX_NIBBLE_TOKEN_LEN);
+    }
+
+    #[test]
+    fn jid_users_use_tokens_when_they_are_tokens() {
+        // "1724" is D3[0]: a short nibble-only user still goes through the dictionary.
+        let mut out = Vec::new();
+        write_any_str(&mut out, "1724").unwrap();
+        assert_eq!(out, [tag::DICTIONARY_0 + 3, 0]);
+        out.clear();
+        write_any_str(&mut out, "17245").unwrap();
+        assert_eq!(out, [tag::NIBBLE_8, 0x83, 0x17, 0x24, 0x5F]);
+    }
+}

@@ -157,9 +157,6 @@ impl TokenId {
     }
 }
 
-/// Every token, single-byte then D0..D3, indexed by `TokenId`.
-static ALL: [&str; TOTAL] = ALL_CONST;
-
 const TABLE_BITS: u32 = 12;
 const TABLE_SIZE: usize = 1 << TABLE_BITS;
 const TABLE_MASK: usize = TABLE_SIZE - 1;
@@ -171,7 +168,7 @@ static TABLE: [u16; TABLE_SIZE] = {
     // Start at 1: index 0 is "" and must never match.
     let mut id = 1;
     while id < TOTAL {
-        let mut slot = hash(ALL_CONST[id].as_bytes());
+        let mut slot = hash(ALL[id].as_bytes());
         while table[slot] != 0 {
             slot = (slot + 1) & TABLE_MASK;
         }
@@ -181,8 +178,8 @@ static TABLE: [u16; TABLE_SIZE] = {
     table
 };
 
-// The contents of `ALL` as a const, so the table above can be built at compile time.
-const ALL_CONST: [&str; TOTAL] = {
+/// Every token, single-byte then D0..D3, indexed by `TokenId`.
+static ALL: [&str; TOTAL] = {
     let mut all = [""; TOTAL];
     let mut i = 0;
     while i < SINGLE_COUNT {
@@ -255,7 +252,7 @@ pub(crate) const fn lookup_id_const(s: &str) -> Option<TokenId> {
         if id == 0 {
             return None;
         }
-        if const_eq(ALL_CONST[id as usize].as_bytes(), s) {
+        if const_eq(ALL[id as usize].as_bytes(), s) {
             return Some(TokenId(id));
         }
         slot = (slot + 1) & TABLE_MASK;
@@ -282,8 +279,7 @@ mod tests {
 
     #[test]
     fn every_token_is_found_at_its_own_index() {
-        for id in 1..TOTAL {
-            let s = ALL[id];
+        for (id, s) in ALL.iter().enumerate().skip(1) {
             assert_eq!(lookup_id(s.as_bytes()), Some(TokenId(id as u16)), "{s}");
             assert_eq!(lookup_id_const(s), Some(TokenId(id as u16)), "{s}");
         }
@@ -294,8 +290,8 @@ mod tests {
         // Not a timing assertion: a structural property of the table. With a load of
         // 0.31 the longest linear-probe run should stay small.
         let mut worst = 0;
-        for id in 1..TOTAL {
-            let mut slot = hash(ALL[id].as_bytes());
+        for (id, s) in ALL.iter().enumerate().skip(1) {
+            let mut slot = hash(s.as_bytes());
             let mut probes = 1;
             while TABLE[slot] as usize != id {
                 slot = (slot + 1) & TABLE_MASK;
