@@ -1,24 +1,4 @@
-//! Serde support for [`Node`]: a JSON shape for tools (e.g. a `wa-node` command).
-//!
-//! ```json
-//! {
-//!   "tag": "iq",
-//!   "attrs": { "id": "12.34-5", "type": "get", "to": { "jid": "s.whatsapp.net" } },
-//!   "content": null
-//! }
-//! ```
-//!
-//! - `tag`: string (required).
-//! - `attrs`: object, in wire order (optional when deserializing; default `{}`). A
-//!   string value is a string attribute; `{"jid": "<jid text>"}` is a JID attribute,
-//!   written as a JID token on the wire (strings never are, see the encoder docs).
-//! - `content` (optional when deserializing; default `null`):
-//!   - `null`: no content;
-//!   - `{"bytes_hex": "0a1b…"}`: raw bytes, lower-case hex (upper case accepted);
-//!   - `{"text": "…"}`: string content;
-//!   - `[ node, … ]`: child nodes.
-//!
-//! Unknown keys are rejected, so a typo does not silently drop data.
+//! Serde support for [`Node`]: the JSON shape documented on [`Node`].
 
 use std::fmt;
 

@@ -29,6 +29,37 @@ use super::str::Str;
 /// `text`); the readers are `get_attr*`/`attr_*` (typed, with errors naming the tag and
 /// attribute), `child`, `get_children`, `children_by_tag`, `content_bytes` and
 /// `content_text`.
+///
+/// # Text form (`Display`)
+///
+/// XML-like, for logs and tools: `{}` renders one line, `{:#}` indents children by two
+/// spaces per level. Attribute values and text are XML-escaped, a JID value shows its
+/// text form, byte content is lower-case hex. Byte content longer than
+/// [`MAX_SHOWN_BYTES`](super::MAX_SHOWN_BYTES) and text longer than
+/// [`MAX_SHOWN_CHARS`](super::MAX_SHOWN_CHARS) are cut and followed by the full length:
+/// `<enc type="msg">0a1b…(256 bytes)</enc>`.
+///
+/// # JSON form (serde)
+///
+/// The shape a `wa-node` tool reads and writes:
+///
+/// ```json
+/// {
+///   "tag": "iq",
+///   "attrs": { "id": "12.34-5", "type": "get", "to": { "jid": "s.whatsapp.net" } },
+///   "content": null
+/// }
+/// ```
+///
+/// - `tag`: string (required).
+/// - `attrs`: object in wire order (optional when reading; default `{}`). A string is a
+///   string attribute; `{"jid": "<jid text>"}` is a JID attribute, written as a JID
+///   token on the wire (a plain string never is).
+/// - `content` (optional when reading; default `null`): `null` for none;
+///   `{"bytes_hex": "0a1b…"}` for bytes (lower-case hex, upper case accepted);
+///   `{"text": "…"}` for a string; `[node, …]` for children.
+///
+/// Unknown keys are rejected, so a typo cannot silently drop data.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Node {
     /// The tag, e.g. `iq`.
