@@ -260,3 +260,28 @@ fn captured_server_hello_with_another_client_ephemeral_fails_to_decrypt() {
         .unwrap_err();
     assert_eq!(err, NoiseError::HandshakeDecrypt);
 }
+
+#[test]
+fn ik_and_xxfallback_initial_hashes() {
+    // PROTOCOL.md §2.2: the IK name is padded like XX; the 36-byte XXfallback name
+    // is longer than a hash, so h₀ = SHA-256(name).
+    let mut ik = SymmetricState::new(b"Noise_IK_25519_AESGCM_SHA256\0\0\0\0");
+    ik.mix_hash(&PROLOGUE);
+    assert_eq!(
+        ik.handshake_hash(),
+        &h32("79eca0f8a583e558e3219b22fb5483c3f82f82ef2d5aa21bb1828021c3780501")
+    );
+    let name = b"Noise_XXfallback_25519_AESGCM_SHA256";
+    assert_eq!(name.len(), 36);
+    let mut fallback = SymmetricState::new(name);
+    assert_eq!(
+        fallback.handshake_hash(),
+        &<[u8; 32]>::from(Sha256::digest(name))
+    );
+    assert_eq!(&fallback.handshake_hash()[..2], &[0x0a, 0xd4]);
+    fallback.mix_hash(&PROLOGUE);
+    assert_eq!(
+        fallback.handshake_hash(),
+        &h32("413766ac503c04676506bebddd691cfd5fe1087956a1150b2d235c16bd23512c")
+    );
+}
