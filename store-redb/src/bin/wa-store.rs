@@ -75,12 +75,12 @@ fn describe(e: &StoreError) -> String {
 }
 
 fn stats(path: &Path) -> Result<ExitCode, StoreError> {
+    // The size as found, before opening (an open may repair or grow it).
+    let size = std::fs::metadata(path)?.len();
     let stats = open(path)?.stats()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "file: {}", path.display())?;
-    if let Some(size) = stats.file_size {
-        writeln!(out, "size: {size} bytes")?;
-    }
+    writeln!(out, "size: {size} bytes")?;
     writeln!(out, "schema version: {}", stats.schema_version)?;
     writeln!(out, "{:<24} {:>10}  rows per device", "table", "rows")?;
     let mut total = 0;
