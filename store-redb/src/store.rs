@@ -910,10 +910,10 @@ impl DeviceStore for RedbStore {
             }
             for family in schema::FAMILIES {
                 let t = open_write(txn, *family)?;
-                if let Some((k, _)) = t.last().or_store()? {
-                    if let Some(id) = schema::device_of(k.value()) {
-                        top = top.max(id);
-                    }
+                if let Some((k, _)) = t.last().or_store()?
+                    && let Some(id) = schema::device_of(k.value())
+                {
+                    top = top.max(id);
                 }
             }
             let id = top.checked_add(1).ok_or_else(|| {

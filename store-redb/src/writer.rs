@@ -210,14 +210,12 @@ fn commit_group(db: &Database, durable: bool, group: &mut Vec<Box<dyn Job>>) {
                 return;
             }
         };
-        if !durable {
-            if let Err(e) = txn.set_durability(redb::Durability::None) {
-                let err = StoreError::backend(e);
-                for job in group.drain(..) {
-                    job.fail(error::duplicate(&err));
-                }
-                return;
+        if !durable && let Err(e) = txn.set_durability(redb::Durability::None) {
+            let err = StoreError::backend(e);
+            for job in group.drain(..) {
+                job.fail(error::duplicate(&err));
             }
+            return;
         }
         let failed = group.iter_mut().position(|job| !job.run(&txn));
         if let Some(i) = failed {

@@ -123,10 +123,10 @@ fn healthy_file(dir: &Path) -> Vec<u8> {
 /// slow on a disk and durability is not what these tests check.
 fn scratch_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::tempdir_in(shm) {
-            return d;
-        }
+    if shm.is_dir()
+        && let Ok(d) = tempfile::tempdir_in(shm)
+    {
+        return d;
     }
     tempfile::tempdir().unwrap()
 }
@@ -188,10 +188,10 @@ fn try_damaged(
         Ok(Ok(0)) => tally.answered += 1,
         Ok(Ok(_)) => tally.read_failed += 1,
         Ok(Err(e)) => {
-            if let StoreError::Corrupt { detail, .. } = &e {
-                if detail.contains("storage engine failed") {
-                    tally.engine_failures += 1;
-                }
+            if let StoreError::Corrupt { detail, .. } = &e
+                && detail.contains("storage engine failed")
+            {
+                tally.engine_failures += 1;
             }
             assert!(!e.to_string().is_empty());
             tally.open_failed += 1;

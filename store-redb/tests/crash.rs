@@ -100,7 +100,7 @@ fn crash_child_workload() {
             let store = store.clone();
             std::thread::spawn(move || {
                 smol::block_on(async {
-                    let mut rng = fastrand::Rng::with_seed(seed ^ (t + 1) * 0x9e37_79b9);
+                    let mut rng = fastrand::Rng::with_seed(seed ^ ((t + 1) * 0x9e37_79b9));
                     for i in 0..MAX_OPS {
                         let step = (round, t, i);
                         match rng.u8(0..20) {
@@ -249,7 +249,7 @@ fn run_child(
     let mut reader = BufReader::new(child.stdout.take().expect("child stdout"));
     let mut acks = 0;
     let mut killed = false;
-    let mut kill = |child: &mut std::process::Child| {
+    let kill = |child: &mut std::process::Child| {
         std::thread::sleep(delay);
         child.kill().expect("SIGKILL the child");
     };
@@ -324,16 +324,13 @@ fn verify_round(path: &std::path::Path, round: u64, model: &mut Model) {
             let mut present = 0;
             for j in 0..MACS_PER_BATCH {
                 let m = mac(step, j);
-                match store
+                if let Some(v) = store
                     .get_mutation_mac(&name, &m.index_mac)
                     .await
                     .expect("get_mutation_mac")
                 {
-                    Some(v) => {
-                        assert_eq!(v, m.value_mac, "MAC {step:?}/{j} altered");
-                        present += 1;
-                    }
-                    None => {}
+                    assert_eq!(v, m.value_mac, "MAC {step:?}/{j} altered");
+                    present += 1;
                 }
             }
             let acked = model.macs_acked.contains(&step);
