@@ -20,10 +20,13 @@
 pub mod binary;
 pub mod cache;
 pub mod cert;
+pub mod connection;
 pub mod frame;
 pub mod net;
 pub mod noise;
 pub mod proto;
 pub mod runtime;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod xeddsa;

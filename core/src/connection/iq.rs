@@ -1,0 +1,126 @@
+//! IQ bookkeeping: request ids, pending requests with deadlines, and the
+//! shapes of pings (PROTOCOL.md §5.2, §5.3).
+
+use crate::binary::{Jid, Node, Server, Str, Value};
+
+use super::event::IqId;
+use super::time::Instant;
+
+/// Makes request ids of the form `"<b0>.<b1>-<n>"`: two random bytes chosen
+/// once per connection, then a counter from 1 (whatsmeow's format; PROTOCOL.md
+/// §5.2).
+#[derive(Debug)]
+pub(crate) struct IdGenerator {
+    prefix: [u8; 2],
+    next: u64,
+}
+
+impl IdGenerator {
+    pub(crate) fn new(prefix: [u8; 2]) -> IdGenerator {
+        IdGenerator { prefix, next: 1 }
+    }
+
+    pub(crate) fn next_id(&mut self) -> Str {
+        let n = self.next;
+        self.next = self.next.wrapping_add(1);
+        Str::new(&format!("{}.{}-{}", self.prefix[0], self.prefix[1], n))
+    }
+}
+
+/// What a pending IQ is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IqKind {
+    /// The caller's request: its answer becomes an `IqResponse` event.
+    Caller,
+    /// The core's keepalive ping: consumed internally.
+    KeepAlive,
+}
+
+#[derive(Debug)]
+pub(crate) struct PendingIq {
+    pub(crate) id: IqId,
+    pub(crate) kind: IqKind,
+    /// `None` for the keepalive ping, whose deadline the keepalive state keeps.
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// Pending requests in the order they were sent. A linear scan is fine: a
+/// client has a handful outstanding, and the order makes simultaneous
+/// timeouts deterministic.
+#[derive(Debug, Default)]
+pub(crate) struct PendingIqs {
+    list: Vec<PendingIq>,
+}
+
+impl PendingIqs {
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.list.iter().any(|p| p.id.as_str() == id)
+    }
+
+    pub(crate) fn insert(&mut self, pending: PendingIq) {
+        self.list.push(pending);
+    }
+
+    pub(crate) fn remove(&mut self, id: &str) -> Option<PendingIq> {
+        let at = self.list.iter().position(|p| p.id.as_str() == id)?;
+        Some(self.list.remove(at))
+    }
+
+    pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
+        self.list.iter().filter_map(|p| p.deadline).min()
+    }
+
+    /// Removes and returns the requests whose deadline is at or before `now`,
+    /// in the order they were sent.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<PendingIq> {
+        if !self.list.iter().any(|p| p.deadline.is_some_and(|d| d <= now)) {
+            return Vec::new();
+        }
+        let (expired, keep) = std::mem::take(&mut self.list)
+            .into_iter()
+            .partition(|p| p.deadline.is_some_and(|d| d <= now));
+        self.list = keep;
+        expired
+    }
+
+    pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, PendingIq> {
+        self.list.drain(..)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
+/// Whether `iq` is a server ping that must be answered: `type="get"` with
+/// `xmlns="urn:xmpp:ping"`, or a `<ping/>` child with no type or type get
+/// (PROTOCOL.md §5.2).
+pub(crate) fn is_server_ping(iq: &Node) -> bool {
+    let ty = iq.get_attr_str("type");
+    (ty == Some("get") && iq.get_attr_str("xmlns") == Some("urn:xmpp:ping"))
+        || (matches!(ty, None | Some("get")) && iq.child("ping").is_some())
+}
+
+/// The pong for a server ping: `<iq to=<from> type="result" [id]/>`, with `id`
+/// only when the ping had one (whatsapp-rust).
+pub(crate) fn pong(ping: &Node) -> Node {
+    let to = ping
+        .get_attr("from")
+        .cloned()
+        .unwrap_or_else(|| Value::Jid(Jid::server_jid(Server::Pn)));
+    let mut node = Node::new("iq").attr("to", to).attr("type", "result");
+    if let Some(id) = ping.get_attr("id") {
+        node = node.attr("id", id.clone());
+    }
+    node
+}
+
+/// The keepalive ping: `<iq id xmlns="w:p" type="get" to="s.whatsapp.net"/>`
+/// (whatsapp-rust and whatsmeow; PROTOCOL.md §5.3).
+pub(crate) fn keepalive_ping(id: Str) -> Node {
+    Node::new("iq")
+        .attr("id", id)
+        .attr("xmlns", "w:p")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid(Server::Pn))
+}

@@ -1,0 +1,728 @@
+//! The sans-IO connection state machine: Noise XX handshake, certificate chain,
+//! login, keepalive, IQs and stream errors (PROTOCOL.md §2, §3, §5, §9).
+//!
+//! [`Connection`] never touches a socket, a clock or the OS random source.
+//! Bytes and time come in as arguments; bytes to send, [`Event`]s and the next
+//! deadline come out. The driver (wa-io-smol, a test harness, a fuzzer) moves
+//! them between the transport and the state machine.
+//!
+//! # Inputs, commands, outputs
+//!
+//! | kind | call | what it does |
+//! |---|---|---|
+//! | input | [`Connection::handle_input`] | bytes received from the transport |
+//! | input | [`Connection::handle_timeout`] | time has passed; safe to call early or twice |
+//! | input | [`Connection::handle_transport_closed`] | the transport closed under us |
+//! | input | [`Connection::set_wall_clock`] | a fresh wall-clock reading |
+//! | command | [`Connection::send_node`] | queue a stanza |
+//! | command | [`Connection::send_iq`] | queue a request and track its answer |
+//! | command | [`Connection::close`] | end the connection |
+//! | output | [`Connection::poll_transmit`] | bytes for the transport, in order |
+//! | output | [`Connection::poll_event`] | what the caller must know or do |
+//! | output | [`Connection::poll_timeout`] | when to call `handle_timeout` next |
+//!
+//! **After every input or command, drain [`poll_transmit`](Connection::poll_transmit)
+//! and [`poll_event`](Connection::poll_event) until they return `None`, then
+//! re-read [`poll_timeout`](Connection::poll_timeout).** Which call changes which
+//! output:
+//!
+//! - `poll_transmit`: [`new`](Connection::new) (ClientHello), `handle_input`
+//!   (ClientFinish, pongs), `handle_timeout` (keepalive pings), `send_node`,
+//!   `send_iq`.
+//! - `poll_event`: `handle_input`, `handle_timeout` (IQ timeouts, keepalive and
+//!   handshake timeouts), `handle_transport_closed`, `close`, and a `send_*` that
+//!   exhausts the nonce counter.
+//! - `poll_timeout`: every input and command.
+//!
+//! # Time and randomness
+//!
+//! Time is an [`Instant`] on the caller's monotonic clock. It only moves
+//! forward: an input with an earlier `now` than one seen before is treated as
+//! that earlier-seen time (clamped, never a panic). Commands without a `now`
+//! use the latest time seen. Wall-clock time enters as data, in
+//! [`Config::wall_clock`] and [`Connection::set_wall_clock`], for the
+//! certificate validity check.
+//!
+//! Randomness comes from a ChaCha20 RNG seeded with [`Config::rng_seed`]: the
+//! same seed and the same inputs give byte-identical transmits.
+//!
+//! # Lifecycle
+//!
+//! ```text
+//! new ──ClientHello──▶ ExpectServerHello (handshake timer: 20 s)
+//!   ServerHello ──verify chain, ClientFinish──▶ Transport
+//!   first stanza ends the handshake timer:
+//!     <success>                      → Event::LoggedIn
+//!     <iq><pair-device>              → Event::Stanza (pairing is a later step)
+//!     <failure>, <stream:error>, <xmlstreamend/>, fatal error,
+//!     timeouts, close, transport closed → Event::Disconnected (once, last)
+//! ```
+//!
+//! After the end, every input is ignored and every command fails with
+//! [`SendError::Closed`]; the reason stays readable through
+//! [`Connection::disconnect_reason`].
+//!
+//! Timings (handshake, IQ, keepalive) are in [`config`](Config) and
+//! explained in the [`keepalive`] module.
+
+mod codec;
+mod config;
+mod error;
+mod event;
+mod iq;
+pub mod keepalive;
+mod payload;
+mod time;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::mem;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use prost::Message as _;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng as _, SeedableRng};
+
+use crate::binary::{Node, Str};
+use crate::frame::{FrameDecoder, FrameEncoder, NOISE_PROLOGUE};
+use crate::noise::{ClientHandshake, ExpectServerHello, KeyPair, NoiseError};
+use crate::store::Device;
+
+pub use codec::StanzaCodec;
+pub use config::{
+    ClientProfile, Config, DEAD_SOCKET_TIMEOUT, DEFAULT_APP_VERSION, DEFAULT_IQ_TIMEOUT,
+    HANDSHAKE_TIMEOUT, KEEPALIVE_DEADLINE, KEEPALIVE_INTERVAL_MAX, KEEPALIVE_INTERVAL_MIN,
+};
+pub use error::{CodecError, ConfigError, ConnectionError, SendError};
+pub use event::{
+    DisconnectReason, Event, FailureReason, IqError, IqId, LoginFailure, ServerError, StreamError,
+};
+pub use payload::{DJB_KEY_TYPE, build_hash, client_payload};
+pub use time::Instant;
+
+use iq::{IdGenerator, IqKind, PendingIq, PendingIqs};
+use keepalive::KeepAlive;
+
+/// The connection's timers, an index into its timer table (the per-request
+/// IQ deadlines are kept with the requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// From `new` until the first stanza after the handshake.
+    Handshake = 0,
+    /// The next keepalive ping (interval or dead-socket probe).
+    KeepAlive = 1,
+    /// The outstanding ping's deadline.
+    KeepAliveDeadline = 2,
+}
+
+const TIMER_COUNT: usize = 3;
+
+#[derive(Debug, Default)]
+struct TimerTable([Option<Instant>; TIMER_COUNT]);
+
+impl TimerTable {
+    fn get(&self, timer: Timer) -> Option<Instant> {
+        self.0[timer as usize]
+    }
+
+    fn set(&mut self, timer: Timer, at: Option<Instant>) {
+        self.0[timer as usize] = at;
+    }
+
+    fn expired(&self, timer: Timer, now: Instant) -> bool {
+        self.get(timer).is_some_and(|at| at <= now)
+    }
+
+    fn earliest(&self) -> Option<Instant> {
+        self.0.iter().flatten().min().copied()
+    }
+
+    fn clear(&mut self) {
+        self.0 = [None; TIMER_COUNT];
+    }
+}
+
+/// The client waits for the ServerHello.
+struct Handshake {
+    state: ExpectServerHello,
+    encoder: FrameEncoder,
+    /// The serialized ClientPayload for the ClientFinish.
+    client_payload: Vec<u8>,
+}
+
+enum Phase {
+    ExpectServerHello(Box<Handshake>),
+    Transport(StanzaCodec),
+    Closed,
+}
+
+/// One connection to WhatsApp, as a sans-IO state machine.
+///
+/// See the [module documentation](self) for the poll order and which call
+/// changes which output. In short: feed it bytes and time, then drain
+/// [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event)
+/// and re-read [`poll_timeout`](Self::poll_timeout).
+///
+/// A driver loop, run here against the crate's test server (feature
+/// `testing`) in place of a socket:
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use std::time::Duration;
+/// use wa_core::binary::Node;
+/// use wa_core::connection::{Connection, Event, Instant};
+/// use wa_core::testing::{self, TestServer};
+///
+/// let mut server = TestServer::new([1; 32]);
+/// let device = testing::registered_device(7);
+/// let config = testing::config_for(&server, [2; 32]);
+/// let mut now = Instant::ZERO;
+/// let mut conn = Connection::new(config, &device, now)?;
+///
+/// let mut logged_in = false;
+/// let mut iq_id = None;
+/// while !logged_in || iq_id.is_some() {
+///     // Drain transmits: here they go straight to the server.
+///     while let Some(bytes) = conn.poll_transmit() {
+///         server.handle_input(&bytes);
+///     }
+///     // The server's answer arrives as input.
+///     while let Some(bytes) = server.poll_transmit() {
+///         conn.handle_input(now, &bytes);
+///     }
+///     // Drain events.
+///     while let Some(event) = conn.poll_event() {
+///         match event {
+///             Event::LoggedIn { .. } => {
+///                 logged_in = true;
+///                 let iq = Node::new("iq").attr("xmlns", "w").attr("type", "get");
+///                 iq_id = Some(conn.send_iq(now, iq, Duration::from_secs(75))?);
+///             }
+///             Event::IqResponse { id, result } => {
+///                 assert_eq!(Some(&id), iq_id.as_ref());
+///                 assert!(result.is_ok());
+///                 iq_id = None;
+///             }
+///             other => panic!("unexpected {other:?}"),
+///         }
+///     }
+///     // Then the deadline: sleep until it (or until input), and tell the
+///     // connection when it passed.
+///     if let Some(deadline) = conn.poll_timeout() {
+///         if deadline <= now {
+///             conn.handle_timeout(now);
+///         }
+///     }
+///     now = now + Duration::from_millis(1);
+/// }
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Connection {
+    trusted_root: [u8; 32],
+    keepalive_interval: (Duration, Duration),
+    keepalive_deadline: Duration,
+    dead_socket_timeout: Duration,
+    rng: ChaCha20Rng,
+    /// The latest time seen; inputs never move it back.
+    now: Instant,
+    /// Wall-clock reading (since the unix epoch) at `wall_at`.
+    wall_unix: Duration,
+    wall_at: Instant,
+    phase: Phase,
+    logged_in: bool,
+    decoder: FrameDecoder,
+    out: Vec<u8>,
+    events: VecDeque<Event>,
+    timers: TimerTable,
+    ids: IdGenerator,
+    iqs: PendingIqs,
+    /// Present in the transport phase.
+    keepalive: Option<KeepAlive>,
+    /// Set once, when the connection ends.
+    end: Option<DisconnectReason>,
+}
+
+impl Connection {
+    /// Starts a connection for `device` at `now`: builds the ClientPayload
+    /// (login if the device is registered, registration otherwise; see
+    /// [`client_payload`]) and queues the connection header and the ClientHello
+    /// (behind the edge-routing pre-intro when the device stores routing info).
+    ///
+    /// Fails only on a device that cannot log in or register
+    /// ([`ConfigError`]).
+    pub fn new(config: Config, device: &Device, now: Instant) -> Result<Connection, ConfigError> {
+        let client_payload = client_payload(&config.profile, device)?.encode_to_vec();
+        let mut encoder = match &device.edge_routing_info {
+            Some(info) => FrameEncoder::with_edge_routing(info).map_err(ConfigError::EdgeRouting)?,
+            None => FrameEncoder::new(),
+        };
+        let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
+        let ephemeral = KeyPair::generate(&mut rng);
+        let static_key = KeyPair::from_private_key(device.noise_key.private);
+        let (state, hello) = ClientHandshake::start(static_key, ephemeral, &NOISE_PROLOGUE);
+        let mut out = Vec::with_capacity(encoder.encoded_len(hello.len()));
+        encoder
+            .encode(&hello, &mut out)
+            .expect("a 36-byte ClientHello always fits a frame in a Vec");
+        let mut id_prefix = [0u8; 2];
+        rng.fill_bytes(&mut id_prefix);
+
+        let (min, max) = (config.keepalive_interval_min, config.keepalive_interval_max);
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Handshake, Some(now + config.handshake_timeout));
+        Ok(Connection {
+            trusted_root: config.trusted_root,
+            keepalive_interval: (min.min(max), max.max(min)),
+            keepalive_deadline: config.keepalive_deadline,
+            dead_socket_timeout: config.dead_socket_timeout,
+            rng,
+            now,
+            wall_unix: config
+                .wall_clock
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO),
+            wall_at: now,
+            phase: Phase::ExpectServerHello(Box::new(Handshake {
+                state,
+                encoder,
+                client_payload,
+            })),
+            logged_in: false,
+            decoder: FrameDecoder::new(),
+            out,
+            events: VecDeque::new(),
+            timers,
+            ids: IdGenerator::new(id_prefix),
+            iqs: PendingIqs::default(),
+            keepalive: None,
+            end: None,
+        })
+    }
+
+    // ------------------------------------------------------------------ inputs
+
+    /// Bytes received from the transport, split anywhere.
+    ///
+    /// During the handshake the first frame must be the ServerHello; its
+    /// certificate chain is verified against [`Config::trusted_root`] at the
+    /// current wall-clock time, then the ClientFinish is queued. Afterwards each
+    /// frame is decrypted, inflated if flagged, decoded and dispatched. Any
+    /// error ends the connection with one [`Event::Disconnected`]; bytes after
+    /// the end are ignored.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        let now = self.advance_clock(now);
+        if self.end.is_some() || data.is_empty() {
+            return;
+        }
+        if let Some(keepalive) = &mut self.keepalive {
+            keepalive.on_receive(now);
+        }
+        let mut decoder = mem::take(&mut self.decoder);
+        let result = decoder.decode(data, |frame| self.handle_frame(now, frame));
+        if self.end.is_none() {
+            self.decoder = decoder;
+            if let Err(error) = result {
+                self.fail(ConnectionError::Frame(error));
+            }
+        }
+        self.update_keepalive_timers();
+    }
+
+    /// Time has passed: fires every timer due at `now`. Calling it early (no
+    /// timer due), twice, or with a time earlier than one already seen is
+    /// harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance_clock(now);
+        if self.end.is_some() {
+            return;
+        }
+        if self.timers.expired(Timer::Handshake, now) {
+            self.finish(DisconnectReason::HandshakeTimeout);
+            return;
+        }
+        for expired in self.iqs.take_expired(now) {
+            if expired.kind == IqKind::Caller {
+                self.events.push_back(Event::IqResponse {
+                    id: expired.id,
+                    result: Err(IqError::Timeout),
+                });
+            }
+        }
+        if self.timers.expired(Timer::KeepAliveDeadline, now) {
+            self.finish(DisconnectReason::KeepAliveTimeout);
+            return;
+        }
+        if self.timers.expired(Timer::KeepAlive, now) {
+            self.send_keepalive_ping(now);
+        }
+        self.update_keepalive_timers();
+    }
+
+    /// The transport closed (or failed) under the connection: ends it with
+    /// [`DisconnectReason::TransportClosed`], failing pending IQs.
+    pub fn handle_transport_closed(&mut self, now: Instant) {
+        self.advance_clock(now);
+        self.finish(DisconnectReason::TransportClosed);
+    }
+
+    /// A fresh wall-clock reading taken at `now` (e.g. after the system clock
+    /// was corrected). Later wall-clock times are derived from it.
+    pub fn set_wall_clock(&mut self, now: Instant, wall_clock: SystemTime) {
+        let now = self.advance_clock(now);
+        self.wall_unix = wall_clock
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        self.wall_at = now;
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Queues a stanza. Possible once the ClientFinish is out; fails with
+    /// [`SendError::Handshaking`] before and [`SendError::Closed`] after the
+    /// end. Nothing is queued on error.
+    pub fn send_node(&mut self, node: &Node) -> Result<(), SendError> {
+        let now = self.now;
+        self.write_node(now, node)
+    }
+
+    /// Queues an IQ request and tracks its answer: exactly one
+    /// [`Event::IqResponse`] with this id follows — the `result` node, the
+    /// server's `<error>` ([`IqError::Server`]), [`IqError::Timeout`] after
+    /// `timeout` ([`DEFAULT_IQ_TIMEOUT`] is the usual value), or
+    /// [`IqError::Disconnected`] if the connection ends first.
+    ///
+    /// `iq` must be an `<iq>`. If it has no `id`, one is generated
+    /// (`"<b0>.<b1>-<n>"`); a caller-chosen id must not collide with a
+    /// pending one.
+    pub fn send_iq(&mut self, now: Instant, mut iq: Node, timeout: Duration) -> Result<IqId, SendError> {
+        let now = self.advance_clock(now);
+        if iq.tag != "iq" {
+            return Err(SendError::NotAnIq(iq.tag.to_string()));
+        }
+        let id = match iq.get_attr("id") {
+            Some(id) => Str::new(&id.to_text()),
+            None => {
+                let id = self.ids.next_id();
+                iq.attrs.insert("id", id.clone());
+                id
+            }
+        };
+        if self.iqs.contains(&id) {
+            return Err(SendError::DuplicateIqId(id.to_string()));
+        }
+        self.write_node(now, &iq)?;
+        let id = IqId(id);
+        self.iqs.insert(PendingIq {
+            id: id.clone(),
+            kind: IqKind::Caller,
+            deadline: Some(now + timeout),
+        });
+        Ok(id)
+    }
+
+    /// Ends the connection: pending IQs fail with [`IqError::Disconnected`] and
+    /// [`Event::Disconnected`] reports [`DisconnectReason::Closed`] (no
+    /// reconnect). Bytes already queued stay available from
+    /// [`poll_transmit`](Self::poll_transmit); nothing more is queued. A second
+    /// call does nothing.
+    pub fn close(&mut self) {
+        self.finish(DisconnectReason::Closed);
+    }
+
+    // ----------------------------------------------------------------- outputs
+
+    /// The bytes to write to the transport next, every queued frame coalesced
+    /// into one buffer; `None` when there is nothing to send.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.out.is_empty() {
+            return None;
+        }
+        Some(Bytes::from(mem::take(&mut self.out)))
+    }
+
+    /// The next event, in order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next: the
+    /// earliest of the handshake timer, the keepalive timers and the pending
+    /// IQ deadlines. `None` once the connection has ended.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.end.is_some() {
+            return None;
+        }
+        match (self.timers.earliest(), self.iqs.earliest_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // --------------------------------------------------------------- accessors
+
+    /// Whether `<success>` was received on this connection.
+    pub fn is_logged_in(&self) -> bool {
+        self.logged_in
+    }
+
+    /// Whether the handshake is done and stanzas can be sent.
+    pub fn is_established(&self) -> bool {
+        matches!(self.phase, Phase::Transport(_))
+    }
+
+    /// Why the connection ended, once it has (the same reason the
+    /// [`Event::Disconnected`] carried).
+    pub fn disconnect_reason(&self) -> Option<&DisconnectReason> {
+        self.end.as_ref()
+    }
+
+    /// How many requests sent with [`send_iq`](Self::send_iq) await an answer.
+    pub fn pending_iqs(&self) -> usize {
+        self.iqs
+            .len()
+            .saturating_sub(usize::from(self.keepalive.as_ref().is_some_and(|k| k.ping_sent.is_some())))
+    }
+
+    /// The wall-clock time at the latest `now` seen, in unix seconds.
+    pub fn unix_time(&self) -> u64 {
+        (self.wall_unix + (self.now - self.wall_at)).as_secs()
+    }
+
+    /// Test hook: moves the transport cipher's counters (see
+    /// [`NoiseTransport::set_counters_for_testing`](crate::noise::NoiseTransport::set_counters_for_testing)).
+    /// Does nothing before the transport phase.
+    #[doc(hidden)]
+    pub fn set_transport_counters_for_testing(&mut self, write: u64, read: u64) {
+        if let Phase::Transport(codec) = &mut self.phase {
+            codec.transport_mut().set_counters_for_testing(write, read);
+        }
+    }
+
+    // -------------------------------------------------------------- internals
+
+    fn advance_clock(&mut self, now: Instant) -> Instant {
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
+
+    fn handle_frame(&mut self, now: Instant, frame: Bytes) {
+        match &mut self.phase {
+            Phase::Closed => {}
+            Phase::ExpectServerHello(_) => self.handle_server_hello(now, &frame),
+            Phase::Transport(codec) => match codec.read_frame(frame) {
+                Ok(node) => self.handle_stanza(now, node),
+                Err(error) => self.fail(error),
+            },
+        }
+    }
+
+    fn handle_server_hello(&mut self, now: Instant, frame: &[u8]) {
+        let phase = mem::replace(&mut self.phase, Phase::Closed);
+        let Phase::ExpectServerHello(handshake) = phase else {
+            self.phase = phase;
+            return;
+        };
+        let Handshake {
+            state,
+            mut encoder,
+            client_payload,
+        } = *handshake;
+        let unix_now = self.unix_time();
+        let finished = state
+            .read_server_hello(frame, &self.trusted_root, unix_now)
+            .and_then(|(next, _chain)| next.write_client_finish(&client_payload));
+        match finished {
+            Err(error) => self.fail(ConnectionError::Handshake(error)),
+            Ok((finish, transport)) => {
+                encoder
+                    .encode(&finish, &mut self.out)
+                    .expect("a ClientFinish of a few hundred bytes always fits a frame in a Vec");
+                self.phase = Phase::Transport(StanzaCodec::new(transport));
+                let interval = self.draw_keepalive_interval();
+                let mut keepalive = KeepAlive::new(now, interval);
+                keepalive.on_send(now);
+                self.keepalive = Some(keepalive);
+            }
+        }
+    }
+
+    fn handle_stanza(&mut self, now: Instant, node: Node) {
+        self.timers.set(Timer::Handshake, None);
+        match node.tag.as_str() {
+            "iq" => self.handle_iq(now, node),
+            "success" if !self.logged_in => {
+                self.logged_in = true;
+                self.events.push_back(Event::LoggedIn {
+                    server_time: node.get_attr("t").and_then(|t| t.to_text().parse().ok()),
+                    lid: node.attr_jid_opt("lid").ok().flatten(),
+                    stanza: node,
+                });
+            }
+            "failure" => {
+                let failure = LoginFailure::from_node(&node);
+                self.finish(DisconnectReason::LoginFailed(failure));
+            }
+            "stream:error" => {
+                let error = StreamError::from_node(&node);
+                self.finish(DisconnectReason::StreamError(error));
+            }
+            "xmlstreamend" => self.finish(DisconnectReason::StreamEnd),
+            _ => self.events.push_back(Event::Stanza(node)),
+        }
+    }
+
+    fn handle_iq(&mut self, now: Instant, node: Node) {
+        let ty = node.get_attr_str("type");
+        if matches!(ty, Some("result") | Some("error")) {
+            let is_error = ty == Some("error");
+            let pending = node
+                .get_attr("id")
+                .and_then(|id| self.iqs.remove(&id.to_text()));
+            if let Some(pending) = pending {
+                match pending.kind {
+                    // Any answer, even an error, shows the server is there.
+                    IqKind::KeepAlive => {
+                        let interval = self.draw_keepalive_interval();
+                        if let Some(keepalive) = &mut self.keepalive {
+                            keepalive.ping_sent = None;
+                            keepalive.interval = interval;
+                        }
+                    }
+                    IqKind::Caller => {
+                        let result = if is_error {
+                            Err(IqError::Server(ServerError::from_node(node)))
+                        } else {
+                            Ok(node)
+                        };
+                        self.events.push_back(Event::IqResponse {
+                            id: pending.id,
+                            result,
+                        });
+                    }
+                }
+                return;
+            }
+        }
+        if iq::is_server_ping(&node) {
+            // If this fails the connection has just ended; nothing to answer.
+            let _ = self.write_node(now, &iq::pong(&node));
+            return;
+        }
+        self.events.push_back(Event::Stanza(node));
+    }
+
+    fn send_keepalive_ping(&mut self, now: Instant) {
+        let id = self.ids.next_id();
+        if self.write_node(now, &iq::keepalive_ping(id.clone())).is_ok() {
+            self.iqs.insert(PendingIq {
+                id: IqId(id),
+                kind: IqKind::KeepAlive,
+                deadline: None,
+            });
+            if let Some(keepalive) = &mut self.keepalive {
+                keepalive.ping_sent = Some(now);
+            }
+        }
+    }
+
+    fn write_node(&mut self, now: Instant, node: &Node) -> Result<(), SendError> {
+        let codec = match &mut self.phase {
+            Phase::Transport(codec) => codec,
+            Phase::ExpectServerHello(_) => return Err(SendError::Handshaking),
+            Phase::Closed => return Err(SendError::Closed),
+        };
+        match codec.write_node(node, &mut self.out) {
+            Ok(()) => {
+                if let Some(keepalive) = &mut self.keepalive {
+                    keepalive.on_send(now);
+                }
+                self.update_keepalive_timers();
+                Ok(())
+            }
+            Err(CodecError::Encode(error)) => Err(SendError::Encode(error)),
+            Err(CodecError::TooLarge { len }) => Err(SendError::TooLarge { len }),
+            Err(CodecError::Noise(NoiseError::CounterExhausted)) => {
+                self.fail(ConnectionError::NonceExhausted);
+                Err(SendError::Closed)
+            }
+            Err(CodecError::Noise(error)) => Err(SendError::Encrypt(error)),
+        }
+    }
+
+    fn draw_keepalive_interval(&mut self) -> Duration {
+        let (min, max) = self.keepalive_interval;
+        let span = u64::try_from((max - min).as_millis()).unwrap_or(u64::MAX);
+        let offset = match span.checked_add(1) {
+            Some(n) => self.rng.next_u64() % n,
+            None => self.rng.next_u64(),
+        };
+        min.saturating_add(Duration::from_millis(offset))
+    }
+
+    fn update_keepalive_timers(&mut self) {
+        let (ping, dead) = match (&self.keepalive, &self.end) {
+            (Some(keepalive), None) => (
+                keepalive.ping_due(self.dead_socket_timeout),
+                keepalive.dead_at(self.keepalive_deadline),
+            ),
+            _ => (None, None),
+        };
+        self.timers.set(Timer::KeepAlive, ping);
+        self.timers.set(Timer::KeepAliveDeadline, dead);
+    }
+
+    fn fail(&mut self, error: ConnectionError) {
+        self.finish(DisconnectReason::Error(error));
+    }
+
+    /// Ends the connection once: drops the keys, fails pending IQs, reports
+    /// the reason as the last event.
+    fn finish(&mut self, reason: DisconnectReason) {
+        if self.end.is_some() {
+            return;
+        }
+        self.phase = Phase::Closed;
+        self.timers.clear();
+        self.keepalive = None;
+        self.decoder = FrameDecoder::new();
+        for pending in self.iqs.drain() {
+            if pending.kind == IqKind::Caller {
+                self.events.push_back(Event::IqResponse {
+                    id: pending.id,
+                    result: Err(IqError::Disconnected),
+                });
+            }
+        }
+        self.events.push_back(Event::Disconnected {
+            reconnect: reason.should_reconnect(),
+            logged_out: reason.is_logged_out(),
+            reason: reason.clone(),
+        });
+        self.end = Some(reason);
+    }
+}
+
+impl fmt::Debug for Connection {
+    // Keys, the RNG and buffered bytes stay out of the output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = match &self.phase {
+            Phase::ExpectServerHello(_) => "ExpectServerHello",
+            Phase::Transport(_) => "Transport",
+            Phase::Closed => "Closed",
+        };
+        f.debug_struct("Connection")
+            .field("phase", &phase)
+            .field("logged_in", &self.logged_in)
+            .field("now", &self.now)
+            .field("pending_iqs", &self.iqs.len())
+            .field("queued_bytes", &self.out.len())
+            .field("queued_events", &self.events.len())
+            .field("timers", &self.timers)
+            .field("end", &self.end)
+            .finish()
+    }
+}
