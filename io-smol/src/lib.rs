@@ -1,10 +1,12 @@
 //! # wa-io-smol
 //!
 //! The smol driver for [`wa_core`]: a [`Runtime`](wa_core::runtime::Runtime)
-//! on smol. The WebSocket transport and the client land in later work.
+//! on smol, the WebSocket + TLS transport and an HTTP client.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod http;
 pub mod runtime;
+pub mod transport;
 
 pub use runtime::SmolRuntime;

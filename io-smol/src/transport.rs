@@ -1,0 +1,1 @@
+//! The WebSocket + TLS transport (in progress).
