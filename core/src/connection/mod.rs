@@ -382,6 +382,11 @@ impl Connection {
     /// Queues a stanza. Possible once the ClientFinish is out; fails with
     /// [`SendError::Handshaking`] before and [`SendError::Closed`] after the
     /// end. Nothing is queued on error.
+    ///
+    /// The send is stamped with the latest time the connection has seen (it
+    /// arms the dead-socket probe); a driver that has not fed an input for a
+    /// while may call [`handle_timeout`](Self::handle_timeout) with the current
+    /// time first. A stale stamp only makes the probe ping earlier.
     pub fn send_node(&mut self, node: &Node) -> Result<(), SendError> {
         let now = self.now;
         self.write_node(now, node)
