@@ -135,6 +135,7 @@ fn received_traffic_pushes_an_outstanding_pings_deadline_out() {
     let mut config = config_for(&server, [9; 32]);
     config.keepalive_interval_min = secs(15);
     config.keepalive_interval_max = secs(15);
+    config.keepalive_hard_limit = secs(600);
     let mut pair = Pair::with_config(server, config, &registered_device(4));
     pair.drive();
     assert!(matches!(pair.take_events()[..], [Event::LoggedIn { .. }]));
@@ -151,6 +152,39 @@ fn received_traffic_pushes_an_outstanding_pings_deadline_out() {
     assert!(pair.client.disconnect_reason().is_none(), "{:?}", pair.events());
     // Silence: dead 20 s after the last receive.
     pair.advance(Duration::from_millis(19_999));
+    assert!(pair.client.disconnect_reason().is_none());
+    pair.advance(Duration::from_millis(1));
+    assert_eq!(
+        pair.client.disconnect_reason(),
+        Some(&DisconnectReason::KeepAliveTimeout)
+    );
+}
+
+#[test]
+fn a_ping_unanswered_for_the_hard_limit_ends_the_connection_despite_traffic() {
+    let server = TestServer::new([4; 32]);
+    let mut config = config_for(&server, [9; 32]);
+    config.keepalive_interval_min = secs(15);
+    config.keepalive_interval_max = secs(15);
+    let mut pair = Pair::with_config(server, config, &registered_device(4));
+    pair.drive();
+    assert!(matches!(pair.take_events()[..], [Event::LoggedIn { .. }]));
+    pair.server.set_answer_pings(false);
+    let login = pair.now();
+    // Traffic every 5 s, never a pong: the ping goes out after 15 s of idle
+    // time... which never comes, so first stop the traffic for 16 s.
+    pair.advance(secs(16));
+    assert_eq!(pings(&pair.server), 1);
+    let ping_at = login + secs(15);
+    let mut i = 0;
+    while pair.now() < ping_at + secs(55) {
+        pair.advance(secs(5));
+        pair.server.send_node(&Node::new("notification").attr("id", format!("k{i}")));
+        pair.drive();
+        i += 1;
+    }
+    assert!(pair.client.disconnect_reason().is_none());
+    pair.advance_to(ping_at + Duration::from_millis(59_999));
     assert!(pair.client.disconnect_reason().is_none());
     pair.advance(Duration::from_millis(1));
     assert_eq!(

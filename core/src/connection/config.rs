@@ -32,6 +32,11 @@ pub const KEEPALIVE_INTERVAL_MAX: Duration = Duration::from_secs(30);
 /// deadline and WA Web's `deadSocketTime`).
 pub const KEEPALIVE_DEADLINE: Duration = Duration::from_secs(20);
 
+/// How long a keepalive ping may stay unanswered, whatever else arrives,
+/// before the connection is declared dead: 60 s (three deadlines; see the
+/// [`keepalive`](super::keepalive) module).
+pub const KEEPALIVE_HARD_LIMIT: Duration = Duration::from_secs(60);
+
 /// The dead-socket rule: when nothing has been received for this long after
 /// the first send that followed the last receive, probe with a keepalive ping
 /// right away instead of waiting for the interval (PROTOCOL.md §5.3).
@@ -80,6 +85,8 @@ pub struct Config {
     pub keepalive_interval_max: Duration,
     /// See [`KEEPALIVE_DEADLINE`].
     pub keepalive_deadline: Duration,
+    /// See [`KEEPALIVE_HARD_LIMIT`].
+    pub keepalive_hard_limit: Duration,
     /// See [`DEAD_SOCKET_TIMEOUT`].
     pub dead_socket_timeout: Duration,
     /// What the ClientPayload says about this client.
@@ -98,6 +105,7 @@ impl Config {
             keepalive_interval_min: KEEPALIVE_INTERVAL_MIN,
             keepalive_interval_max: KEEPALIVE_INTERVAL_MAX,
             keepalive_deadline: KEEPALIVE_DEADLINE,
+            keepalive_hard_limit: KEEPALIVE_HARD_LIMIT,
             dead_socket_timeout: DEAD_SOCKET_TIMEOUT,
             profile: ClientProfile::default(),
         }
@@ -114,6 +122,7 @@ impl fmt::Debug for Config {
             .field("keepalive_interval_min", &self.keepalive_interval_min)
             .field("keepalive_interval_max", &self.keepalive_interval_max)
             .field("keepalive_deadline", &self.keepalive_deadline)
+            .field("keepalive_hard_limit", &self.keepalive_hard_limit)
             .field("dead_socket_timeout", &self.dead_socket_timeout)
             .field("profile", &self.profile)
             .finish()

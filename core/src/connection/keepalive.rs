@@ -17,6 +17,11 @@
 //!   Receiving anything pushes the deadline out, so a long offline backlog in
 //!   front of the pong does not kill the connection; the pong itself ends the
 //!   ping.
+//! - **Hard limit.** A ping still unanswered [60 s] after it was sent ends the
+//!   connection even while other bytes arrive: our writes may be going nowhere
+//!   (a half-open link), or the stream may be stuck inside a frame that never
+//!   completes. (whatsapp-rust tears down after three unanswered pings, about
+//!   a minute.)
 //!
 //! A silent server is therefore detected at most `interval + deadline`
 //! (≤ 50 s) after the last byte it sent, and at most `dead_socket + deadline`
@@ -72,8 +77,8 @@ impl KeepAlive {
     }
 
     /// When the outstanding ping, if any, declares the connection dead.
-    pub(crate) fn dead_at(&self, deadline: Duration) -> Option<Instant> {
+    pub(crate) fn dead_at(&self, deadline: Duration, hard_limit: Duration) -> Option<Instant> {
         let sent = self.ping_sent?;
-        Some(sent.max(self.last_received) + deadline)
+        Some((sent.max(self.last_received) + deadline).min(sent + hard_limit))
     }
 }

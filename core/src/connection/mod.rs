@@ -92,7 +92,8 @@ use crate::store::Device;
 pub use codec::StanzaCodec;
 pub use config::{
     ClientProfile, Config, DEAD_SOCKET_TIMEOUT, DEFAULT_APP_VERSION, DEFAULT_IQ_TIMEOUT,
-    HANDSHAKE_TIMEOUT, KEEPALIVE_DEADLINE, KEEPALIVE_INTERVAL_MAX, KEEPALIVE_INTERVAL_MIN,
+    HANDSHAKE_TIMEOUT, KEEPALIVE_DEADLINE, KEEPALIVE_HARD_LIMIT, KEEPALIVE_INTERVAL_MAX,
+    KEEPALIVE_INTERVAL_MIN,
 };
 pub use error::{CodecError, ConfigError, ConnectionError, SendError};
 pub use event::{
@@ -223,6 +224,7 @@ pub struct Connection {
     trusted_root: [u8; 32],
     keepalive_interval: (Duration, Duration),
     keepalive_deadline: Duration,
+    keepalive_hard_limit: Duration,
     dead_socket_timeout: Duration,
     rng: ChaCha20Rng,
     /// The latest time seen; inputs never move it back.
@@ -276,6 +278,7 @@ impl Connection {
             trusted_root: config.trusted_root,
             keepalive_interval: (min.min(max), max.max(min)),
             keepalive_deadline: config.keepalive_deadline,
+            keepalive_hard_limit: config.keepalive_hard_limit,
             dead_socket_timeout: config.dead_socket_timeout,
             rng,
             now,
@@ -495,6 +498,19 @@ impl Connection {
         (self.wall_unix + (self.now - self.wall_at)).as_secs()
     }
 
+    /// Test hook: the transport cipher's `(write, read)` counters, in the
+    /// transport phase.
+    #[doc(hidden)]
+    pub fn transport_counters_for_testing(&self) -> Option<(u64, u64)> {
+        match &self.phase {
+            Phase::Transport(codec) => Some((
+                codec.transport().write_counter(),
+                codec.transport().read_counter(),
+            )),
+            _ => None,
+        }
+    }
+
     /// Test hook: moves the transport cipher's counters (see
     /// [`NoiseTransport::set_counters_for_testing`](crate::noise::NoiseTransport::set_counters_for_testing)).
     /// Does nothing before the transport phase.
@@ -672,7 +688,7 @@ impl Connection {
         let (ping, dead) = match (&self.keepalive, &self.end) {
             (Some(keepalive), None) => (
                 keepalive.ping_due(self.dead_socket_timeout),
-                keepalive.dead_at(self.keepalive_deadline),
+                keepalive.dead_at(self.keepalive_deadline, self.keepalive_hard_limit),
             ),
             _ => (None, None),
         };

@@ -414,6 +414,17 @@ impl TestServer {
         self.send_node(&Node::new("xmlstreamend"));
     }
 
+    /// The server's transport `(write, read)` counters, once established.
+    pub fn transport_counters(&self) -> Option<(u64, u64)> {
+        match &self.state {
+            State::Transport(codec) => Some((
+                codec.transport().write_counter(),
+                codec.transport().read_counter(),
+            )),
+            _ => None,
+        }
+    }
+
     /// Test hook: moves the server's transport counters.
     pub fn set_transport_counters_for_testing(&mut self, write: u64, read: u64) {
         if let State::Transport(codec) = &mut self.state {
