@@ -63,19 +63,38 @@
 //!   the executor is never blocked on an fsync. If one operation of a group
 //!   fails on its own (it meets a corrupt record), it alone gets the error
 //!   and the others are rerun without it; if the commit fails, every
-//!   operation of the group gets the error and none is applied.
+//!   operation of the group gets the error and none is applied. After an I/O
+//!   error redb refuses further writes until the file is reopened, so the
+//!   store fails closed rather than guessing.
+//! - A write future dropped after its first poll has already queued the
+//!   write; it still runs.
 //!
 //! # File layout (schema version 1)
 //!
-//! One table per record family, named with its version (`sessions_v1`,
-//! `prekeys_v1`, `mutation_macs_v1`, ...), plus `meta` holding the schema
-//! version. Keys start with the device id (4 bytes big-endian, sign bit
-//! flipped); a string that is not the key's last component is escaped and
-//! terminated, so composite keys never collide and one range scan serves a
-//! prefix query (all MACs of a collection, all devices of a group). Values
-//! are postcard inside a versioned envelope (a leading format byte), because
-//! postcard cannot skip unknown fields: every format change adds a version
-//! and keeps a decoder for the old one.
+//! One table per record family, named with its version (`identities_v1`,
+//! `sessions_v1`, `prekeys_v1`, `signed_prekeys_v1`, `sender_keys_v1`,
+//! `sync_keys_v1`, `sync_key_latest_v1`, `app_state_versions_v1`,
+//! `mutation_macs_v1`, `sender_key_devices_v1`, `lid_mappings_v1`,
+//! `lid_pn_index_v1`, `base_keys_v1`, `device_lists_v1`, `tc_tokens_v1`,
+//! `sent_messages_v1`, `devices_v1`), plus `meta` holding the schema version
+//! (`schema_version`, u32 little-endian) and the device-id counter.
+//!
+//! Keys and values are raw bytes. A key starts with the device id: 4 bytes
+//! big-endian with the sign bit flipped, so keys sort by id. Then come the
+//! family's components: a string or byte string that ends the key is stored
+//! as is; one that does not (the collection of a MAC, the group of a
+//! sender-key device, the chat of a sent message, the phone of the
+//! phone-number index) has each `00` byte written `00 ff` and is terminated
+//! by `00 01`; ids are big-endian. So composite keys never collide
+//! (`("a", "b:c")` differs from `("a:b", "c")`) and one range scan serves a
+//! prefix query (all MACs of a collection, all devices of a group, the newest
+//! mapping of a phone number).
+//!
+//! A value is a one-byte envelope version (1) followed by the record in
+//! postcard. Postcard cannot skip unknown or missing fields, so the record
+//! shapes are frozen per version: a format change adds a version and keeps a
+//! decoder for the old one, and `tests/fixtures/v1.redb` (a committed file
+//! written by version 1) must keep reading back field by field.
 //!
 //! Failures are typed [`StoreError`]s, never panics and never silent
 //! defaults: a file from a newer release is [`StoreError::SchemaTooNew`]; a
@@ -106,8 +125,11 @@
 //! ```
 //!
 //! It runs the same code as [`RedbStore::stats`], [`RedbStore::check`],
-//! [`RedbStore::export`] and [`RedbStore::compact`]. The file must not be open
-//! in another process.
+//! [`RedbStore::export`] and [`RedbStore::compact`], and opens the file as
+//! the store does (a file left by a crash is recovered first), so the file
+//! must not be open in another process. Exit codes: 0 success, 1 `check`
+//! found corruption (in a record or in the file itself), 2 usage or any
+//! other error (missing file, file in use, newer schema).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
