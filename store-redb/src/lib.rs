@@ -226,7 +226,8 @@ struct Inner {
 /// A `RedbStore` is a cheap handle: clones share the database, and
 /// [`RedbStore::for_device`] gives a handle on the same database for another
 /// device id (another account). Rows are isolated by device id. The database
-/// closes when the last handle is dropped, after every queued write finished.
+/// closes when the last handle is dropped: that drop waits for the queued
+/// writes to finish and for the writer thread to exit.
 ///
 /// See the [crate docs](crate) for the durability promise and the format.
 #[derive(Clone)]
@@ -261,7 +262,13 @@ impl RedbStore {
     ///
     /// Fails with [`StoreError::SchemaTooNew`] for a file written by a newer
     /// release, [`StoreError::Corrupt`] for a damaged file, and
-    /// [`StoreError::Backend`] when another process has the file open.
+    /// [`StoreError::Backend`] when the file is already open (in this or
+    /// another process).
+    ///
+    /// Opening is blocking I/O on the calling thread: it recovers a file left
+    /// by a crash and, with [`RedbOptions::verify_on_open`], reads the whole
+    /// file once. Call it at startup or through a blocking pool
+    /// (`blocking::unblock`), not inside a latency-sensitive task.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         Self::open_with(path, RedbOptions::default())
     }
