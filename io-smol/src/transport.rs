@@ -1,1 +1,0 @@
-//! The WebSocket + TLS transport (in progress).
