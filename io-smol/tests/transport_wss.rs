@@ -627,6 +627,41 @@ fn a_dropped_transport_ends_its_reader_even_if_nobody_reads_the_events() {
 }
 
 #[test]
+fn dropping_the_events_receiver_closes_the_connection() {
+    bounded(async {
+        let pki = Pki::new();
+        let (listener, port) = listen().await;
+        let acceptor = pki.acceptor(false);
+        let (go_tx, go_rx) = async_channel::bounded::<()>(1);
+        let server = smol::spawn(async move {
+            let (mut ws, _) = accept_wss(&listener, &acceptor).await.unwrap();
+            // Sent once the receiver is gone: the reader notices when it forwards it.
+            go_rx.recv().await.unwrap();
+            ws.send(Message::binary(&b"anyone?"[..])).await.unwrap();
+            let mut got = Vec::new();
+            while let Some(Ok(msg)) = ws.next().await {
+                got.push(msg);
+            }
+            got
+        });
+
+        let (transport, events) = pki
+            .factory(&format!("wss://127.0.0.1:{port}/ws/chat"))
+            .create_transport()
+            .await
+            .unwrap();
+        drop(events);
+        go_tx.send(()).await.unwrap();
+        assert_eq!(server.await, [close_frame(1000, "")]);
+        let err = transport.send(Bytes::from_static(b"x")).await.unwrap_err();
+        assert!(
+            matches!(err.downcast_ref::<SendError>(), Some(SendError::Closed)),
+            "{err:#}"
+        );
+    });
+}
+
+#[test]
 fn text_messages_are_ignored_and_pings_are_answered() {
     bounded(async {
         let pki = Pki::new();

@@ -58,11 +58,19 @@ const DEFAULT_MAX_MESSAGE_SIZE: usize = 32 << 20;
 /// client certificate:
 ///
 /// ```
-/// # fn demo(
-/// #     extra_ca: wa_io_smol::transport::rustls::pki_types::CertificateDer<'static>,
-/// #     chain: Vec<wa_io_smol::transport::rustls::pki_types::CertificateDer<'static>>,
-/// #     key: wa_io_smol::transport::rustls::pki_types::PrivateKeyDer<'static>,
-/// # ) -> anyhow::Result<()> {
+/// # use wa_io_smol::transport::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+/// # fn main() -> anyhow::Result<()> {
+/// # // Throwaway certificates standing in for yours.
+/// # let ca_key = rcgen::KeyPair::generate()?;
+/// # let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+/// # ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+/// # let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key)?;
+/// # let extra_ca: CertificateDer<'static> = ca.der().clone();
+/// # let client_key = rcgen::KeyPair::generate()?;
+/// # let client_cert = rcgen::CertificateParams::new(vec!["me.test".to_owned()])?
+/// #     .signed_by(&client_key, &*ca)?;
+/// # let chain = vec![client_cert.der().clone()];
+/// # let key = PrivateKeyDer::Pkcs8(client_key.serialize_der().into());
 /// use std::sync::Arc;
 /// use wa_io_smol::transport::WebSocketTransportFactory;
 ///
@@ -73,6 +81,7 @@ const DEFAULT_MAX_MESSAGE_SIZE: usize = 32 << 20;
 /// let factory = WebSocketTransportFactory::new()
 ///     .with_url("wss://chat.example.test/ws/chat")
 ///     .with_connector(Arc::new(config));
+/// # assert_eq!(factory.url(), "wss://chat.example.test/ws/chat");
 /// # Ok(())
 /// # }
 /// ```

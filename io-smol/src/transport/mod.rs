@@ -6,6 +6,45 @@
 //! Built on async-tungstenite (WebSocket), futures-rustls with the `ring` provider
 //! (TLS) and webpki-roots (trusted CAs), on smol. No Tokio anywhere.
 //!
+//! # Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use wa_core::net::{TransportEvent, TransportFactory};
+//! use wa_io_smol::transport::WebSocketTransportFactory;
+//!
+//! # fn main() -> anyhow::Result<()> { smol::block_on(async {
+//! # use wa_io_smol::transport::async_tungstenite::{self, tungstenite::Message};
+//! # use futures_lite::StreamExt;
+//! # // A local echo server standing in for WhatsApp.
+//! # let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let addr = listener.local_addr()?;
+//! # smol::spawn(async move {
+//! #     let (tcp, _) = listener.accept().await.unwrap();
+//! #     let mut ws = async_tungstenite::accept_async(tcp).await.unwrap();
+//! #     while let Some(Ok(msg)) = ws.next().await {
+//! #         if msg.is_binary() { ws.send(msg).await.unwrap(); }
+//! #     }
+//! # }).detach();
+//! // `WebSocketTransportFactory::new()` goes to wss://web.whatsapp.com/ws/chat.
+//! let factory = WebSocketTransportFactory::new().with_url(format!("ws://{addr}/ws/chat"));
+//! let (transport, events) = factory.create_transport().await?;
+//! assert_eq!(events.recv().await?, TransportEvent::Connected);
+//!
+//! transport.send(Bytes::from_static(b"\x57\x41\x06\x03")).await?;
+//! while let Ok(event) = events.recv().await {
+//!     match event {
+//!         TransportEvent::DataReceived(bytes) => {
+//!             assert_eq!(&bytes[..], b"WA\x06\x03");
+//!             transport.disconnect().await; // a close frame; one Disconnected follows
+//!         }
+//!         TransportEvent::Disconnected(reason) => println!("disconnected: {reason}"),
+//!         TransportEvent::Connected => unreachable!("Connected comes once, first"),
+//!     }
+//! }
+//! # Ok(()) }) }
+//! ```
+//!
 //! # The event stream
 //!
 //! Every transport reports, in this order:
@@ -43,7 +82,10 @@
 //!
 //! The reader task ends by itself: after the peer closes, after a read error, or —
 //! when the [`WebSocketTransport`] is dropped — after sending a close frame and
-//! waiting at most the close timeout (default 5 s) for the peer's answer.
+//! waiting at most the close timeout (default 5 s) for the peer's answer; the
+//! event stream still ends with `Disconnected` then, even if nobody read it (the
+//! oldest unread event makes room). A dropped event receiver is noticed when the
+//! next message arrives: the reader closes the connection (code 1000) and ends.
 //!
 //! # Proxies and custom streams
 //!

@@ -73,25 +73,39 @@ impl WebSocketTransport {
     /// so a custom factory can return it as is. The event channel holds 16 events and
     /// the close timeout is 5 s. Message size limits are the ones `ws` was opened with.
     ///
-    /// ```no_run
+    /// ```
     /// use wa_io_smol::transport::WebSocketTransport;
     /// use wa_io_smol::transport::async_tungstenite::{self, tungstenite};
-    /// use wa_core::net::{TransportEvent, WHATSAPP_WEB_ORIGIN};
+    /// use wa_core::net::{DisconnectReason, TransportEvent, WHATSAPP_WEB_ORIGIN};
     /// use tungstenite::client::IntoClientRequest;
     ///
-    /// # async fn run() -> anyhow::Result<()> {
-    /// // A plain-TCP server here; for wss, put a TLS stream between (see
-    /// // examples/proxy_transport.rs).
-    /// let tcp = smol::net::TcpStream::connect("127.0.0.1:8080").await?;
-    /// let mut request = "ws://127.0.0.1:8080/ws/chat".into_client_request()?;
+    /// # fn main() -> anyhow::Result<()> { smol::block_on(async {
+    /// # // A local server that sends one binary message and closes.
+    /// # let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # let addr = listener.local_addr()?;
+    /// # smol::spawn(async move {
+    /// #     let (tcp, _) = listener.accept().await.unwrap();
+    /// #     let mut ws = async_tungstenite::accept_async(tcp).await.unwrap();
+    /// #     ws.send(tungstenite::Message::binary(&b"hi"[..])).await.unwrap();
+    /// #     ws.close(None).await.unwrap();
+    /// #     while futures_lite::StreamExt::next(&mut ws).await.is_some() {}
+    /// # }).detach();
+    /// // Any stream works: plain TCP here; a TLS stream over a proxy tunnel in
+    /// // examples/proxy_transport.rs.
+    /// let tcp = smol::net::TcpStream::connect(addr).await?;
+    /// let mut request = format!("ws://{addr}/ws/chat").into_client_request()?;
     /// request.headers_mut().insert("Origin", WHATSAPP_WEB_ORIGIN.parse()?);
     /// let (ws, _response) = async_tungstenite::client_async(request, tcp).await?;
     ///
     /// let (transport, events) = WebSocketTransport::from_websocket(ws);
     /// assert_eq!(events.recv().await?, TransportEvent::Connected);
-    /// transport.send(bytes::Bytes::from_static(b"hello")).await?;
-    /// # Ok(())
-    /// # }
+    /// assert_eq!(events.recv().await?, TransportEvent::DataReceived((&b"hi"[..]).into()));
+    /// assert!(matches!(
+    ///     events.recv().await?,
+    ///     TransportEvent::Disconnected(DisconnectReason::ServerClose { .. })
+    /// ));
+    /// assert!(events.recv().await.is_err(), "nothing follows Disconnected");
+    /// # Ok(()) }) }
     /// ```
     pub fn from_websocket<S>(
         ws: WebSocketStream<S>,
@@ -268,7 +282,8 @@ enum End {
         reason: DisconnectReason,
         drain: bool,
     },
-    /// The event receiver was dropped: nobody is listening any more.
+    /// The event receiver was dropped: nobody is listening any more. Noticed when
+    /// the next message is forwarded; the connection is then closed (code 1000).
     ConsumerGone,
 }
 
@@ -299,7 +314,8 @@ async fn run_reader<S>(
     // Before `Disconnected` is reported, so a send after it always fails `Closed`.
     shared.ended.fire();
 
-    if let End::Disconnected { reason, drain } = end {
+    if let End::Disconnected { reason, drain } = &end {
+        let (reason, drain) = (reason.clone(), *drain);
         tracing::debug!(%reason, "websocket transport disconnected");
         // Waits for room if the consumer is slow, but not forever once the
         // transport is gone: then the oldest unread event makes way, so the stream
@@ -327,6 +343,10 @@ async fn run_reader<S>(
             or(finish, sleep(close_timeout)).await;
         }
     }
+    if matches!(end, End::ConsumerGone) && !shared.closing.swap(true, Ordering::SeqCst) {
+        // Nobody listens any more: close politely rather than just hang up.
+        shared.send_close_bounded().await;
+    }
     drop(incoming);
     shared.release_writer();
 }
@@ -339,7 +359,15 @@ async fn read_until_end<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let mut since_yield = 0u32;
     loop {
+        // A peer that sends faster than we forward never makes the read pend; yield
+        // now and then so the shutdown branch and other tasks get their turn.
+        since_yield += 1;
+        if since_yield == 32 {
+            since_yield = 0;
+            futures_lite::future::yield_now().await;
+        }
         let item = incoming.next().await;
         // Once we started closing, however it ends is our doing.
         let ours = shared.closing.load(Ordering::SeqCst);
