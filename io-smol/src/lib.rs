@@ -8,5 +8,6 @@
 pub mod http;
 pub mod runtime;
 pub mod transport;
+pub mod version;
 
 pub use runtime::SmolRuntime;
