@@ -21,12 +21,18 @@
 //! # Example
 //!
 //! ```no_run
-//! use wa_core::store::Device;
+//! use wa_core::store::{Device, DeviceKeys, KeyPair};
 //! use wa_io_smol::http::SmolHttpClient;
 //! use wa_io_smol::version::{WebVersionPolicy, now_unix_ms};
 //!
 //! # fn main() {
-//! # let mut device: Device = unimplemented!();
+//! # let kp = KeyPair::from_bytes(&[1; 64]);
+//! # let mut device = Device::from_keys(DeviceKeys {
+//! #     noise_key: kp.clone(), identity_key: kp.clone(), registration_id: 1,
+//! #     signed_pre_key: kp, signed_pre_key_id: 1, signed_pre_key_signature: [0; 64],
+//! #     adv_secret_key: [0; 32],
+//! # });
+//! // `device` is the record loaded from the store.
 //! let http = SmolHttpClient::new();
 //! let policy = WebVersionPolicy::default();
 //! let resolved = smol::block_on(policy.resolve_for_device(&http, &mut device, now_unix_ms()));
@@ -125,7 +131,7 @@ pub enum WebVersionError {
 /// `client_revision` is [`WebVersionError::MissingRevision`],
 /// [`WebVersionError::InvalidRevision`] or
 /// [`WebVersionError::ConflictingRevisions`]. No timeout of its own: the HTTP
-/// client's apply (see [`WebVersionPolicy`] for a bounded wait).
+/// client's timeouts apply (see [`WebVersionPolicy`] for a bounded wait).
 pub async fn fetch_web_version(http: &dyn HttpClient) -> Result<AppVersion, WebVersionError> {
     fetch_web_version_from(http, SW_JS_URL).await
 }
