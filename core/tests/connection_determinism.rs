@@ -19,7 +19,13 @@ fn session(client_seed: [u8; 32]) -> (Vec<Bytes>, Vec<Event>) {
     for i in 0..5 {
         let now = pair.now();
         pair.client
-            .send_iq(now, Node::new("iq").attr("type", "get").attr("xmlns", format!("ns{i}")), Duration::from_secs(75))
+            .send_iq(
+                now,
+                Node::new("iq")
+                    .attr("type", "get")
+                    .attr("xmlns", format!("ns{i}")),
+                Duration::from_secs(75),
+            )
             .expect("sent");
         pair.advance(Duration::from_secs(37));
     }

@@ -29,7 +29,9 @@ fn script(server: &mut TestServer) -> Vec<Node> {
     let notification = Node::new("notification")
         .attr("id", "N1")
         .attr("type", "devices")
-        .children((0..40).map(|i| Node::new("device").attr("jid", format!("123:{i}@s.whatsapp.net"))));
+        .children(
+            (0..40).map(|i| Node::new("device").attr("jid", format!("123:{i}@s.whatsapp.net"))),
+        );
     let receipt = Node::new("receipt").attr("id", "R1");
     server.send_node(&message);
     server.send_node_compressed(&notification);
@@ -65,7 +67,10 @@ fn the_clean_session_delivers_every_stanza_including_the_compressed_one() {
         .collect();
     assert_eq!(stanzas, expected);
     assert_eq!(
-        pair.server.received().last().and_then(|n| n.get_attr_str("type")),
+        pair.server
+            .received()
+            .last()
+            .and_then(|n| n.get_attr_str("type")),
         Some("result"),
         "the server ping was answered"
     );
@@ -167,7 +172,11 @@ fn split_and_delayed_bytes_are_reassembled() {
 fn a_duplicated_or_dropped_transport_frame_desynchronises_the_cipher() {
     for fate in [Fate::Duplicate, Fate::Drop] {
         let pair = session(move |seg| {
-            if seg.index == 2 { fate.clone() } else { Fate::Deliver }
+            if seg.index == 2 {
+                fate.clone()
+            } else {
+                Fate::Deliver
+            }
         });
         let (reason, reconnect, _) = single_disconnect(pair.events());
         assert!(
@@ -194,16 +203,20 @@ fn garbage_and_bad_plaintexts_end_the_connection_with_a_typed_error() {
         }
     };
     // Raw bytes: a 10-byte frame is shorter than a tag.
-    check(&|s| s.send_garbage(&[0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), &|e| {
-        matches!(
-            e,
-            ConnectionError::Decrypt(NoiseError::CiphertextTooShort { len: 10 })
-        )
-    });
+    check(
+        &|s| s.send_garbage(&[0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+        &|e| {
+            matches!(
+                e,
+                ConnectionError::Decrypt(NoiseError::CiphertextTooShort { len: 10 })
+            )
+        },
+    );
     // Raw bytes forming a 40-byte frame that does not authenticate.
-    check(&|s| s.send_garbage(&[[0u8, 0, 40].as_slice(), &[0x5A; 40]].concat()), &|e| {
-        matches!(e, ConnectionError::Decrypt(NoiseError::Decrypt))
-    });
+    check(
+        &|s| s.send_garbage(&[[0u8, 0, 40].as_slice(), &[0x5A; 40]].concat()),
+        &|e| matches!(e, ConnectionError::Decrypt(NoiseError::Decrypt)),
+    );
     // Authenticated, but not a node.
     check(&|s| s.send_encrypted_payload(&[]), &|e| {
         matches!(e, ConnectionError::Decode(_))
@@ -211,24 +224,33 @@ fn garbage_and_bad_plaintexts_end_the_connection_with_a_typed_error() {
     check(&|s| s.send_encrypted_payload(&[0x00, 0xF8]), &|e| {
         matches!(e, ConnectionError::Decode(_))
     });
-    check(&|s| s.send_encrypted_payload(&[0x02, 0x78, 0x9C, 0xFF, 0xFF]), &|e| {
-        matches!(e, ConnectionError::Decode(_))
-    });
+    check(
+        &|s| s.send_encrypted_payload(&[0x02, 0x78, 0x9C, 0xFF, 0xFF]),
+        &|e| matches!(e, ConnectionError::Decode(_)),
+    );
 }
 
 #[test]
 fn write_nonce_exhaustion_closes_the_connection() {
     let mut pair = logged_in_pair(4);
-    let (cw, cr) = pair.client.transport_counters_for_testing().expect("transport");
+    let (cw, cr) = pair
+        .client
+        .transport_counters_for_testing()
+        .expect("transport");
     let (sw, sr) = pair.server.transport_counters().expect("transport");
     assert_eq!((cw, sr), (0, 0));
     let last = u64::from(u32::MAX);
     pair.client.set_transport_counters_for_testing(last, cr);
     pair.server.set_transport_counters_for_testing(sw, last);
     // Nonce u32::MAX is the last one: it is used...
-    pair.client.send_node(&Node::new("presence")).expect("last nonce");
+    pair.client
+        .send_node(&Node::new("presence"))
+        .expect("last nonce");
     pair.drive();
-    assert_eq!(pair.server.received().last().map(|n| n.tag.as_str()), Some("presence"));
+    assert_eq!(
+        pair.server.received().last().map(|n| n.tag.as_str()),
+        Some("presence")
+    );
     // ...and never reused.
     assert_eq!(
         pair.client.send_node(&Node::new("presence")),
@@ -236,19 +258,28 @@ fn write_nonce_exhaustion_closes_the_connection() {
     );
     pair.drive();
     let (reason, reconnect, _) = single_disconnect(pair.events());
-    assert_eq!(reason, DisconnectReason::Error(ConnectionError::NonceExhausted));
+    assert_eq!(
+        reason,
+        DisconnectReason::Error(ConnectionError::NonceExhausted)
+    );
     assert!(reconnect);
 }
 
 #[test]
 fn read_nonce_exhaustion_closes_the_connection() {
     let mut pair = logged_in_pair(5);
-    let (cw, _) = pair.client.transport_counters_for_testing().expect("transport");
+    let (cw, _) = pair
+        .client
+        .transport_counters_for_testing()
+        .expect("transport");
     pair.client.set_transport_counters_for_testing(cw, 1 << 32);
     pair.server.send_node(&Node::new("message"));
     pair.drive();
     let (reason, _, _) = single_disconnect(pair.events());
-    assert_eq!(reason, DisconnectReason::Error(ConnectionError::NonceExhausted));
+    assert_eq!(
+        reason,
+        DisconnectReason::Error(ConnectionError::NonceExhausted)
+    );
 }
 
 /// A connection that has completed the handshake with `server`, and the
@@ -333,7 +364,10 @@ fn malformed_post_handshake_input_never_panics() {
             }
             cases += 1;
             let events = feed(&bytes);
-            if events.iter().any(|e| matches!(e, Event::Disconnected { .. })) {
+            if events
+                .iter()
+                .any(|e| matches!(e, Event::Disconnected { .. }))
+            {
                 ended += 1;
             }
         }

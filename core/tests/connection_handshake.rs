@@ -44,7 +44,10 @@ fn login_succeeds_and_logged_in_carries_server_time_and_lid() {
             },
         ] => {
             assert_eq!(*server_time, Some(TEST_UNIX_TIME));
-            assert_eq!(lid.as_ref(), Some(&Jid::lid("98765000000001").with_device(7)));
+            assert_eq!(
+                lid.as_ref(),
+                Some(&Jid::lid("98765000000001").with_device(7))
+            );
             assert_eq!(stanza.tag, "success");
         }
         other => panic!("expected LoggedIn, got {other:?}"),
@@ -60,7 +63,11 @@ fn login_payload_fields() {
     device.lid_migrated = true;
     let mut pair = Pair::new(TestServer::new([1; 32]), &device, [2; 32]);
     pair.drive();
-    let p = pair.server.client_payload().expect("payload decoded").clone();
+    let p = pair
+        .server
+        .client_payload()
+        .expect("payload decoded")
+        .clone();
     assert_eq!(p.username, Some(15_550_000_001));
     assert_eq!(p.device, Some(7));
     assert_eq!(p.passive, Some(false));
@@ -92,7 +99,11 @@ fn registration_payload_for_a_fresh_device() {
     let device = fresh_device(5);
     let mut pair = Pair::new(TestServer::new([5; 32]), &device, [6; 32]);
     pair.drive();
-    let p = pair.server.client_payload().expect("payload decoded").clone();
+    let p = pair
+        .server
+        .client_payload()
+        .expect("payload decoded")
+        .clone();
     assert!(p.username.is_none() && p.device.is_none());
     assert_eq!(p.passive, Some(false));
     assert_eq!(p.pull, Some(false));
@@ -103,7 +114,10 @@ fn registration_payload_for_a_fresh_device() {
         Some(&device.registration_id.to_be_bytes()[..])
     );
     assert_eq!(reg.e_keytype.as_deref(), Some(&[5u8][..]));
-    assert_eq!(reg.e_ident.as_deref(), Some(&device.identity_key.public[..]));
+    assert_eq!(
+        reg.e_ident.as_deref(),
+        Some(&device.identity_key.public[..])
+    );
     assert_eq!(reg.e_skey_id.as_deref(), Some(&[0u8, 0, 1][..]));
     assert_eq!(
         reg.e_skey_val.as_deref(),
@@ -167,7 +181,10 @@ fn app_version_stored_in_the_device_wins() {
     let p = pair.server.client_payload().expect("payload").clone();
     let v = p.user_agent.and_then(|ua| ua.app_version).expect("version");
     assert_eq!(v.tertiary, Some(1));
-    let hash = p.device_pairing_data.and_then(|d| d.build_hash).expect("hash");
+    let hash = p
+        .device_pairing_data
+        .and_then(|d| d.build_hash)
+        .expect("hash");
     assert_eq!(hex::encode(hash), "236487c02d95b982c2cdc3c6e961e0e3");
     assert_ne!(DEFAULT_APP_VERSION.tertiary, 1);
 }
@@ -178,7 +195,10 @@ fn client_hello_is_the_header_then_one_frame() {
     let mut client = pair.client;
     let hello = client.poll_transmit().expect("client hello queued by new");
     assert_eq!(hello.len(), 43);
-    assert_eq!(hello[..11], [0x57, 0x41, 0x06, 0x03, 0, 0, 0x24, 0x12, 0x22, 0x0A, 0x20]);
+    assert_eq!(
+        hello[..11],
+        [0x57, 0x41, 0x06, 0x03, 0, 0, 0x24, 0x12, 0x22, 0x0A, 0x20]
+    );
     assert!(client.poll_transmit().is_none());
 }
 
@@ -197,20 +217,34 @@ fn edge_routing_pre_intro_is_sent_when_the_device_has_routing_info() {
 }
 
 #[test]
-fn an_invalid_pn_is_refused_by_new() {
+fn devices_that_cannot_connect_are_refused_by_new() {
     let mut device = registered_device(1);
     device.pn = Some("not-a-number@s.whatsapp.net".to_owned());
     let server = TestServer::new([1; 32]);
     let err = Connection::new(config_for(&server, [2; 32]), &device, Instant::ZERO).unwrap_err();
-    assert_eq!(err, ConfigError::InvalidPn("not-a-number@s.whatsapp.net".to_owned()));
+    assert_eq!(
+        err,
+        ConfigError::InvalidPn("not-a-number@s.whatsapp.net".to_owned())
+    );
 
     let mut device = fresh_device(1);
     device.signed_pre_key_id = 0x0100_0000;
     let err = Connection::new(config_for(&server, [2; 32]), &device, Instant::ZERO).unwrap_err();
     assert_eq!(err, ConfigError::SignedPreKeyId(0x0100_0000));
+
+    let mut device = fresh_device(1);
+    device.push_name = "x".repeat(2 << 20);
+    let err = Connection::new(config_for(&server, [2; 32]), &device, Instant::ZERO).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::ClientPayloadTooLarge { .. }),
+        "{err:?}"
+    );
 }
 
-fn refused(options: ServerOptions, config: impl FnOnce(&TestServer) -> Config) -> (DisconnectReason, bool) {
+fn refused(
+    options: ServerOptions,
+    config: impl FnOnce(&TestServer) -> Config,
+) -> (DisconnectReason, bool) {
     let server = TestServer::with_options(options);
     let config = config(&server);
     let mut pair = Pair::with_config(server, config, &registered_device(1));
@@ -371,7 +405,10 @@ fn every_tampered_byte_of_the_server_hello_is_refused() {
             );
         } else {
             assert!(
-                matches!(reason, DisconnectReason::Error(ConnectionError::Handshake(_))),
+                matches!(
+                    reason,
+                    DisconnectReason::Error(ConnectionError::Handshake(_))
+                ),
                 "byte {pos}: {reason:?}"
             );
         }

@@ -33,7 +33,10 @@ fn a_result_is_correlated_by_id() {
         IqReply::Result(vec![Node::new("usync").attr("sid", "s1")])
     });
     let now = pair.now();
-    let id = pair.client.send_iq(now, iq("usync"), DEFAULT_IQ_TIMEOUT).expect("sent");
+    let id = pair
+        .client
+        .send_iq(now, iq("usync"), DEFAULT_IQ_TIMEOUT)
+        .expect("sent");
     // Generated ids look like "<b0>.<b1>-<n>".
     let (prefix, counter) = id.as_str().split_once('-').expect("dash");
     let (b0, b1) = prefix.split_once('.').expect("dot");
@@ -49,7 +52,10 @@ fn a_result_is_correlated_by_id() {
     assert_eq!(results.len(), 1);
     let node = results[0].as_ref().expect("ok");
     assert_eq!(node.get_attr_str("type"), Some("result"));
-    assert_eq!(node.child("usync").and_then(|u| u.get_attr_str("sid")), Some("s1"));
+    assert_eq!(
+        node.child("usync").and_then(|u| u.get_attr_str("sid")),
+        Some("s1")
+    );
     assert_eq!(pair.client.pending_iqs(), 0);
 }
 
@@ -61,7 +67,10 @@ fn an_error_answer_is_typed() {
         text: "item-not-found".into(),
     });
     let now = pair.now();
-    let id = pair.client.send_iq(now, iq("w:g2"), secs(75)).expect("sent");
+    let id = pair
+        .client
+        .send_iq(now, iq("w:g2"), secs(75))
+        .expect("sent");
     pair.drive();
     let events = pair.take_events();
     match responses(&events, &id)[..] {
@@ -85,9 +94,18 @@ fn an_iq_whose_answer_is_lost_times_out_and_only_that_one() {
         }
     });
     let now = pair.now();
-    let lost = pair.client.send_iq(now, iq("lost"), secs(10)).expect("sent");
-    let answered = pair.client.send_iq(now, iq("fine"), secs(10)).expect("sent");
-    let slow = pair.client.send_iq(now, iq("lost"), secs(40)).expect("sent");
+    let lost = pair
+        .client
+        .send_iq(now, iq("lost"), secs(10))
+        .expect("sent");
+    let answered = pair
+        .client
+        .send_iq(now, iq("fine"), secs(10))
+        .expect("sent");
+    let slow = pair
+        .client
+        .send_iq(now, iq("lost"), secs(40))
+        .expect("sent");
     pair.advance(Duration::from_millis(9_999));
     assert!(responses(pair.events(), &lost).is_empty());
     assert!(matches!(responses(pair.events(), &answered)[..], [Ok(_)]));
@@ -180,7 +198,10 @@ fn close_and_transport_loss_fail_pending_iqs_too() {
         if close {
             assert_eq!((reason, reconnect), (DisconnectReason::Closed, false));
         } else {
-            assert_eq!((reason, reconnect), (DisconnectReason::TransportClosed, true));
+            assert_eq!(
+                (reason, reconnect),
+                (DisconnectReason::TransportClosed, true)
+            );
         }
     }
 }
@@ -196,7 +217,8 @@ fn caller_ids_are_kept_and_duplicates_refused() {
         .expect("sent");
     assert_eq!(id.as_str(), "my-1");
     assert_eq!(
-        pair.client.send_iq(now, iq("a").attr("id", "my-1"), secs(75)),
+        pair.client
+            .send_iq(now, iq("a").attr("id", "my-1"), secs(75)),
         Err(SendError::DuplicateIqId("my-1".into()))
     );
     pair.drive();
@@ -238,7 +260,10 @@ fn an_unencodable_node_is_refused_without_sending() {
     // The connection (and its nonce sequence) is intact.
     pair.client.send_node(&Node::new("presence")).expect("sent");
     pair.drive();
-    assert_eq!(pair.server.received().last().map(|n| n.tag.as_str()), Some("presence"));
+    assert_eq!(
+        pair.server.received().last().map(|n| n.tag.as_str()),
+        Some("presence")
+    );
 }
 
 #[test]

@@ -149,7 +149,11 @@ fn received_traffic_pushes_an_outstanding_pings_deadline_out() {
         pair.drive();
     }
     assert_eq!(pings(&pair.server), 1, "one ping, still outstanding");
-    assert!(pair.client.disconnect_reason().is_none(), "{:?}", pair.events());
+    assert!(
+        pair.client.disconnect_reason().is_none(),
+        "{:?}",
+        pair.events()
+    );
     // Silence: dead 20 s after the last receive.
     pair.advance(Duration::from_millis(19_999));
     assert!(pair.client.disconnect_reason().is_none());
@@ -179,7 +183,8 @@ fn a_ping_unanswered_for_the_hard_limit_ends_the_connection_despite_traffic() {
     let mut i = 0;
     while pair.now() < ping_at + secs(55) {
         pair.advance(secs(5));
-        pair.server.send_node(&Node::new("notification").attr("id", format!("k{i}")));
+        pair.server
+            .send_node(&Node::new("notification").attr("id", format!("k{i}")));
         pair.drive();
         i += 1;
     }
@@ -233,7 +238,10 @@ fn server_pings_are_answered() {
     assert_eq!(pong.tag, "iq");
     assert_eq!(pong.get_attr_str("type"), Some("result"));
     assert_eq!(pong.get_attr_str("id"), Some(id.as_str()));
-    assert_eq!(pong.attr_jid("to").expect("to"), Jid::server_jid(Server::Pn));
+    assert_eq!(
+        pong.attr_jid("to").expect("to"),
+        Jid::server_jid(Server::Pn)
+    );
 
     // The `<ping/>`-child form, without a type and without an id: answered
     // without an id, to the sender.
@@ -276,7 +284,10 @@ fn handle_timeout_early_or_twice_is_harmless() {
     pair.client.handle_timeout(deadline);
     let first = pair.client.poll_transmit().expect("ping");
     pair.client.handle_timeout(deadline);
-    assert!(pair.client.poll_transmit().is_none(), "second call sent again");
+    assert!(
+        pair.client.poll_transmit().is_none(),
+        "second call sent again"
+    );
     assert!(pair.client.poll_event().is_none());
     // Deliver the ping by hand and check it is one keepalive iq.
     pair.server.handle_input(&first);
@@ -312,7 +323,9 @@ fn time_going_backwards_is_clamped() {
         pair.events()
     );
     pair.advance(Duration::from_millis(1));
-    assert!(pair.events().iter().any(
-        |e| matches!(e, Event::IqResponse { id: got, result: Err(_) } if *got == id)
-    ));
+    assert!(
+        pair.events()
+            .iter()
+            .any(|e| matches!(e, Event::IqResponse { id: got, result: Err(_) } if *got == id))
+    );
 }

@@ -18,12 +18,20 @@ fn end_with(stanza: Node) -> (DisconnectReason, bool, bool) {
     let result = single_disconnect(pair.events());
     // Later input is ignored: more stanzas, pings, time.
     let before = pair.events().len();
-    pair.server.send_node(&Node::new("message").attr("id", "late"));
+    pair.server
+        .send_node(&Node::new("message").attr("id", "late"));
     pair.server.send_ping();
     pair.advance(secs(600));
-    assert_eq!(pair.events().len(), before, "input after the end was not ignored");
+    assert_eq!(
+        pair.events().len(),
+        before,
+        "input after the end was not ignored"
+    );
     assert_eq!(pair.client.poll_timeout(), None);
-    assert!(pair.client.poll_transmit().is_none(), "answered after the end");
+    assert!(
+        pair.client.poll_transmit().is_none(),
+        "answered after the end"
+    );
     result
 }
 
@@ -41,15 +49,41 @@ fn stream_error(code: Option<&str>, child: Option<Node>) -> Node {
 #[test]
 fn each_stream_error_is_mapped() {
     let conflict = |ty: &str| Some(Node::new("conflict").attr("type", ty));
-    let cases: Vec<(Option<&str>, Option<Node>, StreamError, bool, bool)> = vec![
+    // (code, child, expected error, reconnect, logged out)
+    type Case<'a> = (Option<&'a str>, Option<Node>, StreamError, bool, bool);
+    let cases: Vec<Case> = vec![
         (Some("515"), None, StreamError::RestartRequired, true, false),
-        (None, conflict("replaced"), StreamError::Replaced, false, false),
-        (Some("401"), conflict("device_removed"), StreamError::DeviceRemoved, false, true),
-        (None, conflict("device_removed"), StreamError::DeviceRemoved, false, true),
+        (
+            None,
+            conflict("replaced"),
+            StreamError::Replaced,
+            false,
+            false,
+        ),
+        (
+            Some("401"),
+            conflict("device_removed"),
+            StreamError::DeviceRemoved,
+            false,
+            true,
+        ),
+        (
+            None,
+            conflict("device_removed"),
+            StreamError::DeviceRemoved,
+            false,
+            true,
+        ),
         (Some("401"), None, StreamError::DeviceRemoved, false, true),
         (Some("516"), None, StreamError::DeviceRemoved, false, true),
         (Some("409"), None, StreamError::Replaced, false, false),
-        (Some("503"), None, StreamError::ServiceUnavailable, true, false),
+        (
+            Some("503"),
+            None,
+            StreamError::ServiceUnavailable,
+            true,
+            false,
+        ),
         (Some("429"), None, StreamError::RateLimited, true, false),
         (
             None,
@@ -94,7 +128,11 @@ fn each_stream_error_is_mapped() {
         let got = end_with(stream_error(code, child));
         assert_eq!(
             got,
-            (DisconnectReason::StreamError(expected), reconnect, logged_out),
+            (
+                DisconnectReason::StreamError(expected),
+                reconnect,
+                logged_out
+            ),
             "{label}"
         );
     }
@@ -133,8 +171,20 @@ fn each_failure_reason_is_mapped() {
             panic!("{code}: {got:?}");
         };
         assert_eq!(failure.reason, reason, "{code}");
-        assert_eq!(failure.reason.code().map(|c| c.to_string()).as_deref().unwrap_or(code), code);
-        assert_eq!((got_reconnect, got_logged_out), (reconnect, logged_out), "{code}");
+        assert_eq!(
+            failure
+                .reason
+                .code()
+                .map(|c| c.to_string())
+                .as_deref()
+                .unwrap_or(code),
+            code
+        );
+        assert_eq!(
+            (got_reconnect, got_logged_out),
+            (reconnect, logged_out),
+            "{code}"
+        );
         assert!(!pair.client.is_logged_in());
     }
 }

@@ -52,11 +52,7 @@ impl Reader<'_> {
 fuzz_target!(|data: &[u8]| {
     let mut input = Reader(data);
     let Some(seed) = input.u8() else { return };
-    let mut pair = Pair::new(
-        TestServer::new([1; 32]),
-        &registered_device(1),
-        [seed; 32],
-    );
+    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [seed; 32]);
     let alter: Rc<RefCell<Option<Alter>>> = Rc::default();
     let hook_alter = alter.clone();
     pair.set_hook(Direction::ToClient, move |seg| {
@@ -78,11 +74,15 @@ fuzz_target!(|data: &[u8]| {
     });
     let iq_mode = Rc::new(RefCell::new(0u8));
     let handler_mode = iq_mode.clone();
-    pair.server.set_iq_handler(move |_| match *handler_mode.borrow() % 3 {
-        0 => IqReply::Result(vec![Node::new("ok")]),
-        1 => IqReply::Error { code: 500, text: "internal".into() },
-        _ => IqReply::Ignore,
-    });
+    pair.server
+        .set_iq_handler(move |_| match *handler_mode.borrow() % 3 {
+            0 => IqReply::Result(vec![Node::new("ok")]),
+            1 => IqReply::Error {
+                code: 500,
+                text: "internal".into(),
+            },
+            _ => IqReply::Ignore,
+        });
 
     let mut sent: HashMap<IqId, usize> = HashMap::new();
     let mut silent = false;
@@ -105,7 +105,9 @@ fuzz_target!(|data: &[u8]| {
                 pair.advance(Duration::from_secs(u64::from(secs)));
             }
             3 => {
-                let _ = pair.client.send_node(&Node::new("presence").attr("type", "available"));
+                let _ = pair
+                    .client
+                    .send_node(&Node::new("presence").attr("type", "available"));
             }
             4 => {
                 let timeout = Duration::from_secs(u64::from(input.u8().unwrap_or(75)));
@@ -127,7 +129,9 @@ fuzz_target!(|data: &[u8]| {
                 // Any time, backwards included.
                 let ms = input.u16().unwrap_or(0);
                 pair.client
-                    .handle_timeout(Instant::from_origin(Duration::from_millis(u64::from(ms) * 16)));
+                    .handle_timeout(Instant::from_origin(Duration::from_millis(
+                        u64::from(ms) * 16,
+                    )));
             }
             8 => {
                 pair.server.send_ping();
@@ -218,7 +222,9 @@ fn check(pair: &Pair, sent: &mut HashMap<IqId, usize>, from: usize) -> usize {
     }
     for event in &events[from..] {
         if let Event::IqResponse { id, .. } = event {
-            let count = sent.get_mut(id).expect("a response to an id never handed out");
+            let count = sent
+                .get_mut(id)
+                .expect("a response to an id never handed out");
             *count += 1;
             assert_eq!(*count, 1, "two responses for one request");
         }

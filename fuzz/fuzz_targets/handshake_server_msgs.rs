@@ -63,7 +63,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let fixture = fixture();
     let which = usize::from(mode & 1);
-    let mut config = wa_core::connection::Config::new(CLIENT_SEED, wa_core::testing::test_wall_clock());
+    let mut config =
+        wa_core::connection::Config::new(CLIENT_SEED, wa_core::testing::test_wall_clock());
     config.trusted_root = fixture.root;
     let mut client = Connection::new(config, &fixture.devices[which], Instant::ZERO)
         .expect("fixture device connects");

@@ -48,6 +48,13 @@ pub enum ConfigError {
     /// The signed prekey id does not fit the 3 bytes of `eSkeyId`.
     #[error("signed prekey id {0} does not fit 3 bytes")]
     SignedPreKeyId(u32),
+    /// The ClientPayload built from the device and profile is absurdly large
+    /// (over 1 MiB; a real one is a few hundred bytes).
+    #[error("client payload too large: {len} bytes")]
+    ClientPayloadTooLarge {
+        /// Its serialized length.
+        len: usize,
+    },
     /// The stored edge-routing info does not fit a pre-intro.
     #[error("edge routing info: {0}")]
     EdgeRouting(frame::EncodeError),

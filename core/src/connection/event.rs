@@ -150,7 +150,9 @@ impl LoginFailure {
         LoginFailure {
             reason: FailureReason::from_text(reason.as_deref().unwrap_or("")),
             code: node.get_attr("code").map(|v| v.to_text().into_owned()),
-            expire: node.get_attr("expire").and_then(|v| v.to_text().parse().ok()),
+            expire: node
+                .get_attr("expire")
+                .and_then(|v| v.to_text().parse().ok()),
             message: node.get_attr("message").map(|v| v.to_text().into_owned()),
         }
     }

@@ -73,7 +73,11 @@ impl PendingIqs {
     /// Removes and returns the requests whose deadline is at or before `now`,
     /// in the order they were sent.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<PendingIq> {
-        if !self.list.iter().any(|p| p.deadline.is_some_and(|d| d <= now)) {
+        if !self
+            .list
+            .iter()
+            .any(|p| p.deadline.is_some_and(|d| d <= now))
+        {
             return Vec::new();
         }
         let (expired, keep) = std::mem::take(&mut self.list)

@@ -119,6 +119,10 @@ enum Timer {
 
 const TIMER_COUNT: usize = 3;
 
+/// A bound on the ClientPayload (a real one is a few hundred bytes), so the
+/// ClientFinish that carries it always fits a frame.
+const MAX_CLIENT_PAYLOAD_LEN: usize = 1 << 20;
+
 #[derive(Debug, Default)]
 struct TimerTable([Option<Instant>; TIMER_COUNT]);
 
@@ -152,6 +156,10 @@ struct Handshake {
     client_payload: Vec<u8>,
 }
 
+// The transport variant (two AES key schedules) is the steady state, so
+// boxing it would add an allocation and an indirection per frame and save no
+// memory; the handshake state, used once, is the one boxed.
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     ExpectServerHello(Box<Handshake>),
     Transport(StanzaCodec),
@@ -256,8 +264,15 @@ impl Connection {
     /// ([`ConfigError`]).
     pub fn new(config: Config, device: &Device, now: Instant) -> Result<Connection, ConfigError> {
         let client_payload = client_payload(&config.profile, device)?.encode_to_vec();
+        if client_payload.len() > MAX_CLIENT_PAYLOAD_LEN {
+            return Err(ConfigError::ClientPayloadTooLarge {
+                len: client_payload.len(),
+            });
+        }
         let mut encoder = match &device.edge_routing_info {
-            Some(info) => FrameEncoder::with_edge_routing(info).map_err(ConfigError::EdgeRouting)?,
+            Some(info) => {
+                FrameEncoder::with_edge_routing(info).map_err(ConfigError::EdgeRouting)?
+            }
             None => FrameEncoder::new(),
         };
         let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
@@ -404,7 +419,12 @@ impl Connection {
     /// `iq` must be an `<iq>`. If it has no `id`, one is generated
     /// (`"<b0>.<b1>-<n>"`); a caller-chosen id must not collide with a
     /// pending one.
-    pub fn send_iq(&mut self, now: Instant, mut iq: Node, timeout: Duration) -> Result<IqId, SendError> {
+    pub fn send_iq(
+        &mut self,
+        now: Instant,
+        mut iq: Node,
+        timeout: Duration,
+    ) -> Result<IqId, SendError> {
         let now = self.advance_clock(now);
         if iq.tag != "iq" {
             return Err(SendError::NotAnIq(iq.tag.to_string()));
@@ -488,9 +508,11 @@ impl Connection {
 
     /// How many requests sent with [`send_iq`](Self::send_iq) await an answer.
     pub fn pending_iqs(&self) -> usize {
-        self.iqs
-            .len()
-            .saturating_sub(usize::from(self.keepalive.as_ref().is_some_and(|k| k.ping_sent.is_some())))
+        self.iqs.len().saturating_sub(usize::from(
+            self.keepalive
+                .as_ref()
+                .is_some_and(|k| k.ping_sent.is_some()),
+        ))
     }
 
     /// The wall-clock time at the latest `now` seen, in unix seconds.
@@ -561,7 +583,7 @@ impl Connection {
             Ok((finish, transport)) => {
                 encoder
                     .encode(&finish, &mut self.out)
-                    .expect("a ClientFinish of a few hundred bytes always fits a frame in a Vec");
+                    .expect("a ClientFinish with a payload under 1 MiB always fits a frame");
                 self.phase = Phase::Transport(StanzaCodec::new(transport));
                 let interval = self.draw_keepalive_interval();
                 let mut keepalive = KeepAlive::new(now, interval);
@@ -638,7 +660,10 @@ impl Connection {
 
     fn send_keepalive_ping(&mut self, now: Instant) {
         let id = self.ids.next_id();
-        if self.write_node(now, &iq::keepalive_ping(id.clone())).is_ok() {
+        if self
+            .write_node(now, &iq::keepalive_ping(id.clone()))
+            .is_ok()
+        {
             self.iqs.insert(PendingIq {
                 id: IqId(id),
                 kind: IqKind::KeepAlive,

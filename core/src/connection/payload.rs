@@ -29,7 +29,10 @@ pub const DJB_KEY_TYPE: u8 = 0x05;
 ///   `eSkeySig`, `buildHash`, the serialized DeviceProps).
 ///
 /// The app version is `Device::app_version` if set, else the profile's.
-pub fn client_payload(profile: &ClientProfile, device: &Device) -> Result<ClientPayload, ConfigError> {
+pub fn client_payload(
+    profile: &ClientProfile,
+    device: &Device,
+) -> Result<ClientPayload, ConfigError> {
     let version = device.app_version.unwrap_or(profile.app_version);
     let mut payload = ClientPayload {
         user_agent: Some(user_agent(profile, version)),

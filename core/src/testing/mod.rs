@@ -81,8 +81,7 @@ pub fn fresh_device(seed: u8) -> Device {
     let mut message = [0u8; 33];
     message[0] = crate::connection::DJB_KEY_TYPE;
     message[1..].copy_from_slice(&signed_pre_key.public);
-    let signed_pre_key_signature =
-        xeddsa::sign_with_rng(&identity_key.private, &message, &mut rng);
+    let signed_pre_key_signature = xeddsa::sign_with_rng(&identity_key.private, &message, &mut rng);
     let registration_id = (rng.next_u32() & 0x7FFF_FFFF).max(1);
     let mut adv_secret_key = [0u8; 32];
     rng.fill_bytes(&mut adv_secret_key);

@@ -119,6 +119,8 @@ pub enum TestServerError {
     Transport(String),
 }
 
+// One server per connection, in one state at a time: size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum State {
     /// Reading the optional edge-routing pre-intro and the `WA 06 03` header.
     Intro {
@@ -448,10 +450,7 @@ impl TestServer {
                 match parse_intro(buf) {
                     IntroParse::NeedMore => return,
                     IntroParse::Bad => return self.fail(TestServerError::BadIntro),
-                    IntroParse::Done {
-                        routing,
-                        consumed,
-                    } => {
+                    IntroParse::Done { routing, consumed } => {
                         let rest = buf.split_off(consumed);
                         self.edge_routing = routing;
                         let State::Intro { handshake, .. } =
@@ -613,11 +612,11 @@ impl TestServer {
                     node.children(children)
                 }
             }
-            IqReply::Error { code, text } => base.attr("type", "error").children([Node::new(
-                "error",
-            )
-            .attr("code", code.to_string())
-            .attr("text", text)]),
+            IqReply::Error { code, text } => {
+                base.attr("type", "error").children([Node::new("error")
+                    .attr("code", code.to_string())
+                    .attr("text", text)])
+            }
         };
         self.send_node(&answer);
     }

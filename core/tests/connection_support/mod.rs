@@ -31,7 +31,11 @@ pub fn single_disconnect(events: &[Event]) -> (DisconnectReason, bool, bool) {
         .enumerate()
         .filter(|(_, e)| matches!(e, Event::Disconnected { .. }))
         .collect();
-    assert_eq!(disconnects.len(), 1, "expected one Disconnected: {events:?}");
+    assert_eq!(
+        disconnects.len(),
+        1,
+        "expected one Disconnected: {events:?}"
+    );
     let (at, event) = disconnects[0];
     assert_eq!(at, events.len() - 1, "Disconnected is not last: {events:?}");
     match event {
