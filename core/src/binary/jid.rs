@@ -182,7 +182,13 @@ pub enum JidError {
 /// - `user@server`, and `user:device@server` when the device is not 0;
 /// - `user.agent:device@server`, where the agent is shown only on servers other than
 ///   the four AD servers (`s.whatsapp.net`, `lid`, `hosted`, `hosted.lid`);
-/// - a bare `server` for a server-only JID (empty user), e.g. `s.whatsapp.net`.
+/// - a bare `server` for a server-only JID (empty user), e.g. `s.whatsapp.net`;
+/// - a zero agent or device is written out (`.0`, `:0`) only where the user would
+///   otherwise be misread: a user ending in `.` and digits where that suffix would be
+///   parsed (`a.5.0@bot` is user `a.5` with no agent), a user holding `:` (`x:1:0@lid`
+///   is user `x:1` with no device). Real users never need this; with it, the text of
+///   every JID whose user is non-empty and free of `@` parses back to that JID (as
+///   long as it has no integrator and no agent on an AD server, which text omits).
 ///
 /// Parsing rules (they match whatsapp-rust's, checked by the vectors in
 /// `core/tests/jid_vectors.rs`):
@@ -359,6 +365,21 @@ impl Jid {
     fn shows_agent(&self) -> bool {
         self.agent > 0 && self.server.renders_agent()
     }
+
+    /// Whether `FromStr` would split a numeric `.N` off this user when no agent or
+    /// device is written after it (the agent on non-AD servers, the legacy device on
+    /// `s.whatsapp.net`).
+    fn user_has_parsed_dot_suffix(&self) -> bool {
+        let parsed = match self.server {
+            Server::Pn => self.device == 0,
+            s => s.renders_agent(),
+        };
+        parsed
+            && self
+                .user
+                .rsplit_once('.')
+                .is_some_and(|(_, n)| is_digits(n))
+    }
 }
 
 impl fmt::Display for Jid {
@@ -369,9 +390,15 @@ impl fmt::Display for Jid {
         f.write_str(&self.user)?;
         if self.shows_agent() {
             write!(f, ".{}", self.agent)?;
+        } else if self.user_has_parsed_dot_suffix() {
+            // `FromStr` would take the user's own `.N` for the agent or legacy device.
+            f.write_str(".0")?;
         }
         if self.device > 0 {
             write!(f, ":{}", self.device)?;
+        } else if self.user.contains(':') {
+            // `FromStr` takes the last `:` for the device.
+            f.write_str(":0")?;
         }
         f.write_str("@")?;
         f.write_str(self.server.as_str())
