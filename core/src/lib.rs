@@ -24,6 +24,7 @@ pub mod connection;
 pub mod frame;
 pub mod net;
 pub mod noise;
+pub mod pair;
 pub mod proto;
 pub mod runtime;
 pub mod store;
