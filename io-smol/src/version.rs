@@ -76,12 +76,15 @@ const BROWSER_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/53
 #[non_exhaustive]
 pub enum WebVersionError {
     /// No HTTP exchange happened (DNS, TLS, connect or read timeout, ...).
-    #[error("fetching {url} failed: {error}")]
+    #[error("fetching {url} failed: {error:#}")]
     Http {
         /// The URL fetched.
         url: String,
-        /// The HTTP client's error.
-        error: String,
+        /// The HTTP client's error (for [`SmolHttpClient`](crate::http::SmolHttpClient),
+        /// `error.downcast_ref::<HttpError>()` gives the
+        /// [`HttpError`](crate::http::HttpError)).
+        #[source]
+        error: anyhow::Error,
     },
     /// The fetch took longer than the policy's timeout.
     #[error("fetching {url} took longer than {timeout:?}")]
@@ -148,9 +151,9 @@ pub async fn fetch_web_version_from(
     let response = http
         .execute(request)
         .await
-        .map_err(|e| WebVersionError::Http {
+        .map_err(|error| WebVersionError::Http {
             url: url.to_owned(),
-            error: format!("{e:#}"),
+            error,
         })?;
     if response.status_code != 200 {
         return Err(WebVersionError::Status {

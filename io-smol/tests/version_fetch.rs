@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use http_support::{Server, bounded, respond, sw_js};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use wa_core::store::AppVersion;
-use wa_io_smol::http::SmolHttpClient;
+use wa_io_smol::http::{HttpError, SmolHttpClient};
 use wa_io_smol::version::{MAX_SW_JS_SIZE, WebVersionError, fetch_web_version_from};
 
 fn rev(n: &str) -> String {
@@ -128,7 +128,13 @@ fn the_http_clients_own_cap_and_failures_are_http_errors() {
         let capped = client_for(&server).with_max_body_size(1024);
         match smol::block_on(fetch_web_version_from(&capped, &server.url("/huge.js"))) {
             Err(WebVersionError::Http { error, .. }) => {
-                assert!(error.contains("exceeds"), "{error}")
+                assert!(
+                    matches!(
+                        error.downcast_ref::<HttpError>(),
+                        Some(HttpError::BodyTooLarge { limit: 1024, .. })
+                    ),
+                    "{error:#}"
+                )
             }
             other => panic!("{other:?}"),
         }
