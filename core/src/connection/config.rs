@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::cert::WA_ROOT_PUBLIC_KEY;
+use crate::pair::PairingOptions;
 use crate::proto::DeviceProps;
 use crate::proto::client_payload::ConnectReason;
 use crate::proto::client_payload::user_agent::{Platform, ReleaseChannel};
@@ -91,6 +92,8 @@ pub struct Config {
     pub dead_socket_timeout: Duration,
     /// What the ClientPayload says about this client.
     pub profile: ClientProfile,
+    /// QR and pair-code options (PROTOCOL.md §6); see [`PairingOptions`].
+    pub pairing: PairingOptions,
 }
 
 impl Config {
@@ -108,6 +111,7 @@ impl Config {
             keepalive_hard_limit: KEEPALIVE_HARD_LIMIT,
             dead_socket_timeout: DEAD_SOCKET_TIMEOUT,
             profile: ClientProfile::default(),
+            pairing: PairingOptions::default(),
         }
     }
 }
@@ -125,6 +129,7 @@ impl fmt::Debug for Config {
             .field("keepalive_hard_limit", &self.keepalive_hard_limit)
             .field("dead_socket_timeout", &self.dead_socket_timeout)
             .field("profile", &self.profile)
+            .field("pairing", &self.pairing)
             .finish()
     }
 }

@@ -4,6 +4,10 @@
 use std::fmt;
 
 use crate::binary::{Jid, Node, Str};
+use crate::pair::{PairError, QrCode};
+use crate::store::Device;
+
+use super::time::Instant;
 
 use super::error::ConnectionError;
 
@@ -14,7 +18,8 @@ use super::error::ConnectionError;
 /// [`Event::IqResponse`]; a connection emits at most one
 /// [`Event::Disconnected`], and it is always the last event.
 ///
-/// The enum is `#[non_exhaustive]`: pairing adds QR and pair-success events.
+/// The enum is `#[non_exhaustive]`. Pairing events (PROTOCOL.md §6) come only
+/// on a connection made for an unregistered device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -32,9 +37,55 @@ pub enum Event {
         stanza: Node,
     },
     /// An incoming stanza the core does not handle itself (messages, receipts,
-    /// notifications, server IQ requests, `<ib>`, and for now
-    /// `<iq><pair-device>`, which pairing will consume).
+    /// notifications, server IQ requests, `<ib>`). On a pairing connection the
+    /// pairing stanzas (`pair-device`, `pair-success`, `companion_reg_refresh`
+    /// and `link_code_companion_reg` notifications, pair-code IQ answers) are
+    /// consumed and never show up here.
     Stanza(Node),
+    /// Show this QR code until `expires_at` (PROTOCOL.md §6.1): one per server
+    /// ref, the first for 60 s, each later one for 20 s, the next following
+    /// by itself. A new one also follows a `companion_reg_refresh` (new ADV
+    /// secret).
+    Qr {
+        /// The string to render.
+        code: QrCode,
+        /// When the next code replaces it (or the refs run out).
+        expires_at: Instant,
+    },
+    /// Every ref was shown without a scan. Unless a pair code is still valid,
+    /// [`Event::Disconnected`] with [`DisconnectReason::PairingExpired`]
+    /// follows; connect again to get new refs.
+    QrExhausted,
+    /// The server accepted [`Connection::request_pair_code`](super::Connection::request_pair_code):
+    /// show this 8-character code; the user types it on the phone
+    /// (PROTOCOL.md §6.3).
+    PairCode {
+        /// The code, e.g. `"ABCD2345"` (often shown as `ABCD-2345`).
+        code: String,
+        /// When the code stops being honoured.
+        expires_at: Instant,
+    },
+    /// The server asked for a new ADV secret (`companion_reg_refresh`); this is
+    /// the device with it. Persist it if the unregistered device is stored.
+    AdvSecretRotated {
+        /// The device with the new secret.
+        device: Box<Device>,
+    },
+    /// Linked: the pair-success verified and was answered. **Persist this
+    /// device before anything else**; the server then ends the stream (515,
+    /// `Disconnected { reconnect: true }`) and the next connection with this
+    /// device logs in.
+    PairSuccess {
+        /// The device with its JIDs, account, platform and business name.
+        device: Box<Device>,
+    },
+    /// A pairing step failed: a pair-success that did not verify (it was
+    /// answered with the protocol's error and nothing is to be persisted), or
+    /// a pair-code step. The connection stays up: another scan may succeed.
+    PairingFailed {
+        /// Why.
+        error: PairError,
+    },
     /// The answer to a request sent with
     /// [`Connection::send_iq`](super::Connection::send_iq): the `<iq type="result">`
     /// node, or why there is none.
@@ -80,6 +131,9 @@ pub enum DisconnectReason {
     StreamError(StreamError),
     /// The server ended the stream with `<xmlstreamend/>`.
     StreamEnd,
+    /// Pairing ended without a link: the QR refs ran out (and no pair code was
+    /// still valid), or the pair code expired after them.
+    PairingExpired,
     /// A fatal protocol error: bytes that do not parse, a frame that does not
     /// decrypt, a refused certificate chain, an exhausted nonce counter.
     Error(ConnectionError),
@@ -88,7 +142,8 @@ pub enum DisconnectReason {
 impl DisconnectReason {
     /// Whether reconnecting makes sense: not after a local close, a takeover by
     /// another session, a logout, a refused certificate, or a login failure
-    /// other than 500/503.
+    /// other than 500/503, or an expired pairing (a new connection would show
+    /// new QR codes, which the user has to be there to scan).
     pub fn should_reconnect(&self) -> bool {
         match self {
             DisconnectReason::Closed => false,
@@ -96,6 +151,7 @@ impl DisconnectReason {
             | DisconnectReason::HandshakeTimeout
             | DisconnectReason::KeepAliveTimeout
             | DisconnectReason::StreamEnd => true,
+            DisconnectReason::PairingExpired => false,
             DisconnectReason::LoginFailed(failure) => failure.reason.should_reconnect(),
             DisconnectReason::StreamError(error) => error.should_reconnect(),
             DisconnectReason::Error(error) => error.should_reconnect(),
@@ -124,6 +180,7 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::LoginFailed(failure) => write!(f, "login failed: {failure}"),
             DisconnectReason::StreamError(error) => write!(f, "stream error: {error}"),
             DisconnectReason::StreamEnd => f.write_str("server ended the stream"),
+            DisconnectReason::PairingExpired => f.write_str("pairing expired"),
             DisconnectReason::Error(error) => write!(f, "{error}"),
         }
     }

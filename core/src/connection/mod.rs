@@ -17,6 +17,7 @@
 //! | command | [`Connection::send_node`] | queue a stanza |
 //! | command | [`Connection::send_iq`] | queue a request and track its answer |
 //! | command | [`Connection::close`] | end the connection |
+//! | command | [`Connection::request_pair_code`] | link by phone number (pairing only) |
 //! | output | [`Connection::poll_transmit`] | bytes for the transport, in order |
 //! | output | [`Connection::poll_event`] | what the caller must know or do |
 //! | output | [`Connection::poll_timeout`] | when to call `handle_timeout` next |
@@ -27,11 +28,11 @@
 //! output:
 //!
 //! - `poll_transmit`: [`new`](Connection::new) (ClientHello), `handle_input`
-//!   (ClientFinish, pongs), `handle_timeout` (keepalive pings), `send_node`,
-//!   `send_iq`.
+//!   (ClientFinish, pongs, pairing answers), `handle_timeout` (keepalive
+//!   pings), `send_node`, `send_iq`, `request_pair_code`.
 //! - `poll_event`: `handle_input`, `handle_timeout` (IQ timeouts, keepalive and
-//!   handshake timeouts), `handle_transport_closed`, `close`, and a `send_*` that
-//!   exhausts the nonce counter.
+//!   handshake timeouts, QR rotation), `handle_transport_closed`, `close`, and a
+//!   `send_*` that exhausts the nonce counter.
 //! - `poll_timeout`: every input and command.
 //!
 //! # Time and randomness
@@ -53,7 +54,14 @@
 //!   ServerHello ──verify chain, ClientFinish──▶ Transport
 //!   first stanza ends the handshake timer:
 //!     <success>                      → Event::LoggedIn
-//!     <iq><pair-device>              → Event::Stanza (pairing is a later step)
+//!     <iq><pair-device>              → pairing (unregistered device only):
+//!       ack; Event::Qr per ref (60 s, then 20 s each) ─ refs used up ─▶
+//!         Event::QrExhausted, Disconnected(PairingExpired)
+//!       companion_reg_refresh        → Event::AdvSecretRotated, Event::Qr
+//!       <pair-success> verified      → pair-device-sign; Event::PairSuccess
+//!                      refused       → <error 401/500>; Event::PairingFailed
+//!       <stream:error code=515>      → Disconnected { reconnect: true }:
+//!                                      connect again with the paired device
 //!     <failure>, <stream:error>, <xmlstreamend/>, fatal error,
 //!     timeouts, close, transport closed → Event::Disconnected (once, last)
 //! ```
@@ -71,6 +79,7 @@ mod error;
 mod event;
 mod iq;
 pub mod keepalive;
+mod pairing;
 mod payload;
 mod time;
 
@@ -87,6 +96,8 @@ use rand_core::{Rng as _, SeedableRng};
 use crate::binary::{Node, Str};
 use crate::frame::{FrameDecoder, FrameEncoder, NOISE_PROLOGUE};
 use crate::noise::{ClientHandshake, ExpectServerHello, KeyPair, NoiseError};
+use crate::pair::PairCodeRequestError;
+use crate::proto::device_props::PlatformType;
 use crate::store::Device;
 
 pub use codec::StanzaCodec;
@@ -104,6 +115,7 @@ pub use time::Instant;
 
 use iq::{IdGenerator, IqKind, PendingIq, PendingIqs};
 use keepalive::KeepAlive;
+use pairing::Pairing;
 
 /// The connection's timers, an index into its timer table (the per-request
 /// IQ deadlines are kept with the requests).
@@ -115,9 +127,12 @@ enum Timer {
     KeepAlive = 1,
     /// The outstanding ping's deadline.
     KeepAliveDeadline = 2,
+    /// Pairing: the shown QR code expires, or a pair code runs out after the
+    /// refs did.
+    Pairing = 3,
 }
 
-const TIMER_COUNT: usize = 3;
+const TIMER_COUNT: usize = 4;
 
 /// A bound on the ClientPayload (a real one is a few hundred bytes), so the
 /// ClientFinish that carries it always fits a frame.
@@ -252,6 +267,8 @@ pub struct Connection {
     keepalive: Option<KeepAlive>,
     /// Set once, when the connection ends.
     end: Option<DisconnectReason>,
+    /// Present on a connection made for an unregistered device.
+    pairing: Option<Box<Pairing>>,
 }
 
 impl Connection {
@@ -289,6 +306,12 @@ impl Connection {
         let (min, max) = (config.keepalive_interval_min, config.keepalive_interval_max);
         let mut timers = TimerTable::default();
         timers.set(Timer::Handshake, Some(now + config.handshake_timeout));
+        let platform = config
+            .profile
+            .device_props
+            .platform_type
+            .and_then(|p| PlatformType::try_from(p).ok());
+        let pairing = Pairing::new(device, &config.pairing, platform).map(Box::new);
         Ok(Connection {
             trusted_root: config.trusted_root,
             keepalive_interval: (min.min(max), max.max(min)),
@@ -316,6 +339,7 @@ impl Connection {
             iqs: PendingIqs::default(),
             keepalive: None,
             end: None,
+            pairing,
         })
     }
 
@@ -359,6 +383,12 @@ impl Connection {
         if self.timers.expired(Timer::Handshake, now) {
             self.finish(DisconnectReason::HandshakeTimeout);
             return;
+        }
+        if self.timers.expired(Timer::Pairing, now) {
+            self.with_pairing(now, |pairing, ctx| pairing.handle_timeout(ctx));
+            if self.end.is_some() {
+                return;
+            }
         }
         for expired in self.iqs.take_expired(now) {
             if expired.kind == IqKind::Caller {
@@ -457,6 +487,36 @@ impl Connection {
     /// call does nothing.
     pub fn close(&mut self) {
         self.finish(DisconnectReason::Closed);
+    }
+
+    /// Links by phone number instead of QR (PROTOCOL.md §6.3): generates an
+    /// 8-character code and registers it for `phone` (international format;
+    /// spaces, `+`, dashes and parentheses are dropped). The phone shows a
+    /// push notification when `show_push_notification`.
+    ///
+    /// On a pairing connection only. The request goes out once the server's
+    /// `<pair-device>` has arrived (at once if it has). When the server
+    /// accepts it, [`Event::PairCode`] carries the code to show; when the user
+    /// types it on the phone, the exchange completes by itself and ends in
+    /// [`Event::PairSuccess`] as for a QR scan. Failures along the way are
+    /// [`Event::PairingFailed`]. A second call replaces the first code.
+    ///
+    /// Deriving the wrapping key runs PBKDF2 with 131 072 rounds here and
+    /// again when the phone answers (tens of milliseconds each in a release
+    /// build).
+    pub fn request_pair_code(
+        &mut self,
+        phone: &str,
+        show_push_notification: bool,
+    ) -> Result<(), PairCodeRequestError> {
+        if self.end.is_some() {
+            return Err(PairCodeRequestError::NotPairing);
+        }
+        let now = self.now;
+        self.with_pairing(now, |pairing, ctx| {
+            pairing.request_pair_code(ctx, phone, show_push_notification)
+        })
+        .unwrap_or(Err(PairCodeRequestError::NotPairing))
     }
 
     // ----------------------------------------------------------------- outputs
@@ -595,6 +655,12 @@ impl Connection {
 
     fn handle_stanza(&mut self, now: Instant, node: Node) {
         self.timers.set(Timer::Handshake, None);
+        if self
+            .with_pairing(now, |pairing, ctx| pairing.handle_stanza(ctx, &node))
+            .unwrap_or(false)
+        {
+            return;
+        }
         match node.tag.as_str() {
             "iq" => self.handle_iq(now, node),
             "success" if !self.logged_in => {
@@ -719,6 +785,44 @@ impl Connection {
         };
         self.timers.set(Timer::KeepAlive, ping);
         self.timers.set(Timer::KeepAliveDeadline, dead);
+    }
+
+    /// Runs one pairing step (if this is a pairing connection) and applies
+    /// what it asks for: its stanzas are sent, its events queued, its timer
+    /// set, and the connection ended if it says so.
+    fn with_pairing<T>(
+        &mut self,
+        now: Instant,
+        step: impl FnOnce(&mut Pairing, &mut pairing::Ctx<'_>) -> T,
+    ) -> Option<T> {
+        let mut state = self.pairing.take()?;
+        let mut ctx = pairing::Ctx {
+            now,
+            rng: &mut self.rng,
+            ids: &mut self.ids,
+            sends: Vec::new(),
+            events: Vec::new(),
+            end: None,
+        };
+        let result = step(&mut state, &mut ctx);
+        let pairing::Ctx {
+            sends, events, end, ..
+        } = ctx;
+        self.timers.set(Timer::Pairing, state.deadline());
+        self.pairing = Some(state);
+        for node in &sends {
+            // Our own nodes always encode; the only failure left is the end of
+            // the connection (an exhausted counter), which `write_node` has
+            // already reported.
+            if self.write_node(now, node).is_err() {
+                break;
+            }
+        }
+        self.events.extend(events);
+        if let Some(reason) = end {
+            self.finish(reason);
+        }
+        Some(result)
     }
 
     fn fail(&mut self, error: ConnectionError) {
