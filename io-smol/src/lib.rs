@@ -5,9 +5,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod http;
 pub mod runtime;
+#[cfg(feature = "test-server")]
+pub mod testserver;
 pub mod transport;
 pub mod version;
 
+pub use client::{Client, ClientBuilder};
 pub use runtime::SmolRuntime;

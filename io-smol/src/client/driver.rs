@@ -1,0 +1,753 @@
+//! The drive loop: the one place that reads the clock and the OS random
+//! source, moves bytes between the transport and the [`Connection`], runs the
+//! commands, persists the device and decides when to reconnect.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_channel::{Receiver, Sender};
+use futures_lite::future::or;
+use rand_chacha::ChaCha20Rng;
+use rand_core::Rng as _;
+use wa_core::binary::{Jid, Node, Server};
+use wa_core::connection::{
+    Config, Connection, DisconnectReason, Event as CoreEvent, Instant, IqId, SendError, StreamError,
+};
+use wa_core::net::{HttpClient, Transport, TransportEvent, TransportFactory};
+use wa_core::runtime::Runtime;
+use wa_core::store::{Backend, Device, StoreError};
+
+use super::backoff::ReconnectPolicy;
+use super::error::{RequestError, error_chain};
+use super::event::{Event, StopReason};
+use crate::version::{VersionOutcome, WebVersionPolicy, unix_ms};
+
+/// How long a logout request may wait for the server's answer.
+const LOGOUT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Received chunks handled in one go before the replies are written (they
+/// leave in one transport write).
+const MAX_COALESCED_INPUTS: usize = 32;
+
+/// The longest edge-routing info kept from the server (real ones are a few
+/// dozen bytes; the pre-intro could carry up to 16 MiB, which a hostile
+/// server must not make us store and send).
+const MAX_EDGE_ROUTING_LEN: usize = 4096;
+
+pub(crate) type Reply<T> = Sender<Result<T, RequestError>>;
+
+/// What a [`Client`](super::Client) handle asks the driver to do.
+pub(crate) enum Command {
+    SendNode {
+        node: Node,
+        reply: Reply<()>,
+    },
+    SendIq {
+        iq: Node,
+        timeout: Duration,
+        reply: Reply<Node>,
+    },
+    Logout {
+        reply: Reply<()>,
+    },
+}
+
+impl Command {
+    /// Answers the command with `error` without running it.
+    fn fail(self, error: RequestError) {
+        match self {
+            Command::SendNode { reply, .. } | Command::Logout { reply } => {
+                let _ = reply.try_send(Err(error));
+            }
+            Command::SendIq { reply, .. } => {
+                let _ = reply.try_send(Err(error));
+            }
+        }
+    }
+}
+
+/// What comes after one connection (or one failed attempt).
+enum After {
+    Stop(StopReason),
+    /// Connect again at once: the restart the server asks for right after
+    /// pairing.
+    ReconnectNow,
+    /// Connect again after the backoff delay.
+    Retry {
+        rate_limited: bool,
+        error: String,
+    },
+}
+
+/// The state of one connection that the driver keeps beside the
+/// [`Connection`].
+#[derive(Default)]
+struct Session {
+    /// Callers awaiting an IQ answer, by id.
+    pending: HashMap<IqId, Reply<Node>>,
+    /// The logout request in flight and whoever awaits it.
+    logout: Option<(IqId, Vec<Reply<()>>)>,
+    /// The device was linked on this connection: the restart that follows is
+    /// expected and immediate.
+    paired: bool,
+    /// The credentials were wiped on this connection.
+    logged_out: bool,
+    /// Set when the connection has ended (or must end without another byte
+    /// sent).
+    after: Option<After>,
+    /// Stop without flushing the queued bytes (the device could not be saved,
+    /// so the reply that depends on it must not leave).
+    abort: bool,
+}
+
+/// Signals shared between the client handles and the driver.
+pub(crate) struct Shared {
+    /// Set by `disconnect()` before it fires the stop signal, so the driver
+    /// can tell a disconnect from the last handle going away.
+    pub(crate) disconnect_called: AtomicBool,
+}
+
+pub(crate) struct Driver {
+    pub(crate) backend: Option<Arc<dyn Backend>>,
+    pub(crate) factory: Arc<dyn TransportFactory>,
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) config: Config,
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) web_version: Option<(WebVersionPolicy, Arc<dyn HttpClient>)>,
+    pub(crate) device: Device,
+    pub(crate) rng: ChaCha20Rng,
+    /// The origin of the connection's clock (see [`Instant::from_std`]).
+    pub(crate) origin: std::time::Instant,
+    pub(crate) commands: Receiver<Command>,
+    pub(crate) events: Sender<Event>,
+    /// Closed (never written) when the client asks the driver to stop.
+    pub(crate) stop: Receiver<()>,
+    pub(crate) shared: Arc<Shared>,
+    /// Dropped when the driver ends, which wakes `disconnect()`.
+    pub(crate) done: Option<Sender<()>>,
+    pub(crate) max_pending_iqs: usize,
+}
+
+/// One thing the connection loop woke up for.
+enum Input {
+    Transport(Option<TransportEvent>),
+    Command(Command),
+    Timer,
+    Stop,
+}
+
+/// One thing the loop without a connection woke up for.
+enum Step<T> {
+    Done(T),
+    Command(Command),
+    Stop,
+}
+
+impl Driver {
+    /// Runs until the client stops, then reports [`Event::Stopped`].
+    pub(crate) async fn run(mut self) {
+        let reason = self.main().await;
+        tracing::info!("client stopped: {reason}");
+        // Release the store first: a caller that reopens the store file right
+        // after `disconnect()` returns must find it closed. The last handle of
+        // a store may block while it flushes, so drop it on the blocking pool.
+        if let Some(backend) = self.backend.take() {
+            self.runtime
+                .spawn_blocking(Box::new(move || drop(backend)))
+                .await;
+        }
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            command.fail(RequestError::Stopped);
+        }
+        // The last event goes out before `disconnect()` returns; it never
+        // blocks a requested stop (see `emit`).
+        self.emit(Event::Stopped(reason)).await;
+        drop(self.done.take());
+        self.events.close();
+    }
+
+    async fn main(&mut self) -> StopReason {
+        if let Err(reason) = self.refresh_web_version().await {
+            return reason;
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            attempt = attempt.saturating_add(1);
+            self.emit(Event::Connecting { attempt }).await;
+            let factory = Arc::clone(&self.factory);
+            let created = match self
+                .serve_until(async move { factory.create_transport().await })
+                .await
+            {
+                Ok(created) => created,
+                Err(reason) => return reason,
+            };
+            let after = match created {
+                Err(error) => {
+                    let error = format!("{error:#}");
+                    tracing::warn!("connect failed: {error}");
+                    self.emit(Event::ConnectFailed {
+                        error: error.clone(),
+                    })
+                    .await;
+                    After::Retry {
+                        rate_limited: false,
+                        error,
+                    }
+                }
+                Ok((transport, events)) => {
+                    self.emit(Event::Connected).await;
+                    self.run_connection(transport, events, &mut attempt).await
+                }
+            };
+            match after {
+                After::Stop(reason) => return reason,
+                After::ReconnectNow => attempt = 0,
+                After::Retry {
+                    rate_limited,
+                    error,
+                } => {
+                    if let Some(max) = self.reconnect.max_attempts
+                        && attempt >= max
+                    {
+                        return StopReason::GaveUp {
+                            attempts: attempt,
+                            last_error: error,
+                        };
+                    }
+                    let delay = self.reconnect.delay(attempt, rate_limited, &mut self.rng);
+                    tracing::info!("reconnecting in {delay:?}");
+                    self.emit(Event::Reconnecting {
+                        after: delay,
+                        attempt: attempt.saturating_add(1),
+                    })
+                    .await;
+                    let sleep = self.runtime.sleep(delay);
+                    if let Err(reason) = self.serve_until(sleep).await {
+                        return reason;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Issue 8: before the first connect, refresh the announced WhatsApp Web
+    /// version when the stored one is stale (bounded by the policy's fetch
+    /// timeout; a failure falls back with a warning) and store it with its
+    /// fetch time.
+    async fn refresh_web_version(&mut self) -> Result<(), StopReason> {
+        let Some((policy, http)) = self.web_version.take() else {
+            return Ok(());
+        };
+        let mut device = self.device.clone();
+        let now_ms = unix_ms(SystemTime::now());
+        let update = self
+            .serve_until(async { policy.resolve_for_device(&*http, &mut device, now_ms).await })
+            .await?;
+        if let VersionOutcome::Fetched { .. } = update.outcome {
+            let v = update.version;
+            tracing::info!(
+                "announcing WhatsApp Web {}.{}.{}",
+                v.primary,
+                v.secondary,
+                v.tertiary
+            );
+        }
+        if update.device_changed {
+            self.device = device;
+            self.save_device().await.map_err(StopReason::Store)?;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ connection
+
+    async fn run_connection(
+        &mut self,
+        transport: Arc<dyn Transport>,
+        transport_events: Receiver<TransportEvent>,
+        attempt: &mut u32,
+    ) -> After {
+        let mut config = self.config.clone();
+        self.rng.fill_bytes(&mut config.rng_seed);
+        config.wall_clock = SystemTime::now();
+        let mut conn = match Connection::new(config, &self.device, self.now()) {
+            Ok(conn) => conn,
+            Err(error) => {
+                transport.disconnect().await;
+                return After::Stop(StopReason::InvalidDevice(error.to_string()));
+            }
+        };
+        let mut session = Session::default();
+        let yield_every = self.runtime.yield_frequency().max(1);
+        let mut turns: u32 = 0;
+        loop {
+            if let Some(after) = self
+                .pump(&mut conn, &*transport, &mut session, attempt)
+                .await
+            {
+                transport.disconnect().await;
+                return after;
+            }
+            turns = turns.wrapping_add(1);
+            if turns % yield_every == 0
+                && let Some(yielding) = self.runtime.yield_now()
+            {
+                yielding.await;
+            }
+
+            let now = self.now();
+            let sleep = conn
+                .poll_timeout()
+                .map(|deadline| self.runtime.sleep(deadline.saturating_duration_since(now)));
+            let input = self
+                .next_input(&transport_events, sleep, turns % 2 == 0)
+                .await;
+            let now = self.now();
+            match input {
+                Input::Transport(Some(event)) => {
+                    self.on_transport_event(&mut conn, now, event);
+                    // Take what else has arrived, so the replies to all of it
+                    // leave in one write.
+                    for _ in 1..MAX_COALESCED_INPUTS {
+                        match transport_events.try_recv() {
+                            Ok(event) => self.on_transport_event(&mut conn, now, event),
+                            Err(_) => break,
+                        }
+                        if conn.disconnect_reason().is_some() {
+                            break;
+                        }
+                    }
+                }
+                Input::Transport(None) => conn.handle_transport_closed(now),
+                Input::Command(command) => self.on_command(&mut conn, now, command, &mut session),
+                Input::Timer => conn.handle_timeout(now),
+                Input::Stop => conn.close(),
+            }
+        }
+    }
+
+    /// Waits for the next input: a transport event, a command, the deadline,
+    /// or the stop signal. `transport_first` alternates which channel is
+    /// polled first so that neither can starve the other.
+    async fn next_input(
+        &self,
+        transport_events: &Receiver<TransportEvent>,
+        sleep: Option<wa_core::runtime::BoxFuture<'static, ()>>,
+        transport_first: bool,
+    ) -> Input {
+        let transport = async { Input::Transport(transport_events.recv().await.ok()) };
+        let commands = async {
+            match self.commands.recv().await {
+                Ok(command) => Input::Command(command),
+                Err(_) => Input::Stop,
+            }
+        };
+        let stop = async {
+            let _ = self.stop.recv().await;
+            Input::Stop
+        };
+        let timer = async {
+            match sleep {
+                Some(sleep) => sleep.await,
+                None => std::future::pending::<()>().await,
+            }
+            Input::Timer
+        };
+        if transport_first {
+            or(or(transport, commands), or(stop, timer)).await
+        } else {
+            or(or(commands, transport), or(stop, timer)).await
+        }
+    }
+
+    fn on_transport_event(&self, conn: &mut Connection, now: Instant, event: TransportEvent) {
+        match event {
+            TransportEvent::Connected => {}
+            TransportEvent::DataReceived(bytes) => conn.handle_input(now, &bytes),
+            TransportEvent::Disconnected(reason) => {
+                tracing::info!("transport closed: {reason}");
+                conn.handle_transport_closed(now);
+            }
+        }
+    }
+
+    fn on_command(
+        &mut self,
+        conn: &mut Connection,
+        now: Instant,
+        command: Command,
+        session: &mut Session,
+    ) {
+        // Bring the connection's clock up to date before a command stamps a
+        // send with it (early calls are harmless).
+        conn.handle_timeout(now);
+        match command {
+            Command::SendNode { node, reply } => {
+                let _ = reply.try_send(conn.send_node(&node).map_err(send_error));
+            }
+            Command::SendIq { iq, timeout, reply } => {
+                if session.pending.len() >= self.max_pending_iqs {
+                    let _ = reply.try_send(Err(RequestError::TooManyPending(self.max_pending_iqs)));
+                    return;
+                }
+                match conn.send_iq(now, iq, timeout) {
+                    Ok(id) => {
+                        session.pending.insert(id, reply);
+                    }
+                    Err(error) => {
+                        let _ = reply.try_send(Err(send_error(error)));
+                    }
+                }
+            }
+            Command::Logout { reply } => {
+                if let Some((_, waiters)) = &mut session.logout {
+                    waiters.push(reply);
+                    return;
+                }
+                let Some(own) = self.device.pn.clone().filter(|_| conn.is_logged_in()) else {
+                    let _ = reply.try_send(Err(RequestError::NotConnected));
+                    return;
+                };
+                // PROTOCOL: a companion unlinks itself with
+                // <iq xmlns="md" type="set" to="s.whatsapp.net">
+                //   <remove-companion-device jid=<own jid> reason="user_initiated"/></iq>.
+                let jid = own
+                    .parse::<Jid>()
+                    .map_or_else(|_| own.clone().into(), wa_core::binary::Value::from);
+                let iq = Node::new("iq")
+                    .attr("xmlns", "md")
+                    .attr("type", "set")
+                    .attr("to", Jid::server_jid(Server::Pn))
+                    .children([Node::new("remove-companion-device")
+                        .attr("jid", jid)
+                        .attr("reason", "user_initiated")]);
+                match conn.send_iq(now, iq, LOGOUT_TIMEOUT) {
+                    Ok(id) => session.logout = Some((id, vec![reply])),
+                    Err(error) => {
+                        let _ = reply.try_send(Err(send_error(error)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drains the connection: events first (so the device is saved before
+    /// any reply that depends on it leaves), then the queued bytes in one
+    /// transport write. Returns what comes next once the connection has
+    /// ended.
+    async fn pump(
+        &mut self,
+        conn: &mut Connection,
+        transport: &dyn Transport,
+        session: &mut Session,
+        attempt: &mut u32,
+    ) -> Option<After> {
+        loop {
+            while let Some(event) = conn.poll_event() {
+                self.on_connection_event(conn, event, session, attempt)
+                    .await;
+                if session.abort {
+                    return session.after.take();
+                }
+            }
+            let Some(bytes) = conn.poll_transmit() else {
+                break;
+            };
+            if let Err(error) = transport.send(bytes).await {
+                tracing::info!("transport write failed: {error:#}");
+                conn.handle_transport_closed(self.now());
+            }
+            if conn.disconnect_reason().is_none() {
+                break;
+            }
+        }
+        session.after.take()
+    }
+
+    async fn on_connection_event(
+        &mut self,
+        conn: &mut Connection,
+        event: CoreEvent,
+        session: &mut Session,
+        attempt: &mut u32,
+    ) {
+        match event {
+            CoreEvent::LoggedIn {
+                server_time, lid, ..
+            } => {
+                *attempt = 0;
+                if let Some(lid) = &lid {
+                    let lid = lid.to_string();
+                    if self.device.lid.as_deref() != Some(lid.as_str()) {
+                        self.device.lid = Some(lid);
+                    }
+                }
+                // PROTOCOL §3.7: the login counter goes up after every
+                // <success> of a paired device.
+                self.device.login_counter = self.device.login_counter.saturating_add(1);
+                if let Err(error) = self.save_device().await {
+                    tracing::warn!(
+                        "could not save the device after login: {}",
+                        error_chain(&*error)
+                    );
+                }
+                tracing::info!("logged in as {}", self.device.pn.as_deref().unwrap_or("?"));
+                self.emit(Event::LoggedIn {
+                    jid: self.device.pn.clone(),
+                    lid,
+                    server_time,
+                })
+                .await;
+            }
+            CoreEvent::Stanza(node) => {
+                if let Some(info) = edge_routing_info(&node)
+                    && self.device.edge_routing_info.as_deref() != Some(info)
+                {
+                    self.device.edge_routing_info = Some(info.to_vec());
+                    if let Err(error) = self.save_device().await {
+                        tracing::warn!(
+                            "could not save the edge routing info: {}",
+                            error_chain(&*error)
+                        );
+                    }
+                }
+                self.emit(Event::Stanza(node)).await;
+            }
+            CoreEvent::IqResponse { id, result } => {
+                if session
+                    .logout
+                    .as_ref()
+                    .is_some_and(|(logout, _)| *logout == id)
+                {
+                    let Some((_, waiters)) = session.logout.take() else {
+                        return;
+                    };
+                    self.on_logout_answer(conn, result.map(drop), waiters, session)
+                        .await;
+                } else if let Some(reply) = session.pending.remove(&id) {
+                    let _ = reply.try_send(result.map_err(RequestError::Iq));
+                }
+            }
+            CoreEvent::Disconnected {
+                reason,
+                reconnect,
+                logged_out,
+            } => {
+                let after = self
+                    .after_disconnect(&reason, reconnect, logged_out, session)
+                    .await;
+                let will_reconnect = matches!(after, After::ReconnectNow | After::Retry { .. });
+                tracing::info!(
+                    "disconnected: {reason}{}",
+                    if will_reconnect {
+                        ""
+                    } else {
+                        " (not reconnecting)"
+                    }
+                );
+                self.emit(Event::Disconnected {
+                    reason: reason.clone(),
+                    reconnect: will_reconnect,
+                })
+                .await;
+                if logged_out && matches!(after, After::Stop(StopReason::LoggedOut)) {
+                    self.emit(Event::LoggedOut {
+                        reason: Some(reason),
+                    })
+                    .await;
+                }
+                session.after = Some(after);
+            }
+            _ => tracing::debug!("connection event not handled by this client"),
+        }
+    }
+
+    /// What follows a [`CoreEvent::Disconnected`].
+    async fn after_disconnect(
+        &mut self,
+        reason: &DisconnectReason,
+        reconnect: bool,
+        logged_out: bool,
+        session: &mut Session,
+    ) -> After {
+        if session.logged_out {
+            return After::Stop(StopReason::LoggedOut);
+        }
+        if logged_out {
+            // PROTOCOL §7: a logged-out device deletes its credentials.
+            let wiped = self.wipe_credentials().await;
+            let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
+            return match wiped {
+                Ok(()) => {
+                    for reply in waiters {
+                        let _ = reply.try_send(Ok(()));
+                    }
+                    After::Stop(StopReason::LoggedOut)
+                }
+                Err(error) => {
+                    for reply in waiters {
+                        let _ = reply.try_send(Err(RequestError::Store(Arc::clone(&error))));
+                    }
+                    After::Stop(StopReason::Store(error))
+                }
+            };
+        }
+        if let Some(requested) = self.requested_stop() {
+            return After::Stop(requested);
+        }
+        match reason {
+            DisconnectReason::StreamError(StreamError::Replaced) => {
+                After::Stop(StopReason::Replaced)
+            }
+            DisconnectReason::StreamError(StreamError::RestartRequired) if session.paired => {
+                After::ReconnectNow
+            }
+            _ if reconnect => After::Retry {
+                rate_limited: matches!(
+                    reason,
+                    DisconnectReason::StreamError(StreamError::RateLimited)
+                ),
+                error: reason.to_string(),
+            },
+            _ => After::Stop(StopReason::Refused(reason.clone())),
+        }
+    }
+
+    async fn on_logout_answer(
+        &mut self,
+        conn: &mut Connection,
+        result: Result<(), wa_core::connection::IqError>,
+        waiters: Vec<Reply<()>>,
+        session: &mut Session,
+    ) {
+        if let Err(error) = result {
+            for reply in waiters {
+                let _ = reply.try_send(Err(RequestError::Iq(error.clone())));
+            }
+            return;
+        }
+        match self.wipe_credentials().await {
+            Ok(()) => {
+                session.logged_out = true;
+                for reply in waiters {
+                    let _ = reply.try_send(Ok(()));
+                }
+                self.emit(Event::LoggedOut { reason: None }).await;
+                conn.close();
+            }
+            Err(error) => {
+                for reply in waiters {
+                    let _ = reply.try_send(Err(RequestError::Store(Arc::clone(&error))));
+                }
+                session.after = Some(After::Stop(StopReason::Store(error)));
+                session.abort = true;
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- helpers
+
+    /// The current time on the connection's clock.
+    fn now(&self) -> Instant {
+        Instant::from_std(self.origin, std::time::Instant::now())
+    }
+
+    /// Why the client was asked to stop, if it was.
+    fn requested_stop(&self) -> Option<StopReason> {
+        if !self.stop.is_closed() && !self.commands.is_closed() {
+            return None;
+        }
+        Some(if self.shared.disconnect_called.load(Ordering::SeqCst) {
+            StopReason::Disconnected
+        } else {
+            StopReason::ClientDropped
+        })
+    }
+
+    /// Runs `future` while there is no connection, answering commands with
+    /// [`RequestError::NotConnected`]; gives up if the client is stopped.
+    async fn serve_until<T>(&mut self, future: impl Future<Output = T>) -> Result<T, StopReason> {
+        let mut future = pin!(future);
+        loop {
+            if let Some(reason) = self.requested_stop() {
+                return Err(reason);
+            }
+            let step = {
+                let done = async { Step::Done(future.as_mut().await) };
+                let commands = async {
+                    match self.commands.recv().await {
+                        Ok(command) => Step::Command(command),
+                        Err(_) => Step::Stop,
+                    }
+                };
+                let stop = async {
+                    let _ = self.stop.recv().await;
+                    Step::Stop
+                };
+                or(done, or(commands, stop)).await
+            };
+            match step {
+                Step::Done(value) => return Ok(value),
+                Step::Command(command) => command.fail(RequestError::NotConnected),
+                Step::Stop => {}
+            }
+        }
+    }
+
+    /// Sends `event`, waiting for room in the channel (backpressure) unless
+    /// the client is being stopped, in which case an event that does not fit
+    /// is dropped rather than holding the stop up.
+    async fn emit(&self, event: Event) {
+        if self.requested_stop().is_some() {
+            let _ = self.events.try_send(event);
+            return;
+        }
+        let send = async {
+            let _ = self.events.send(event).await;
+        };
+        let stop = async {
+            let _ = self.stop.recv().await;
+        };
+        or(send, stop).await;
+    }
+
+    async fn save_device(&self) -> Result<(), Arc<StoreError>> {
+        match &self.backend {
+            Some(backend) => backend.save(&self.device).await.map_err(Arc::new),
+            None => Ok(()),
+        }
+    }
+
+    /// Replaces the stored device with a fresh, unlinked identity: the old
+    /// keys, account and JIDs are gone from the store.
+    async fn wipe_credentials(&mut self) -> Result<(), Arc<StoreError>> {
+        self.device = super::new_device(&mut self.rng);
+        self.save_device().await
+    }
+}
+
+fn send_error(error: SendError) -> RequestError {
+    match error {
+        SendError::Handshaking | SendError::Closed => RequestError::NotConnected,
+        other => RequestError::Send(other),
+    }
+}
+
+/// The routing info of `<ib><edge_routing><routing_info>…` (PROTOCOL.md
+/// §1.3), when it is of a sane size.
+fn edge_routing_info(node: &Node) -> Option<&[u8]> {
+    if node.tag != "ib" {
+        return None;
+    }
+    let info = node
+        .child("edge_routing")?
+        .child("routing_info")?
+        .content_bytes()?;
+    (!info.is_empty() && info.len() <= MAX_EDGE_ROUTING_LEN).then_some(&info[..])
+}

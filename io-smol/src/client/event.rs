@@ -1,0 +1,207 @@
+//! What a [`Client`](super::Client) reports: [`Event`] and [`StopReason`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wa_core::binary::{Jid, Node};
+use wa_core::connection::DisconnectReason;
+use wa_core::store::StoreError;
+
+/// Something that happened to the client, in order, from
+/// [`Client::events`](super::Client::events).
+///
+/// A typical run: `Connecting` → `Connected` → (`Qr`… → `Paired` →
+/// `Disconnected` (restart required) → `Connecting` → `Connected`) →
+/// `LoggedIn` → `Stanza`… and, at the very end, exactly one `Stopped`, after
+/// which the channel closes.
+///
+/// `Debug` does not print QR codes: a QR string carries the device's ADV
+/// secret.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection attempt starts (`attempt` counts attempts since the last
+    /// login, from 1).
+    Connecting {
+        /// The attempt number.
+        attempt: u32,
+    },
+    /// The transport is open; the Noise handshake is running.
+    Connected,
+    /// Opening the transport failed (DNS, TCP, TLS, WebSocket upgrade,
+    /// timeout); `error` is one line with the cause.
+    ConnectFailed {
+        /// What failed, e.g. `dns lookup for web.whatsapp.com failed: …`.
+        error: String,
+    },
+    /// Show this QR code to link the device (the phone scans it). Each code
+    /// replaces the previous one.
+    Qr {
+        /// The QR string; render it with [`render_qr`](super::render_qr).
+        /// It contains the ADV secret: show it, do not log it.
+        code: String,
+        /// When the server stops accepting it.
+        expires_at: Instant,
+    },
+    /// Every QR code expired without a scan; the client stops
+    /// ([`StopReason::Refused`]). Start again for new codes.
+    QrExhausted,
+    /// The phone linked this device and the device record was saved. The
+    /// server restarts the stream next; the client logs in by itself.
+    Paired {
+        /// The device's own phone-number JID (`phone:device@s.whatsapp.net`).
+        jid: Option<String>,
+        /// The device's own LID, if known.
+        lid: Option<String>,
+        /// The account's push name, if the phone sent one.
+        push_name: String,
+    },
+    /// The server accepted the login.
+    LoggedIn {
+        /// The device's own phone-number JID.
+        jid: Option<String>,
+        /// Own LID from `<success>`, if it sent one.
+        lid: Option<Jid>,
+        /// The server's unix time, if it sent one.
+        server_time: Option<u64>,
+    },
+    /// An incoming stanza the client does not handle itself (messages,
+    /// receipts, notifications, `<ib>`, server requests).
+    Stanza(Node),
+    /// The connection ended. If the client goes on, `Reconnecting` (or, after
+    /// pairing, `Connecting`) follows; otherwise `Stopped` does.
+    Disconnected {
+        /// Why the connection ended.
+        reason: DisconnectReason,
+        /// Whether the client will connect again.
+        reconnect: bool,
+    },
+    /// The next attempt starts after `after` (capped exponential backoff with
+    /// jitter, see [`ReconnectPolicy`](super::ReconnectPolicy)).
+    Reconnecting {
+        /// The wait.
+        after: Duration,
+        /// The attempt that will follow.
+        attempt: u32,
+    },
+    /// The account was logged out (by [`Client::logout`](super::Client::logout),
+    /// or by the server: `<failure>` 401/403/406, `<stream:error>` device
+    /// removed). The credentials were wiped from the store; `Stopped` follows.
+    LoggedOut {
+        /// What the server said, or `None` for a logout we asked for.
+        reason: Option<DisconnectReason>,
+    },
+    /// The client stopped for good; this is the last event.
+    Stopped(StopReason),
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Connecting { attempt } => f
+                .debug_struct("Connecting")
+                .field("attempt", attempt)
+                .finish(),
+            Event::Connected => f.write_str("Connected"),
+            Event::ConnectFailed { error } => f
+                .debug_struct("ConnectFailed")
+                .field("error", error)
+                .finish(),
+            Event::Qr { code, expires_at } => f
+                .debug_struct("Qr")
+                .field("code", &format_args!("<{} chars, redacted>", code.len()))
+                .field("expires_at", expires_at)
+                .finish(),
+            Event::QrExhausted => f.write_str("QrExhausted"),
+            Event::Paired {
+                jid,
+                lid,
+                push_name,
+            } => f
+                .debug_struct("Paired")
+                .field("jid", jid)
+                .field("lid", lid)
+                .field("push_name", push_name)
+                .finish(),
+            Event::LoggedIn {
+                jid,
+                lid,
+                server_time,
+            } => f
+                .debug_struct("LoggedIn")
+                .field("jid", jid)
+                .field("lid", lid)
+                .field("server_time", server_time)
+                .finish(),
+            Event::Stanza(node) => f.debug_tuple("Stanza").field(node).finish(),
+            Event::Disconnected { reason, reconnect } => f
+                .debug_struct("Disconnected")
+                .field("reason", reason)
+                .field("reconnect", reconnect)
+                .finish(),
+            Event::Reconnecting { after, attempt } => f
+                .debug_struct("Reconnecting")
+                .field("after", after)
+                .field("attempt", attempt)
+                .finish(),
+            Event::LoggedOut { reason } => {
+                f.debug_struct("LoggedOut").field("reason", reason).finish()
+            }
+            Event::Stopped(reason) => f.debug_tuple("Stopped").field(reason).finish(),
+        }
+    }
+}
+
+/// Why the client stopped.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// [`Client::disconnect`](super::Client::disconnect) was called.
+    Disconnected,
+    /// Every [`Client`](super::Client) handle was dropped.
+    ClientDropped,
+    /// The account was logged out and the credentials were wiped.
+    LoggedOut,
+    /// Another session took over (`<conflict type="replaced"/>`); reconnecting
+    /// would only take it back and start a fight, so the client does not.
+    Replaced,
+    /// The connection ended for a reason that a retry cannot fix: a refused
+    /// login (e.g. 405 client outdated, a ban), a refused server certificate,
+    /// every QR code expired.
+    Refused(DisconnectReason),
+    /// [`ReconnectPolicy::max_attempts`](super::ReconnectPolicy::max_attempts)
+    /// consecutive attempts failed; `last_error` is the last one's cause.
+    GaveUp {
+        /// How many attempts were made.
+        attempts: u32,
+        /// Why the last one failed.
+        last_error: String,
+    },
+    /// The device record could not be read or written; nothing more can be
+    /// done safely.
+    Store(Arc<StoreError>),
+    /// The device record cannot be used to connect (e.g. a stored key that
+    /// does not fit the login payload).
+    InvalidDevice(String),
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Disconnected => f.write_str("disconnected by the caller"),
+            StopReason::ClientDropped => f.write_str("client dropped"),
+            StopReason::LoggedOut => f.write_str("logged out; credentials wiped"),
+            StopReason::Replaced => f.write_str("replaced by another session"),
+            StopReason::Refused(reason) => write!(f, "connection refused: {reason}"),
+            StopReason::GaveUp {
+                attempts,
+                last_error,
+            } => write!(f, "gave up after {attempts} attempts: {last_error}"),
+            StopReason::Store(error) => {
+                write!(f, "store failed: {}", super::error::error_chain(&**error))
+            }
+            StopReason::InvalidDevice(error) => write!(f, "invalid device: {error}"),
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! [`Client`]: the driver that runs a [`Connection`](wa_core::connection::Connection)
+//! over a real transport, keeps the device in a store and stays connected.
+//!
+//! # What it does
+//!
+//! [`ClientBuilder::start`] loads the device from the
+//! [`DeviceStore`](wa_core::store::DeviceStore) (or creates a fresh identity
+//! with [`Device::generate`] and saves it), then spawns the drive loop on
+//! the [`Runtime`]. The loop is the only place that reads the clock and the
+//! OS random source:
+//!
+//! 1. before the first connect it refreshes the announced WhatsApp Web
+//!    version with a [`WebVersionPolicy`] (stale after 24 h; the fetch never
+//!    holds the connection up longer than the policy's timeout, 5 s, and a
+//!    failure falls back to the stored or built-in version with a warning);
+//!    the version and its fetch time go into the device record;
+//! 2. it opens a transport and starts a `Connection` with a fresh seed from
+//!    its OS-seeded ChaCha20 generator and the current wall-clock time;
+//! 3. transport events go to `handle_input`, the connection's deadline to
+//!    `handle_timeout`, commands from the [`Client`] handles to
+//!    `send_node`/`send_iq`/`close`; after each, it drains the connection's
+//!    events (persisting what must be persisted first) and then its queued
+//!    bytes, which leave in one transport write, and re-arms the timer;
+//! 4. when the connection ends it reconnects with capped exponential
+//!    backoff and jitter ([`ReconnectPolicy`]) if the connection says so,
+//!    at once after pairing (the server's restart request), and not at all
+//!    after a logout, a takeover by another session (`replaced`) or a
+//!    refused login.
+//!
+//! The device record is saved when the phone links the device (before the
+//! reconnect, and before the signed identity that completes the link
+//! leaves), after each login (login counter, LID), and when the server sends
+//! new edge-routing info. A logout — asked with [`Client::logout`] or imposed
+//! by the server — replaces the stored device with a fresh unlinked identity,
+//! so the old keys, account and JIDs are gone (PROTOCOL.md §7).
+//!
+//! # Channels and backpressure
+//!
+//! Every channel is bounded. The event channel ([`Client::events`], 64
+//! events by default) applies backpressure: when it is full the drive loop
+//! waits, stops reading the transport and the server eventually waits too.
+//! So **keep reading events**, and do not await a request
+//! ([`Client::send_iq`]) from the task that reads them while the channel
+//! could fill up: spawn the request, or read events on another task.
+//! Requests never hang: one sent while the connection is down fails at once
+//! with [`RequestError::NotConnected`], one in flight when it drops fails
+//! with [`IqError::Disconnected`](wa_core::connection::IqError::Disconnected),
+//! and every IQ has a timeout (75 s by default).
+//!
+//! # Example
+//!
+//! Against the bundled test server on 127.0.0.1 (feature `test-server`),
+//! with a device that is already linked:
+//!
+//! ```
+//! # #[cfg(feature = "test-server")] {
+//! use std::sync::Arc;
+//! use wa_core::binary::Node;
+//! use wa_core::store::{DeviceStore, MemoryStore};
+//! use wa_io_smol::client::{Client, Event};
+//! use wa_io_smol::testserver::LoopbackServer;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> { smol::block_on(async {
+//! let server = LoopbackServer::builder().start()?;
+//! let store = Arc::new(MemoryStore::new());
+//! store.save(&wa_core::testing::registered_device(1)).await?;
+//!
+//! let client = Client::builder()
+//!     .backend(store)
+//!     .transport_factory(Arc::new(server.transport_factory()))
+//!     .config(server.client_config())
+//!     .web_version_policy(None) // offline: keep the built-in version
+//!     .start()
+//!     .await?;
+//! let events = client.events();
+//! while let Ok(event) = events.recv().await {
+//!     if let Event::LoggedIn { jid, .. } = event {
+//!         println!("logged in as {jid:?}");
+//!         let iq = Node::new("iq").attr("xmlns", "w").attr("type", "get");
+//!         let answer = client.send_iq(iq).await?;
+//!         assert_eq!(answer.get_attr_str("type"), Some("result"));
+//!         client.disconnect().await;
+//!     }
+//! }
+//! # Ok(()) }) }
+//! # main().unwrap();
+//! # }
+//! ```
+
+mod backoff;
+mod driver;
+mod error;
+mod event;
+mod qr;
+
+pub use backoff::ReconnectPolicy;
+pub use error::{ClientError, RequestError};
+pub use event::{Event, StopReason};
+pub use qr::{QrError, render_qr};
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_channel::{Receiver, Sender};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use wa_core::binary::Node;
+use wa_core::connection::{Config, DEFAULT_IQ_TIMEOUT};
+use wa_core::net::{HttpClient, TransportFactory};
+use wa_core::runtime::{AbortHandle, Runtime};
+use wa_core::store::{Backend, Device};
+
+use crate::SmolRuntime;
+use crate::http::SmolHttpClient;
+use crate::transport::WebSocketTransportFactory;
+use crate::version::WebVersionPolicy;
+use driver::{Command, Driver, Shared};
+
+/// Default capacity of the event channel.
+pub const DEFAULT_EVENT_CAPACITY: usize = 64;
+
+/// Default capacity of the command channel (requests waiting for the drive
+/// loop to pick them up; callers wait when it is full).
+pub const DEFAULT_COMMAND_CAPACITY: usize = 32;
+
+/// Default limit on IQs awaiting an answer at once.
+pub const DEFAULT_MAX_PENDING_IQS: usize = 256;
+
+/// A running WhatsApp Web client. Cheap to clone; every clone drives the same
+/// connection.
+///
+/// Build one with [`Client::builder`]. Dropping the last handle stops the
+/// client as [`disconnect`](Self::disconnect) would, in the background
+/// ([`StopReason::ClientDropped`]).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    /// Closed (never written) to ask the driver to stop.
+    stop: Sender<()>,
+    /// Closed by the driver when it ends.
+    done: Receiver<()>,
+    shared: Arc<Shared>,
+    iq_timeout: Duration,
+    task: Option<AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Let the driver close the connection politely and end by itself.
+        self.stop.close();
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("stopped", &self.is_stopped())
+            .field("queued_events", &self.inner.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder with the defaults: [`SmolRuntime`],
+    /// [`WebSocketTransportFactory::new`] (the real service),
+    /// [`Config`] with the real WhatsApp root and default timings, the
+    /// default [`ReconnectPolicy`] and [`WebVersionPolicy`]. Only the
+    /// backend must be given.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The event stream (bounded; see the [module docs](self) on
+    /// backpressure). Every call returns a handle on the same channel: an
+    /// event goes to one of the receivers, not to each.
+    pub fn events(&self) -> Receiver<Event> {
+        self.inner.events.clone()
+    }
+
+    /// Sends a stanza. Fails with [`RequestError::NotConnected`] unless a
+    /// connection is established.
+    pub async fn send_node(&self, node: Node) -> Result<(), RequestError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.command(Command::SendNode { node, reply }).await?;
+        answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// Sends an `<iq>` and returns the server's `<iq type="result">`, or why
+    /// there is none, with the default timeout (75 s, see
+    /// [`ClientBuilder::iq_timeout`]). An `id` is generated unless the node
+    /// has one.
+    pub async fn send_iq(&self, iq: Node) -> Result<Node, RequestError> {
+        self.send_iq_with_timeout(iq, self.inner.iq_timeout).await
+    }
+
+    /// [`send_iq`](Self::send_iq) with its own timeout.
+    pub async fn send_iq_with_timeout(
+        &self,
+        iq: Node,
+        timeout: Duration,
+    ) -> Result<Node, RequestError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.command(Command::SendIq { iq, timeout, reply }).await?;
+        answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// Unlinks this device: asks the server to remove it
+    /// (`<remove-companion-device reason="user_initiated">`), and once the
+    /// server agrees, wipes the credentials from the store and stops
+    /// ([`Event::LoggedOut`], [`StopReason::LoggedOut`]). Needs a logged-in
+    /// connection ([`RequestError::NotConnected`] otherwise); when the server
+    /// refuses, nothing is wiped and the client stays connected.
+    pub async fn logout(&self) -> Result<(), RequestError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.command(Command::Logout { reply }).await?;
+        answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// Closes the connection and stops the client; returns once the drive
+    /// loop has ended and released the store, after the last event
+    /// ([`Event::Stopped`] with [`StopReason::Disconnected`]) was queued if
+    /// there was room for it. Calling it again, or on a stopped client,
+    /// returns at once.
+    pub async fn disconnect(&self) {
+        self.inner
+            .shared
+            .disconnect_called
+            .store(true, Ordering::SeqCst);
+        self.inner.stop.close();
+        let _ = self.inner.done.recv().await;
+    }
+
+    /// Waits until the client has stopped by itself or was stopped.
+    pub async fn wait_stopped(&self) {
+        let _ = self.inner.done.recv().await;
+    }
+
+    /// Whether the drive loop has ended.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.done.is_closed()
+    }
+
+    async fn command(&self, command: Command) -> Result<(), RequestError> {
+        self.inner
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| RequestError::Stopped)
+    }
+}
+
+/// Configures and starts a [`Client`]; see [`Client::builder`].
+pub struct ClientBuilder {
+    backend: Option<Arc<dyn Backend>>,
+    transport_factory: Option<Arc<dyn TransportFactory>>,
+    runtime: Option<Arc<dyn Runtime>>,
+    config: Option<Config>,
+    reconnect: ReconnectPolicy,
+    web_version: Option<WebVersionPolicy>,
+    http_client: Option<Arc<dyn HttpClient>>,
+    event_capacity: usize,
+    command_capacity: usize,
+    iq_timeout: Duration,
+    max_pending_iqs: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            transport_factory: None,
+            runtime: None,
+            config: None,
+            reconnect: ReconnectPolicy::default(),
+            web_version: Some(WebVersionPolicy::default()),
+            http_client: None,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+            command_capacity: DEFAULT_COMMAND_CAPACITY,
+            iq_timeout: DEFAULT_IQ_TIMEOUT,
+            max_pending_iqs: DEFAULT_MAX_PENDING_IQS,
+        }
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("backend", &self.backend.is_some())
+            .field("transport_factory", &self.transport_factory.is_some())
+            .field("runtime", &self.runtime.is_some())
+            .field("config", &self.config)
+            .field("reconnect", &self.reconnect)
+            .field("web_version", &self.web_version)
+            .field("event_capacity", &self.event_capacity)
+            .field("command_capacity", &self.command_capacity)
+            .field("iq_timeout", &self.iq_timeout)
+            .field("max_pending_iqs", &self.max_pending_iqs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Where the device and everything else is stored (required). The
+    /// handle addresses one account (e.g. `RedbStore::open(path)` addresses
+    /// device id 1).
+    pub fn backend(mut self, backend: Arc<dyn Backend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// How connections are opened (default [`WebSocketTransportFactory::new`],
+    /// `wss://web.whatsapp.com/ws/chat`).
+    pub fn transport_factory(mut self, factory: Arc<dyn TransportFactory>) -> Self {
+        self.transport_factory = Some(factory);
+        self
+    }
+
+    /// Where the drive loop runs (default [`SmolRuntime`]).
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// The connection configuration: trusted root, timings, client profile
+    /// (default [`Config::new`]). Its `rng_seed` and `wall_clock` are
+    /// ignored: the drive loop sets a fresh seed and the current time for
+    /// every connection.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// When to reconnect (default [`ReconnectPolicy::default`]).
+    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// How to refresh the announced WhatsApp Web version before the first
+    /// connect (default [`WebVersionPolicy::default`]: fetch
+    /// `https://web.whatsapp.com/sw.js` when the stored version is a day old,
+    /// waiting at most 5 s). `None` never fetches: the stored version, or
+    /// the config's, is announced.
+    pub fn web_version_policy(mut self, policy: Option<WebVersionPolicy>) -> Self {
+        self.web_version = policy;
+        self
+    }
+
+    /// The HTTP client for the version fetch (default [`SmolHttpClient::new`]).
+    pub fn http_client(mut self, http: Arc<dyn HttpClient>) -> Self {
+        self.http_client = Some(http);
+        self
+    }
+
+    /// Capacity of the event channel (default [`DEFAULT_EVENT_CAPACITY`],
+    /// at least 1).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Capacity of the command channel (default
+    /// [`DEFAULT_COMMAND_CAPACITY`], at least 1).
+    pub fn command_capacity(mut self, capacity: usize) -> Self {
+        self.command_capacity = capacity.max(1);
+        self
+    }
+
+    /// Timeout of [`Client::send_iq`] (default 75 s).
+    pub fn iq_timeout(mut self, timeout: Duration) -> Self {
+        self.iq_timeout = timeout;
+        self
+    }
+
+    /// How many IQs may await an answer at once (default
+    /// [`DEFAULT_MAX_PENDING_IQS`]); more fail with
+    /// [`RequestError::TooManyPending`].
+    pub fn max_pending_iqs(mut self, limit: usize) -> Self {
+        self.max_pending_iqs = limit.max(1);
+        self
+    }
+
+    /// Loads the device from the backend — or creates a fresh identity and
+    /// saves it — and starts the drive loop. Returns at once; progress comes
+    /// as [`Event`]s.
+    pub async fn start(self) -> Result<Client, ClientError> {
+        let backend = self.backend.ok_or(ClientError::NoBackend)?;
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| ClientError::Rng(e.to_string()))?;
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let device = match backend.load().await.map_err(ClientError::Store)? {
+            Some(device) => device,
+            None => {
+                let device = new_device(&mut rng);
+                backend.save(&device).await.map_err(ClientError::Store)?;
+                tracing::info!("created a new device identity");
+                device
+            }
+        };
+
+        let runtime: Arc<dyn Runtime> = self.runtime.unwrap_or_else(|| Arc::new(SmolRuntime));
+        let factory = self
+            .transport_factory
+            .unwrap_or_else(|| Arc::new(WebSocketTransportFactory::new()));
+        let web_version = self.web_version.map(|policy| {
+            let http = self
+                .http_client
+                .unwrap_or_else(|| Arc::new(SmolHttpClient::new()));
+            (policy, http)
+        });
+        let (commands_tx, commands_rx) = async_channel::bounded(self.command_capacity);
+        let (events_tx, events_rx) = async_channel::bounded(self.event_capacity);
+        let (stop_tx, stop_rx) = async_channel::bounded(1);
+        let (done_tx, done_rx) = async_channel::bounded(1);
+        let shared = Arc::new(Shared {
+            disconnect_called: AtomicBool::new(false),
+        });
+        let driver = Driver {
+            backend: Some(backend),
+            factory,
+            runtime: Arc::clone(&runtime),
+            config: self
+                .config
+                .unwrap_or_else(|| Config::new([0; 32], UNIX_EPOCH)),
+            reconnect: self.reconnect,
+            web_version,
+            device,
+            rng,
+            origin: std::time::Instant::now(),
+            commands: commands_rx,
+            events: events_tx,
+            stop: stop_rx,
+            shared: Arc::clone(&shared),
+            done: Some(done_tx),
+            max_pending_iqs: self.max_pending_iqs,
+        };
+        let task = runtime.spawn(Box::pin(driver.run()));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                commands: commands_tx,
+                events: events_rx,
+                stop: stop_tx,
+                done: done_rx,
+                shared,
+                iq_timeout: self.iq_timeout,
+                task: Some(task),
+            }),
+        })
+    }
+}
+
+/// A fresh, unlinked identity from the driver's OS-seeded generator.
+fn new_device(rng: &mut ChaCha20Rng) -> Device {
+    Device::generate(rng)
+}

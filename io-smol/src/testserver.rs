@@ -1,0 +1,578 @@
+//! A loopback WhatsApp server for tests and demos (feature `test-server`):
+//! the sans-IO [`TestServer`] of `wa-core` behind a real WebSocket server on
+//! 127.0.0.1, plain `ws://` or `wss://` with a throwaway CA.
+//!
+//! Each accepted connection gets its own [`TestServer`] (and thread, since a
+//! `TestServer` is not `Send`), built from the server's seed with a
+//! certificate chain valid around the server's clock, so a client that
+//! trusts [`LoopbackServer::trusted_root`] — [`LoopbackServer::client_config`]
+//! does — completes the handshake, logs in a linked device and gets QR refs
+//! for a fresh one. A per-connection hook scripts each `TestServer` and its
+//! [`Faults`] (cut the TCP connection after N bytes either way, mid-frame
+//! included); [`Control`]s act on the live connections (push a stanza or a
+//! stream error, stop answering pings, cut); [`ConnectionRecord`]s show what
+//! each connection saw.
+//!
+//! Nothing leaves the machine: the listener binds 127.0.0.1 on a free port.
+//! Dropping the [`LoopbackServer`] stops accepting and ends every
+//! connection.
+//!
+//! ```
+//! use wa_core::net::{TransportEvent, TransportFactory};
+//! use wa_io_smol::testserver::LoopbackServer;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = LoopbackServer::builder().tls(true).start()?;
+//! assert!(server.url().starts_with("wss://127.0.0.1:"));
+//! smol::block_on(async {
+//!     let (_transport, events) = server.transport_factory().create_transport().await?;
+//!     assert_eq!(events.recv().await?, TransportEvent::Connected);
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_channel::{Receiver, Sender};
+use async_tungstenite::tungstenite::Message;
+use futures_lite::StreamExt;
+use futures_lite::future::or;
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_rustls::TlsAcceptor;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{RootCertStore, ServerConfig};
+use wa_core::binary::Node;
+use wa_core::connection::Config;
+use wa_core::testing::{ServerOptions, TestServer};
+
+use crate::transport::WebSocketTransportFactory;
+
+/// Scripts one connection's [`TestServer`] and [`Faults`]; called on the
+/// connection's thread with the connection's index (0 for the first).
+pub type ConnectionHook = Arc<dyn Fn(usize, &mut TestServer, &mut Faults) + Send + Sync>;
+
+/// Deliberate transport failures of one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Faults {
+    /// After sending this many bytes to the client (WebSocket payload bytes,
+    /// counted from the first), send no more and drop the TCP connection
+    /// without a close frame. A frame that crosses the limit is cut there.
+    pub cut_after_server_bytes: Option<usize>,
+    /// After receiving this many bytes from the client, feed no more to the
+    /// server and drop the TCP connection without a close frame.
+    pub cut_after_client_bytes: Option<usize>,
+}
+
+/// Something to do on every live connection, sent with
+/// [`LoopbackServer::control`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Control {
+    /// Send a stanza.
+    Send(Node),
+    /// Send `<stream:error [code]>[child]</stream:error>`.
+    StreamError {
+        /// The `code` attribute.
+        code: Option<String>,
+        /// A child such as `<conflict type="replaced"/>`.
+        child: Option<Node>,
+    },
+    /// Send `<failure reason=…>`.
+    Failure(String),
+    /// Send `<xmlstreamend/>`.
+    StreamEnd,
+    /// Answer keepalive pings (the default) or not.
+    AnswerPings(bool),
+    /// Drop the TCP connection without a close frame.
+    Cut,
+    /// Send a WebSocket close frame (code 1000).
+    Close,
+}
+
+/// What one connection saw, from [`LoopbackServer::records`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ConnectionRecord {
+    /// The connection's index (0 for the first accepted).
+    pub index: usize,
+    /// Whether the handshake completed.
+    pub established: bool,
+    /// Whether the ClientPayload was a registration (no username), once the
+    /// handshake completed.
+    pub registration: Option<bool>,
+    /// The ClientPayload's username (the phone number) on a login.
+    pub username: Option<u64>,
+    /// The announced app version `(primary, secondary, tertiary)`.
+    pub app_version: Option<(u32, u32, u32)>,
+    /// Every stanza the client sent, in order.
+    pub received: Vec<Node>,
+    /// Keepalive pings answered.
+    pub pings_answered: usize,
+    /// The length of every frame (or garbage chunk) the server sent, in
+    /// order, as sent (a frame cut by [`Faults`] counts with its cut length).
+    pub sent_frames: Vec<usize>,
+    /// The length of every WebSocket message received from the client.
+    pub received_messages: Vec<usize>,
+    /// Why the server stopped accepting the client's input, if it did.
+    pub server_error: Option<String>,
+    /// Whether the connection is over.
+    pub ended: bool,
+}
+
+#[derive(Default)]
+struct State {
+    records: Vec<ConnectionRecord>,
+    controls: Vec<(usize, Sender<Control>)>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    hook: Option<ConnectionHook>,
+    seed: [u8; 32],
+    unix_time: u64,
+    /// Closed when the server is dropped.
+    shutdown: Receiver<()>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panicking connection thread must not take the others down.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Builds a [`LoopbackServer`].
+pub struct LoopbackServerBuilder {
+    seed: [u8; 32],
+    tls: bool,
+    unix_time: Option<u64>,
+    hook: Option<ConnectionHook>,
+}
+
+impl fmt::Debug for LoopbackServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopbackServerBuilder")
+            .field("tls", &self.tls)
+            .field("unix_time", &self.unix_time)
+            .field("hook", &self.hook.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoopbackServerBuilder {
+    /// The seed every connection's [`TestServer`] is built from (default
+    /// `[1; 32]`); the trusted root derives from it.
+    pub fn seed(mut self, seed: [u8; 32]) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Serve `wss://` with a throwaway CA (made at start with rcgen) instead
+    /// of plain `ws://` (the default).
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The server's clock in unix seconds: certificates are valid around it
+    /// and `<success t>` carries it. Default: the system clock at start.
+    pub fn unix_time(mut self, unix_time: u64) -> Self {
+        self.unix_time = Some(unix_time);
+        self
+    }
+
+    /// Scripts each connection's [`TestServer`] and [`Faults`].
+    pub fn on_connection(
+        mut self,
+        hook: impl Fn(usize, &mut TestServer, &mut Faults) + Send + Sync + 'static,
+    ) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Binds 127.0.0.1 on a free port and starts accepting.
+    pub fn start(self) -> io::Result<LoopbackServer> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let listener = smol::net::TcpListener::try_from(listener)?;
+        let unix_time = self.unix_time.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+        let (tls, ca) = if self.tls {
+            let pki = Pki::new().map_err(io::Error::other)?;
+            (Some(pki.acceptor()?), Some(pki.ca))
+        } else {
+            (None, None)
+        };
+        let (shutdown_tx, shutdown_rx) = async_channel::bounded(1);
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            hook: self.hook,
+            seed: self.seed,
+            unix_time,
+            shutdown: shutdown_rx,
+        });
+        let accept_shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("wa-testserver-accept".into())
+            .spawn(move || smol::block_on(accept_loop(listener, tls, accept_shared)))?;
+        let scheme = if ca.is_some() { "wss" } else { "ws" };
+        Ok(LoopbackServer {
+            url: format!("{scheme}://{addr}/ws/chat"),
+            ca,
+            shared,
+            shutdown: shutdown_tx,
+        })
+    }
+}
+
+/// The [`TestServer`] behind a WebSocket server on 127.0.0.1; see the
+/// [module docs](self).
+pub struct LoopbackServer {
+    url: String,
+    ca: Option<CertificateDer<'static>>,
+    shared: Arc<Shared>,
+    shutdown: Sender<()>,
+}
+
+impl fmt::Debug for LoopbackServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopbackServer")
+            .field("url", &self.url)
+            .field("connections", &self.connections())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        self.shutdown.close();
+        for (_, control) in self.shared.state().controls.drain(..) {
+            control.close();
+        }
+    }
+}
+
+impl LoopbackServer {
+    /// A builder: seed `[1; 32]`, plain `ws://`, the system clock, no hook.
+    pub fn builder() -> LoopbackServerBuilder {
+        LoopbackServerBuilder {
+            seed: [1; 32],
+            tls: false,
+            unix_time: None,
+            hook: None,
+        }
+    }
+
+    /// `ws://127.0.0.1:PORT/ws/chat` or `wss://…`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The throwaway CA certificate of a `wss://` server.
+    pub fn ca_certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.ca.as_ref()
+    }
+
+    /// A transport factory for this server: its URL, trusting only its CA
+    /// for `wss://`, with a 5 s connect timeout.
+    pub fn transport_factory(&self) -> WebSocketTransportFactory {
+        let factory = WebSocketTransportFactory::new()
+            .with_url(self.url.clone())
+            .with_connect_timeout(Duration::from_secs(5));
+        match &self.ca {
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                // A certificate rcgen just made always parses.
+                let _ = roots.add(ca.clone());
+                let config =
+                    WebSocketTransportFactory::tls_config_builder(roots).with_no_client_auth();
+                factory.with_connector(Arc::new(config))
+            }
+            None => factory,
+        }
+    }
+
+    /// The Noise root key every connection's certificate chain is signed with.
+    pub fn trusted_root(&self) -> [u8; 32] {
+        self.new_test_server().root_public_key()
+    }
+
+    /// The server's clock, unix seconds.
+    pub fn unix_time(&self) -> u64 {
+        self.shared.unix_time
+    }
+
+    /// A client [`Config`] that trusts [`trusted_root`](Self::trusted_root),
+    /// otherwise the defaults.
+    pub fn client_config(&self) -> Config {
+        let mut config = Config::new([0; 32], UNIX_EPOCH + Duration::from_secs(self.unix_time()));
+        config.trusted_root = self.trusted_root();
+        config
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.state().records.len()
+    }
+
+    /// What every connection saw so far, in accept order.
+    pub fn records(&self) -> Vec<ConnectionRecord> {
+        self.shared.state().records.clone()
+    }
+
+    /// Sends `control` to every live connection; returns how many got it.
+    pub fn control(&self, control: Control) -> usize {
+        let state = self.shared.state();
+        state
+            .controls
+            .iter()
+            .filter(|(_, tx)| tx.try_send(control.clone()).is_ok())
+            .count()
+    }
+
+    fn new_test_server(&self) -> TestServer {
+        new_test_server(&self.shared)
+    }
+}
+
+/// A [`TestServer`] from the shared seed with certificates valid around the
+/// server's clock.
+fn new_test_server(shared: &Shared) -> TestServer {
+    const DAY: u64 = 86_400;
+    let now = shared.unix_time;
+    let mut options = ServerOptions::new(shared.seed);
+    options.intermediate_validity = (now.saturating_sub(365 * DAY), now + 3650 * DAY);
+    options.leaf_validity = (now.saturating_sub(30 * DAY), now + 365 * DAY);
+    let mut server = TestServer::with_options(options);
+    server.set_unix_time(now);
+    server
+}
+
+async fn accept_loop(
+    listener: smol::net::TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let accepted = or(async { Some(listener.accept().await) }, async {
+            let _ = shared.shutdown.recv().await;
+            None
+        })
+        .await;
+        let Some(Ok((tcp, _))) = accepted else {
+            if accepted.is_none() {
+                return;
+            }
+            continue;
+        };
+        let (control_tx, control_rx) = async_channel::bounded(64);
+        let index = {
+            let mut state = shared.state();
+            let index = state.records.len();
+            state.records.push(ConnectionRecord {
+                index,
+                ..ConnectionRecord::default()
+            });
+            state.controls.push((index, control_tx));
+            index
+        };
+        let shared = Arc::clone(&shared);
+        let tls = tls.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("wa-testserver-{index}"))
+            .spawn(move || {
+                smol::block_on(async {
+                    match tls {
+                        Some(acceptor) => match acceptor.accept(tcp).await {
+                            Ok(stream) => serve(stream, index, control_rx, &shared).await,
+                            Err(error) => tracing::debug!("test server tls: {error}"),
+                        },
+                        None => serve(tcp, index, control_rx, &shared).await,
+                    }
+                    finish(&shared, index);
+                });
+            });
+        if let Err(error) = spawned {
+            tracing::warn!("test server: cannot start a connection thread: {error}");
+        }
+    }
+}
+
+/// Marks connection `index` over.
+fn finish(shared: &Shared, index: usize) {
+    let mut state = shared.state();
+    state.controls.retain(|(i, _)| *i != index);
+    if let Some(record) = state.records.get_mut(index) {
+        record.ended = true;
+    }
+}
+
+enum Wake {
+    Client(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
+    Control(Option<Control>),
+}
+
+async fn serve<S>(stream: S, index: usize, controls: Receiver<Control>, shared: &Shared)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Ok(mut ws) = async_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    let mut server = new_test_server(shared);
+    let mut faults = Faults::default();
+    if let Some(hook) = &shared.hook {
+        hook(index, &mut server, &mut faults);
+    }
+    let mut sent = 0usize;
+    let mut received = 0usize;
+    loop {
+        // Flush the server's frames, cutting where the faults say.
+        while let Some(frame) = server.poll_transmit() {
+            let (frame, cut) = match faults.cut_after_server_bytes {
+                Some(limit) if sent + frame.len() >= limit => {
+                    (frame.slice(..limit.saturating_sub(sent)), true)
+                }
+                _ => (frame, false),
+            };
+            sent += frame.len();
+            note(shared, index, |r| r.sent_frames.push(frame.len()));
+            if !frame.is_empty() && ws.send(Message::Binary(frame)).await.is_err() {
+                return;
+            }
+            if cut {
+                return; // dropping the stream closes TCP without a close frame
+            }
+        }
+        record(shared, index, &server);
+
+        let wake = or(async { Wake::Client(ws.next().await) }, async {
+            Wake::Control(controls.recv().await.ok())
+        })
+        .await;
+        match wake {
+            Wake::Client(Some(Ok(Message::Binary(data)))) => {
+                let (data, cut) = match faults.cut_after_client_bytes {
+                    Some(limit) if received + data.len() >= limit => {
+                        (data.slice(..limit.saturating_sub(received)), true)
+                    }
+                    _ => (data, false),
+                };
+                received += data.len();
+                note(shared, index, |r| r.received_messages.push(data.len()));
+                server.handle_input(&data);
+                if cut {
+                    record(shared, index, &server);
+                    return;
+                }
+            }
+            Wake::Client(Some(Ok(Message::Close(_)))) | Wake::Client(None) => {
+                record(shared, index, &server);
+                return;
+            }
+            Wake::Client(Some(Err(_))) => return,
+            Wake::Client(Some(Ok(_))) => {} // text, ping, pong: nothing for the server
+            Wake::Control(None) | Wake::Control(Some(Control::Cut)) => return,
+            Wake::Control(Some(control)) => match control {
+                Control::Send(node) => server.send_node(&node),
+                Control::StreamError { code, child } => {
+                    server.send_stream_error(code.as_deref(), child)
+                }
+                Control::Failure(reason) => server.send_failure(&reason),
+                Control::StreamEnd => server.send_stream_end(),
+                Control::AnswerPings(answer) => server.set_answer_pings(answer),
+                Control::Close => {
+                    let _ = ws.close(None).await;
+                }
+                Control::Cut => return,
+            },
+        }
+    }
+}
+
+fn note(shared: &Shared, index: usize, f: impl FnOnce(&mut ConnectionRecord)) {
+    if let Some(record) = shared.state().records.get_mut(index) {
+        f(record);
+    }
+}
+
+/// Copies what the server saw into the connection's record.
+fn record(shared: &Shared, index: usize, server: &TestServer) {
+    let mut state = shared.state();
+    let Some(record) = state.records.get_mut(index) else {
+        return;
+    };
+    record.established = server.is_established();
+    if let Some(payload) = server.client_payload() {
+        record.registration = Some(payload.username.is_none());
+        record.username = payload.username;
+        record.app_version = payload
+            .user_agent
+            .as_ref()
+            .and_then(|ua| ua.app_version.as_ref())
+            .map(|v| {
+                (
+                    v.primary.unwrap_or(0),
+                    v.secondary.unwrap_or(0),
+                    v.tertiary.unwrap_or(0),
+                )
+            });
+    }
+    let seen = record.received.len();
+    if let Some(new) = server.received().get(seen..) {
+        record.received.extend_from_slice(new);
+    }
+    record.pings_answered = server.pings_answered();
+    record.server_error = server.error().map(|e| e.to_string());
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 / localhost.
+struct Pki {
+    ca: CertificateDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl Pki {
+    fn new() -> Result<Self, rcgen::Error> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair, KeyUsagePurpose,
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "wa-io-smol throwaway test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &*ca)?;
+        Ok(Self {
+            ca: ca.der().clone(),
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        })
+    }
+
+    fn acceptor(&self) -> io::Result<TlsAcceptor> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(io::Error::other)?;
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
