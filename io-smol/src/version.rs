@@ -53,7 +53,8 @@ pub use wa_core::connection::DEFAULT_APP_VERSION;
 /// Where WhatsApp Web's service worker script is served.
 pub const SW_JS_URL: &str = "https://web.whatsapp.com/sw.js";
 
-/// Largest `sw.js` body accepted: 4 MiB (the script is a few hundred KiB).
+/// Largest `sw.js` body accepted: 4 MiB, a bound on what a changed or hostile
+/// page can make the parser scan.
 pub const MAX_SW_JS_SIZE: usize = 4 << 20;
 
 /// Default age after which a stored version is fetched again: 24 h.
