@@ -54,13 +54,20 @@ pub(crate) enum Command {
     Logout {
         reply: Reply<()>,
     },
+    RequestPairCode {
+        phone: String,
+        show_push_notification: bool,
+        reply: Reply<()>,
+    },
 }
 
 impl Command {
     /// Answers the command with `error` without running it.
     fn fail(self, error: RequestError) {
         match self {
-            Command::SendNode { reply, .. } | Command::Logout { reply } => {
+            Command::SendNode { reply, .. }
+            | Command::Logout { reply }
+            | Command::RequestPairCode { reply, .. } => {
                 let _ = reply.try_send(Err(error));
             }
             Command::SendIq { reply, .. } => {
@@ -405,6 +412,16 @@ impl Driver {
                     }
                 }
             }
+            Command::RequestPairCode {
+                phone,
+                show_push_notification,
+                reply,
+            } => {
+                let result = conn
+                    .request_pair_code(&phone, show_push_notification)
+                    .map_err(RequestError::PairCode);
+                let _ = reply.try_send(result);
+            }
             Command::Logout { reply } => {
                 if let Some((_, waiters)) = &mut session.logout {
                     waiters.push(reply);
@@ -504,6 +521,62 @@ impl Driver {
                     server_time,
                 })
                 .await;
+            }
+            CoreEvent::Qr { code, expires_at } => {
+                tracing::info!("waiting for a scan of the qr code");
+                let expires_at = self.to_std(expires_at);
+                self.emit(Event::Qr { code, expires_at }).await;
+            }
+            CoreEvent::QrExhausted => {
+                tracing::info!("every qr code expired without a scan");
+                self.emit(Event::QrExhausted).await;
+            }
+            CoreEvent::PairCode { code, expires_at } => {
+                let expires_at = self.to_std(expires_at);
+                self.emit(Event::PairCode { code, expires_at }).await;
+            }
+            CoreEvent::PairingFailed { error } => {
+                tracing::warn!("pairing step failed: {error}");
+                self.emit(Event::PairingFailed { error }).await;
+            }
+            CoreEvent::AdvSecretRotated { device } => {
+                // Not fatal if it fails: the pair-success saves the whole
+                // device, secret included.
+                self.device = *device;
+                if let Err(error) = self.save_device().await {
+                    tracing::warn!(
+                        "could not save the new adv secret: {}",
+                        error_chain(&*error)
+                    );
+                }
+            }
+            CoreEvent::PairSuccess { device } => {
+                // Persist before anything else: the reply that completes the
+                // link is still queued and leaves only if this succeeds, and
+                // the reconnect that follows logs in with this record.
+                self.device = *device;
+                match self.save_device().await {
+                    Ok(()) => {
+                        session.paired = true;
+                        *attempt = 0;
+                        tracing::info!("linked as {}", self.device.pn.as_deref().unwrap_or("?"));
+                        self.emit(Event::Paired {
+                            jid: self.device.pn.clone(),
+                            lid: self.device.lid.clone(),
+                            push_name: self.device.push_name.clone(),
+                        })
+                        .await;
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            "could not save the linked device: {}",
+                            error_chain(&*error)
+                        );
+                        conn.close();
+                        session.after = Some(After::Stop(StopReason::Store(error)));
+                        session.abort = true;
+                    }
+                }
             }
             CoreEvent::Stanza(node) => {
                 if let Some(info) = edge_routing_info(&node)
@@ -656,6 +729,13 @@ impl Driver {
     /// The current time on the connection's clock.
     fn now(&self) -> Instant {
         Instant::from_std(self.origin, std::time::Instant::now())
+    }
+
+    /// The OS instant of a connection deadline (now, for one too far away to
+    /// express).
+    fn to_std(&self, at: Instant) -> std::time::Instant {
+        at.to_std(self.origin)
+            .unwrap_or_else(std::time::Instant::now)
     }
 
     /// Why the client was asked to stop, if it was.

@@ -5,6 +5,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 
 use wa_core::connection::{IqError, SendError};
+use wa_core::pair::PairCodeRequestError;
 use wa_core::store::StoreError;
 
 /// Why [`ClientBuilder::start`](super::ClientBuilder::start) failed.
@@ -46,6 +47,10 @@ pub enum RequestError {
     /// The IQ got an error, timed out, or the connection ended first.
     #[error("{0}")]
     Iq(#[from] IqError),
+    /// A pair code cannot be requested (bad phone number, or the connection
+    /// is not a pairing one).
+    #[error("{0}")]
+    PairCode(#[from] PairCodeRequestError),
     /// A logout was confirmed but wiping the stored credentials failed.
     #[error("store failed: {}", error_chain(&**.0))]
     Store(Arc<StoreError>),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use wa_core::binary::{Jid, Node};
 use wa_core::connection::DisconnectReason;
+use wa_core::pair::{PairError, QrCode};
 use wa_core::store::StoreError;
 
 /// Something that happened to the client, in order, from
@@ -16,8 +17,8 @@ use wa_core::store::StoreError;
 /// `LoggedIn` → `Stanza`… and, at the very end, exactly one `Stopped`, after
 /// which the channel closes.
 ///
-/// `Debug` does not print QR codes: a QR string carries the device's ADV
-/// secret.
+/// `Debug` does not print QR codes ([`QrCode`] redacts itself): a QR string
+/// carries the device's ADV secret.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Event {
@@ -35,18 +36,35 @@ pub enum Event {
         /// What failed, e.g. `dns lookup for web.whatsapp.com failed: …`.
         error: String,
     },
-    /// Show this QR code to link the device (the phone scans it). Each code
-    /// replaces the previous one.
+    /// Show this QR code to link the device (the phone scans it in Settings →
+    /// Linked devices). Each code replaces the previous one: the first lives
+    /// 60 s, each later one 20 s.
     Qr {
-        /// The QR string; render it with [`render_qr`](super::render_qr).
-        /// It contains the ADV secret: show it, do not log it.
-        code: String,
-        /// When the server stops accepting it.
+        /// The QR string; draw it with [`render_qr`](super::render_qr). It
+        /// contains the ADV secret: show it, do not log it.
+        code: QrCode,
+        /// When the next code replaces it (or the codes run out).
         expires_at: Instant,
     },
-    /// Every QR code expired without a scan; the client stops
-    /// ([`StopReason::Refused`]). Start again for new codes.
+    /// Every QR code expired without a scan. The connection ends
+    /// ([`DisconnectReason::PairingExpired`]) and the client stops
+    /// ([`StopReason::Refused`]); start it again for new codes.
     QrExhausted,
+    /// The code to type on the phone for phone-number linking, after
+    /// [`Client::request_pair_code`](super::Client::request_pair_code).
+    PairCode {
+        /// The 8-character code.
+        code: String,
+        /// When it stops being honoured.
+        expires_at: Instant,
+    },
+    /// A pairing step failed (a pair-success that did not verify, a refused
+    /// pair-code step). Nothing was saved; the connection stays up and
+    /// another scan may succeed.
+    PairingFailed {
+        /// Why.
+        error: PairError,
+    },
     /// The phone linked this device and the device record was saved. The
     /// server restarts the stream next; the client logs in by itself.
     Paired {
@@ -110,10 +128,19 @@ impl fmt::Debug for Event {
                 .finish(),
             Event::Qr { code, expires_at } => f
                 .debug_struct("Qr")
-                .field("code", &format_args!("<{} chars, redacted>", code.len()))
+                .field("code", code)
                 .field("expires_at", expires_at)
                 .finish(),
             Event::QrExhausted => f.write_str("QrExhausted"),
+            Event::PairCode { code, expires_at } => f
+                .debug_struct("PairCode")
+                .field("code", code)
+                .field("expires_at", expires_at)
+                .finish(),
+            Event::PairingFailed { error } => f
+                .debug_struct("PairingFailed")
+                .field("error", error)
+                .finish(),
             Event::Paired {
                 jid,
                 lid,

@@ -226,6 +226,32 @@ impl Client {
         answer.recv().await.unwrap_or(Err(RequestError::Stopped))
     }
 
+    /// Links by phone number instead of QR code (PROTOCOL.md §6.3): asks the
+    /// server for an 8-character code for `phone` (international format,
+    /// e.g. `"+1 555 000 1234"`), delivered as [`Event::PairCode`]; the user
+    /// types it on the phone (which shows a notification when
+    /// `show_push_notification`), and the link completes as for a scan.
+    ///
+    /// Only while the device is unlinked and connected (after
+    /// [`Event::Connected`] or the first [`Event::Qr`]);
+    /// [`RequestError::NotConnected`] otherwise, and
+    /// [`RequestError::PairCode`] for a bad number or a connection that is
+    /// not pairing. A reconnect forgets the request.
+    pub async fn request_pair_code(
+        &self,
+        phone: &str,
+        show_push_notification: bool,
+    ) -> Result<(), RequestError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.command(Command::RequestPairCode {
+            phone: phone.to_owned(),
+            show_push_notification,
+            reply,
+        })
+        .await?;
+        answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+    }
+
     /// Closes the connection and stops the client; returns once the drive
     /// loop has ended and released the store, after the last event
     /// ([`Event::Stopped`] with [`StopReason::Disconnected`]) was queued if
