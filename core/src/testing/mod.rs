@@ -6,6 +6,9 @@
 //!   chain, scriptable login (success, failure, pair-device, silence), pings,
 //!   IQ answers, stream errors and garbage. It decodes what the client sends,
 //!   ClientPayload included, so tests can check it.
+//! - [`SimulatedPhone`]: the phone's side of pairing (scans a QR, signs and
+//!   sends pair-success, plays the pair-code exchange), through a
+//!   `TestServer`.
 //! - [`Pair`]: moves bytes between a `Connection` and a `TestServer` on a
 //!   virtual clock, with hooks that drop, delay, duplicate, split or alter the
 //!   bytes in either direction. An hour of keepalive runs in milliseconds.
@@ -29,6 +32,7 @@
 //! ```
 
 mod pair;
+mod phone;
 mod server;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,6 +46,7 @@ use crate::store::{Device, DeviceKeys, KeyPair};
 use crate::xeddsa;
 
 pub use pair::{Direction, Fate, Pair, Segment};
+pub use phone::{PairSuccessVariant, SimulatedPhone};
 pub use server::{ChainFault, IqReply, LoginReply, ServerOptions, TestServer, TestServerError};
 
 /// The wall-clock time the fixtures live at: 2026-01-01T00:00:00Z. The test
