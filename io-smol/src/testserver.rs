@@ -9,9 +9,16 @@
 //! does — completes the handshake, logs in a linked device and gets QR refs
 //! for a fresh one. A per-connection hook scripts each `TestServer` and its
 //! [`Faults`] (cut the TCP connection after N bytes either way, mid-frame
-//! included); [`Control`]s act on the live connections (push a stanza or a
-//! stream error, stop answering pings, cut); [`ConnectionRecord`]s show what
-//! each connection saw.
+//! included); [`Control`]s act on the live connections (the simulated phone
+//! scans a QR code or takes a pair code, push a stanza or a stream error,
+//! stop answering pings, cut); [`ConnectionRecord`]s show what each
+//! connection saw.
+//!
+//! One [`SimulatedPhone`] serves every connection: after it scans a QR code
+//! (or the user types a pair code on it) it sends a pair-success, checks the
+//! client's `pair-device-sign` answer and, when that is right, ends the
+//! stream with `515` — after which the client logs in on a new connection,
+//! which the server accepts like any login.
 //!
 //! Nothing leaves the machine: the listener binds 127.0.0.1 on a free port.
 //! Dropping the [`LoopbackServer`] stops accepting and ends every
@@ -47,7 +54,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{RootCertStore, ServerConfig};
 use wa_core::binary::Node;
 use wa_core::connection::Config;
-use wa_core::testing::{ServerOptions, TestServer};
+use wa_core::testing::{PairSuccessVariant, ServerOptions, SimulatedPhone, TestServer};
 
 use crate::transport::WebSocketTransportFactory;
 
@@ -69,10 +76,25 @@ pub struct Faults {
 }
 
 /// Something to do on every live connection, sent with
-/// [`LoopbackServer::control`].
-#[derive(Debug, Clone)]
+/// [`LoopbackServer::control`]. `Debug` does not print QR strings.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum Control {
+    /// The simulated phone scans this QR string (from the client's
+    /// [`Event::Qr`](crate::client::Event::Qr)) and sends a pair-success of
+    /// the given kind. When the client answers it correctly, the server ends
+    /// the stream with `515` (restart required), as WhatsApp does.
+    ScanQr {
+        /// The QR string.
+        code: String,
+        /// Which pair-success to send.
+        variant: PairSuccessVariant,
+    },
+    /// The user types this pair code (from the client's
+    /// [`Event::PairCode`](crate::client::Event::PairCode)) on the simulated
+    /// phone; the exchange then completes by itself with a valid
+    /// pair-success and `515`.
+    EnterPairCode(String),
     /// Send a stanza.
     Send(Node),
     /// Send `<stream:error [code]>[child]</stream:error>`.
@@ -92,6 +114,30 @@ pub enum Control {
     Cut,
     /// Send a WebSocket close frame (code 1000).
     Close,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Control::ScanQr { variant, .. } => f
+                .debug_struct("ScanQr")
+                .field("code", &"<redacted>")
+                .field("variant", variant)
+                .finish(),
+            Control::EnterPairCode(code) => f.debug_tuple("EnterPairCode").field(code).finish(),
+            Control::Send(node) => f.debug_tuple("Send").field(node).finish(),
+            Control::StreamError { code, child } => f
+                .debug_struct("StreamError")
+                .field("code", code)
+                .field("child", child)
+                .finish(),
+            Control::Failure(reason) => f.debug_tuple("Failure").field(reason).finish(),
+            Control::StreamEnd => f.write_str("StreamEnd"),
+            Control::AnswerPings(answer) => f.debug_tuple("AnswerPings").field(answer).finish(),
+            Control::Cut => f.write_str("Cut"),
+            Control::Close => f.write_str("Close"),
+        }
+    }
 }
 
 /// What one connection saw, from [`LoopbackServer::records`].
@@ -120,6 +166,10 @@ pub struct ConnectionRecord {
     pub received_messages: Vec<usize>,
     /// Why the server stopped accepting the client's input, if it did.
     pub server_error: Option<String>,
+    /// How the simulated phone's pair-success went on this connection:
+    /// `Ok` when the client answered with a valid `pair-device-sign`, `Err`
+    /// with what was wrong (or the client's error reply) otherwise.
+    pub pairing: Option<Result<(), String>>,
     /// Whether the connection is over.
     pub ended: bool,
 }
@@ -135,6 +185,8 @@ struct Shared {
     hook: Option<ConnectionHook>,
     seed: [u8; 32],
     unix_time: u64,
+    /// The phone that links companions, shared by every connection.
+    phone: Mutex<SimulatedPhone>,
     /// Closed when the server is dropped.
     shutdown: Receiver<()>,
 }
@@ -144,11 +196,16 @@ impl Shared {
         // A panicking connection thread must not take the others down.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn phone(&self) -> MutexGuard<'_, SimulatedPhone> {
+        self.phone.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Builds a [`LoopbackServer`].
 pub struct LoopbackServerBuilder {
     seed: [u8; 32],
+    phone_seed: u8,
     tls: bool,
     unix_time: Option<u64>,
     hook: Option<ConnectionHook>,
@@ -169,6 +226,14 @@ impl LoopbackServerBuilder {
     /// `[1; 32]`); the trusted root derives from it.
     pub fn seed(mut self, seed: [u8; 32]) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// The seed of the simulated phone (default 1): it links companions as
+    /// `1555111<seed as 4 digits>:12@s.whatsapp.net`
+    /// ([`SimulatedPhone::new`]).
+    pub fn phone_seed(mut self, seed: u8) -> Self {
+        self.phone_seed = seed;
         self
     }
 
@@ -217,6 +282,7 @@ impl LoopbackServerBuilder {
             hook: self.hook,
             seed: self.seed,
             unix_time,
+            phone: Mutex::new(SimulatedPhone::new(self.phone_seed)),
             shutdown: shutdown_rx,
         });
         let accept_shared = Arc::clone(&shared);
@@ -265,6 +331,7 @@ impl LoopbackServer {
     pub fn builder() -> LoopbackServerBuilder {
         LoopbackServerBuilder {
             seed: [1; 32],
+            phone_seed: 1,
             tls: false,
             unix_time: None,
             hook: None,
@@ -336,6 +403,20 @@ impl LoopbackServer {
             .iter()
             .filter(|(_, tx)| tx.try_send(control.clone()).is_ok())
             .count()
+    }
+
+    /// The simulated phone scans `code` and sends a valid pair-success
+    /// ([`Control::ScanQr`]); returns how many connections got it.
+    pub fn scan_qr(&self, code: &str) -> usize {
+        self.control(Control::ScanQr {
+            code: code.to_owned(),
+            variant: PairSuccessVariant::Valid,
+        })
+    }
+
+    /// The phone-number JID the simulated phone gives a companion it links.
+    pub fn phone_companion_jid(&self) -> String {
+        self.shared.phone().companion_pn().to_string()
     }
 
     fn new_test_server(&self) -> TestServer {
@@ -428,6 +509,10 @@ where
         return;
     };
     let mut server = new_test_server(shared);
+    // The phone's side of a pair-code exchange needs the server to answer
+    // `companion_hello`; the hook may still replace the handler.
+    shared.phone().serve_pair_code(&mut server);
+    let mut pairing = Pairing::default();
     let mut faults = Faults::default();
     if let Some(hook) = &shared.hook {
         hook(index, &mut server, &mut faults);
@@ -469,6 +554,7 @@ where
                 received += data.len();
                 note(shared, index, |r| r.received_messages.push(data.len()));
                 server.handle_input(&data);
+                pairing.after_input(shared, index, &mut server);
                 if cut {
                     record(shared, index, &server);
                     return;
@@ -482,6 +568,23 @@ where
             Wake::Client(Some(Ok(_))) => {} // text, ping, pong: nothing for the server
             Wake::Control(None) | Wake::Control(Some(Control::Cut)) => return,
             Wake::Control(Some(control)) => match control {
+                Control::ScanQr { code, variant } => {
+                    let mut phone = shared.phone();
+                    match phone.scan(&code) {
+                        Ok(_) => pairing.sign_id = phone.send_pair_success(&mut server, variant),
+                        Err(error) => {
+                            note(shared, index, |r| {
+                                r.pairing = Some(Err(format!("unreadable qr code: {error}")))
+                            });
+                        }
+                    }
+                }
+                Control::EnterPairCode(code) => {
+                    match shared.phone().enter_pair_code(&mut server, &code) {
+                        Ok(()) => pairing.code_entered = true,
+                        Err(error) => note(shared, index, |r| r.pairing = Some(Err(error))),
+                    }
+                }
                 Control::Send(node) => server.send_node(&node),
                 Control::StreamError { code, child } => {
                     server.send_stream_error(code.as_deref(), child)
@@ -496,6 +599,58 @@ where
             },
         }
     }
+}
+
+/// The simulated phone's progress on one connection.
+#[derive(Default)]
+struct Pairing {
+    /// A pair code was entered; waiting for the client's `companion_finish`.
+    code_entered: bool,
+    /// The id of the pair-success sent; waiting for the client's answer.
+    sign_id: Option<String>,
+}
+
+impl Pairing {
+    /// Moves the phone along after the client's input: on `companion_finish`
+    /// it sends the pair-success; on the answer to the pair-success it
+    /// checks it and, when it is right, ends the stream with 515.
+    fn after_input(&mut self, shared: &Shared, index: usize, server: &mut TestServer) {
+        if self.code_entered && has_companion_finish(server) {
+            self.code_entered = false;
+            let mut phone = shared.phone();
+            match phone.finish_pair_code(server) {
+                Ok(()) => self.sign_id = phone.send_pair_success(server, PairSuccessVariant::Valid),
+                Err(error) => note(shared, index, |r| r.pairing = Some(Err(error))),
+            }
+        }
+        let Some(id) = self.sign_id.clone() else {
+            return;
+        };
+        let Some(answer) = server
+            .received()
+            .iter()
+            .rev()
+            .find(|n| {
+                n.tag == "iq" && n.get_attr("id").map(|v| v.to_text()).as_deref() == Some(&id)
+            })
+            .cloned()
+        else {
+            return;
+        };
+        self.sign_id = None;
+        let result = shared.phone().check_pair_device_sign(&answer, &id);
+        if result.is_ok() {
+            server.send_stream_error(Some("515"), None);
+        }
+        note(shared, index, |r| r.pairing = Some(result));
+    }
+}
+
+fn has_companion_finish(server: &TestServer) -> bool {
+    server.received().iter().any(|n| {
+        n.child("link_code_companion_reg")
+            .is_some_and(|r| r.get_attr_str("stage") == Some("companion_finish"))
+    })
 }
 
 fn note(shared: &Shared, index: usize, f: impl FnOnce(&mut ConnectionRecord)) {
