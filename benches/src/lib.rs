@@ -1,1 +1,12 @@
-//! Shared helpers for the wa benchmarks (see `benches/RESULTS.md`).
+//! Shared pieces of the wa benchmarks (results and how to run them: `benches/RESULTS.md`).
+//!
+//! - [`nodes`]: the stanzas of PERFORMANCE.md described once, in a library-neutral
+//!   [`nodes::Spec`] tree, so that ours and the peer's encoder are handed the very same
+//!   node, and decoded nodes of either library can be checked against the original.
+//! - [`report`]: reads criterion's `estimates.json` medians and renders the markdown ratio
+//!   table that goes into `RESULTS.md` (the `report` binary is a thin shell over it).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod nodes;
+pub mod report;
