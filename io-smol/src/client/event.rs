@@ -180,6 +180,54 @@ impl fmt::Debug for Event {
     }
 }
 
+/// One line for a person: what happened, e.g. `logged in as
+/// 15551110001:12@s.whatsapp.net`, `reconnecting in 1.4 s`, or the stanza in
+/// its readable XML-like form. A QR code is described, not printed (draw it
+/// with [`render_qr`](super::render_qr)).
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs_until = |at: &Instant| at.saturating_duration_since(Instant::now()).as_secs();
+        let or_unknown = |jid: &Option<String>| jid.clone().unwrap_or_else(|| "?".to_owned());
+        match self {
+            Event::Connecting { attempt: 1 } => f.write_str("connecting"),
+            Event::Connecting { attempt } => write!(f, "connecting (attempt {attempt})"),
+            Event::Connected => f.write_str("connected; noise handshake"),
+            Event::ConnectFailed { error } => write!(f, "connection failed: {error}"),
+            Event::Qr { expires_at, .. } => write!(
+                f,
+                "waiting for a scan: qr code valid for {} s",
+                secs_until(expires_at)
+            ),
+            Event::QrExhausted => f.write_str("every qr code expired without a scan"),
+            Event::PairCode { code, expires_at } => {
+                let (a, b) = code.split_at(code.len().min(4));
+                write!(
+                    f,
+                    "pair code {a}-{b}: type it on the phone within {} s",
+                    secs_until(expires_at)
+                )
+            }
+            Event::PairingFailed { error } => write!(f, "pairing failed: {error}"),
+            Event::Paired { jid, .. } => {
+                write!(f, "linked as {}; device saved", or_unknown(jid))
+            }
+            Event::LoggedIn { jid, .. } => write!(f, "logged in as {}", or_unknown(jid)),
+            Event::Stanza(node) => write!(f, "{node}"),
+            Event::Disconnected { reason, .. } => write!(f, "disconnected: {reason}"),
+            Event::Reconnecting { after, .. } => {
+                write!(f, "reconnecting in {:.1} s", after.as_secs_f64())
+            }
+            Event::LoggedOut {
+                reason: Some(reason),
+            } => {
+                write!(f, "logged out ({reason}); credentials wiped")
+            }
+            Event::LoggedOut { reason: None } => f.write_str("logged out; credentials wiped"),
+            Event::Stopped(reason) => write!(f, "stopped: {reason}"),
+        }
+    }
+}
+
 /// Why the client stopped.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -1,0 +1,285 @@
+//! The whole flow of linking a device, offline, in a few seconds:
+//!
+//! ```text
+//! cargo run -p wa-io-smol --example demo
+//! ```
+//!
+//! It starts the bundled test server (the sans-IO `wa_core::testing::TestServer`
+//! behind a real `wss://` WebSocket server on 127.0.0.1, with a throwaway CA
+//! and a simulated phone), and runs the real [`Client`] against it with its
+//! state in a temporary redb file:
+//!
+//! 1. a fresh identity is created and saved; the server offers QR codes; the
+//!    first is drawn in the terminal;
+//! 2. the simulated phone scans it and sends a pair-success; the client
+//!    verifies it, **saves the linked device**, answers, and reconnects when
+//!    the server asks for a restart (515);
+//! 3. the client logs in; the program stops it (a restart);
+//! 4. a new client opens the same file and logs in **without a QR code**,
+//!    keepalive pings flow, an IQ is sent and answered, and it disconnects.
+//!
+//! Nothing leaves the machine. It exits 0 when every step happened, 1 with
+//! the cause otherwise. The same logic runs as a test
+//! (`tests/client_demo.rs`). For the real service, see the `link` example.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_lite::future::or;
+use wa_core::binary::{Jid, Node, Server};
+use wa_core::store::DeviceStore;
+use wa_io_smol::client::{Client, Event, ReconnectPolicy, render_qr};
+use wa_io_smol::testserver::LoopbackServer;
+use wa_io_smol::version::DEFAULT_APP_VERSION;
+use wa_store_redb::RedbStore;
+
+/// The longest the whole demo may take before it gives up.
+const DEMO_BOUND: Duration = Duration::from_secs(30);
+
+/// What the demo saw (the test checks it).
+#[derive(Debug)]
+pub struct DemoReport {
+    /// The JID the simulated phone linked the device as.
+    pub linked_as: String,
+    /// QR codes shown on the first run.
+    pub first_run_qr_codes: usize,
+    /// QR codes shown on the second run (none: it logs in).
+    pub second_run_qr_codes: usize,
+    /// Keepalive pings the server answered on the second run.
+    pub pings_answered: usize,
+    /// The answer to the IQ of the second run.
+    pub iq_answer: Node,
+    /// Connections the server accepted in all.
+    pub connections: usize,
+}
+
+/// Runs the demo with its state in `db` (which must not exist yet), writing
+/// progress to `out`.
+pub async fn run_demo(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport> {
+    let work = run_steps(db, out);
+    let bound = async {
+        smol::Timer::after(DEMO_BOUND).await;
+        bail!("the demo did not finish within {DEMO_BOUND:?}")
+    };
+    or(work, bound).await
+}
+
+struct Say<'a> {
+    out: &'a mut dyn Write,
+    start: Instant,
+}
+
+impl Say<'_> {
+    fn line(&mut self, text: impl std::fmt::Display) {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let _ = writeln!(self.out, "[{elapsed:5.2}s] {text}");
+    }
+
+    fn raw(&mut self, text: &str) {
+        let _ = self.out.write_all(text.as_bytes());
+    }
+}
+
+async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport> {
+    let mut say = Say {
+        out,
+        start: Instant::now(),
+    };
+    say.line("wa offline demo: link a device, restart, log in, send an IQ — no network needed");
+    let server = LoopbackServer::builder()
+        .tls(true)
+        .start()
+        .context("cannot start the test server on 127.0.0.1")?;
+    say.line(format_args!(
+        "test server at {} (TLS with a throwaway CA; a simulated phone for {})",
+        server.url(),
+        server
+            .phone_companion_jid()
+            .split(':')
+            .next()
+            .unwrap_or("?")
+    ));
+    say.line(format_args!(
+        "offline: announcing the built-in WhatsApp Web version {}.{}.{}",
+        DEFAULT_APP_VERSION.primary, DEFAULT_APP_VERSION.secondary, DEFAULT_APP_VERSION.tertiary
+    ));
+
+    // ---- Run 1: link.
+    say.line(format_args!("run 1: state in {}", db.display()));
+    let store = Arc::new(RedbStore::open(db).context("cannot open the state file")?);
+    if store.exists().await? {
+        bail!(
+            "{} already holds a device; the demo starts from nothing",
+            db.display()
+        );
+    }
+    let client = start_client(&server, store.clone(), false).await?;
+    say.line("no device stored: created a new identity and saved it");
+    let events = client.events();
+    let mut qr_codes = 0;
+    let linked_as;
+    loop {
+        let event = next(&events).await?;
+        match &event {
+            Event::Qr { code, .. } => {
+                qr_codes += 1;
+                say.line(&event);
+                say.raw(&render_qr(code.as_str())?);
+                say.raw("\n");
+                if qr_codes == 1 {
+                    say.line("the simulated phone scans the code");
+                    if server.scan_qr(code.as_str()) != 1 {
+                        bail!("the test server lost the connection");
+                    }
+                }
+            }
+            Event::LoggedIn { jid, .. } => {
+                say.line(&event);
+                linked_as = jid.clone().context("logged in without a JID")?;
+                break;
+            }
+            Event::Stopped(reason) => bail!("the client stopped: {reason}"),
+            Event::Stanza(_) => {}
+            _ => say.line(&event),
+        }
+    }
+    let stored = store
+        .load()
+        .await?
+        .context("the linked device was not saved")?;
+    say.line(format_args!(
+        "the state file holds the linked device {}",
+        stored.pn.as_deref().unwrap_or("?")
+    ));
+    say.line("stopping the client (a restart)");
+    client.disconnect().await;
+    drain(&events, &mut say).await;
+    drop(store);
+
+    // ---- Run 2: log in from the saved state.
+    say.line(format_args!("run 2: reopening {}", db.display()));
+    let store = Arc::new(RedbStore::open(db).context("cannot reopen the state file")?);
+    let client = start_client(&server, store.clone(), true).await?;
+    let events = client.events();
+    let mut second_run_qr_codes = 0;
+    loop {
+        let event = next(&events).await?;
+        match &event {
+            Event::Qr { .. } => second_run_qr_codes += 1,
+            Event::LoggedIn { .. } if second_run_qr_codes == 0 => {
+                say.line(format_args!("{event} (no QR code needed)"));
+                break;
+            }
+            Event::LoggedIn { .. } => {
+                bail!("run 2 was offered a QR code: the saved device did not log in")
+            }
+            Event::Stopped(reason) => bail!("the client stopped: {reason}"),
+            Event::Stanza(_) => {}
+            _ => say.line(&event),
+        }
+    }
+    let connection = server.connections() - 1;
+    let mut shown = 0;
+    while shown < 2 {
+        let answered = server.records()[connection].pings_answered;
+        if answered > shown {
+            shown = answered;
+            say.line(format_args!("keepalive ping answered ({answered})"));
+        }
+        // Keep reading events while waiting (nothing is expected).
+        if let Some(event) = or(async { events.recv().await.ok() }, async {
+            smol::Timer::after(Duration::from_millis(50)).await;
+            None
+        })
+        .await
+        {
+            if let Event::Stopped(reason) = event {
+                bail!("the client stopped: {reason}");
+            }
+            say.line(&event);
+        }
+    }
+    let iq = Node::new("iq")
+        .attr("xmlns", "w:stats")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid(Server::Pn));
+    say.line(format_args!("sending {iq}"));
+    let iq_answer = client.send_iq(iq).await.context("the IQ failed")?;
+    say.line(format_args!("answer: {iq_answer}"));
+    client.disconnect().await;
+    drain(&events, &mut say).await;
+    let pings_answered = server.records()[connection].pings_answered;
+    let connections = server.connections();
+    say.line(format_args!(
+        "done: linked as {linked_as}, restarted, logged in again; {connections} connections in all"
+    ));
+    Ok(DemoReport {
+        linked_as,
+        first_run_qr_codes: qr_codes,
+        second_run_qr_codes,
+        pings_answered,
+        iq_answer,
+        connections,
+    })
+}
+
+async fn start_client(
+    server: &LoopbackServer,
+    store: Arc<RedbStore>,
+    quick_keepalive: bool,
+) -> anyhow::Result<Client> {
+    let mut config = server.client_config();
+    if quick_keepalive {
+        // Pings every few hundred milliseconds so the demo shows some.
+        config.keepalive_interval_min = Duration::from_millis(300);
+        config.keepalive_interval_max = Duration::from_millis(500);
+    }
+    Ok(Client::builder()
+        .backend(store)
+        .transport_factory(Arc::new(server.transport_factory()))
+        .config(config)
+        .reconnect_policy(
+            ReconnectPolicy::new()
+                .with_initial_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(1)),
+        )
+        .web_version_policy(None)
+        .start()
+        .await?)
+}
+
+async fn next(events: &async_channel::Receiver<Event>) -> anyhow::Result<Event> {
+    events
+        .recv()
+        .await
+        .context("the client's event stream ended early")
+}
+
+/// Prints the events left after a disconnect.
+async fn drain(events: &async_channel::Receiver<Event>, say: &mut Say<'_>) {
+    while let Ok(event) = events.recv().await {
+        say.line(&event);
+    }
+}
+
+fn main() -> ExitCode {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => {
+            eprintln!("error: cannot create a temporary directory: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let db = dir.path().join("demo.redb");
+    match smol::block_on(run_demo(&db, &mut std::io::stdout())) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
