@@ -387,6 +387,70 @@ impl SimulatedPhone {
         .map_err(|e| format!("device signature: {e}"))
     }
 
+    /// Checks the account a paired `device` persisted: an
+    /// `ADVSignedDeviceIdentity` that keeps this phone's
+    /// `accountSignatureKey`, whose account signature by that key covers
+    /// `prefix ‖ details ‖ device identity` (`06 05` when the details say
+    /// HOSTED, else `06 00`), and whose device signature by the device's
+    /// identity key covers `06 01 ‖ details ‖ identity ‖ account key`.
+    pub fn check_account(&self, device: &crate::store::Device) -> Result<(), String> {
+        let bytes = device.account.as_deref().ok_or("no account")?;
+        let account = AdvSignedDeviceIdentity::decode(bytes).map_err(|e| e.to_string())?;
+        if account.account_signature_key.as_deref() != Some(&self.account.public_key()[..]) {
+            return Err("account signature key is not the phone's".to_owned());
+        }
+        let details = account.details.ok_or("no details")?;
+        let inner = AdvDeviceIdentity::decode(&details[..]).map_err(|e| e.to_string())?;
+        let prefix = if inner.device_type == Some(AdvEncryptionType::Hosted as i32) {
+            ADV_HOSTED_ACCOUNT_SIGNATURE_PREFIX
+        } else {
+            ADV_ACCOUNT_SIGNATURE_PREFIX
+        };
+        let signature = |s: Option<Vec<u8>>, what: &str| -> Result<[u8; 64], String> {
+            s.as_deref()
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| format!("no 64-byte {what}"))
+        };
+        let identity = device.identity_key.public;
+        xeddsa::verify_parts(
+            self.account.public_key(),
+            &[&prefix, &details, &identity],
+            &signature(account.account_signature, "account signature")?,
+        )
+        .map_err(|e| format!("account signature: {e}"))?;
+        xeddsa::verify_parts(
+            &identity,
+            &[
+                &ADV_DEVICE_SIGNATURE_PREFIX,
+                &details,
+                &identity,
+                self.account.public_key(),
+            ],
+            &signature(account.device_signature, "device signature")?,
+        )
+        .map_err(|e| format!("device signature: {e}"))
+    }
+
+    /// Whether `device_identity` (the bytes of a `<device-identity>`) is an
+    /// HMAC container whose HMAC verifies under `adv_secret` — computed here,
+    /// on the phone's side, independently of the client's check.
+    pub fn authenticates(adv_secret: &[u8; 32], device_identity: &[u8]) -> bool {
+        let Ok(container) = AdvSignedDeviceIdentityHmac::decode(device_identity) else {
+            return false;
+        };
+        let (Some(details), Some(tag)) = (container.details, container.hmac) else {
+            return false;
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(adv_secret) else {
+            return false;
+        };
+        if container.account_type == Some(AdvEncryptionType::Hosted as i32) {
+            mac.update(&ADV_HOSTED_ACCOUNT_SIGNATURE_PREFIX);
+        }
+        mac.update(&details);
+        mac.verify_slice(&tag).is_ok()
+    }
+
     // ------------------------------------------------------------ pair code
 
     /// The ref the server hands out for `companion_hello`.
@@ -482,6 +546,12 @@ impl SimulatedPhone {
             ),
         });
         Ok(())
+    }
+
+    /// The ADV secret the phone keys pair-success HMACs with: from the last
+    /// scanned QR, or derived by [`finish_pair_code`](Self::finish_pair_code).
+    pub fn companion_adv_secret(&self) -> Option<[u8; 32]> {
+        self.companion.as_ref().map(|c| c.adv_secret)
     }
 
     /// The code the phone was given, once entered.
