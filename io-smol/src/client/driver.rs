@@ -29,6 +29,10 @@ use crate::version::{VersionOutcome, WebVersionPolicy, unix_ms};
 /// How long a logout request may wait for the server's answer.
 const LOGOUT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The longest one transport write may take before the transport is
+/// considered dead (a peer that stopped reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Received chunks handled in one go before the replies are written (they
 /// leave in one transport write).
 const MAX_COALESCED_INPUTS: usize = 32;
@@ -302,7 +306,7 @@ impl Driver {
                 return after;
             }
             turns = turns.wrapping_add(1);
-            if turns % yield_every == 0
+            if turns.is_multiple_of(yield_every)
                 && let Some(yielding) = self.runtime.yield_now()
             {
                 yielding.await;
@@ -313,7 +317,7 @@ impl Driver {
                 .poll_timeout()
                 .map(|deadline| self.runtime.sleep(deadline.saturating_duration_since(now)));
             let input = self
-                .next_input(&transport_events, sleep, turns % 2 == 0)
+                .next_input(&transport_events, sleep, turns.is_multiple_of(2))
                 .await;
             let now = self.now();
             match input {
@@ -476,9 +480,27 @@ impl Driver {
             let Some(bytes) = conn.poll_transmit() else {
                 break;
             };
-            if let Err(error) = transport.send(bytes).await {
-                tracing::info!("transport write failed: {error:#}");
-                conn.handle_transport_closed(self.now());
+            // A peer that stops reading would hold the write (and with it
+            // every timer) for ever: give up on the transport after a while,
+            // or at once when the client is being stopped.
+            let write = async { Some(transport.send(bytes).await) };
+            let stalled = async {
+                or(self.runtime.sleep(WRITE_TIMEOUT), async {
+                    let _ = self.stop.recv().await;
+                })
+                .await;
+                None
+            };
+            match or(write, stalled).await {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    tracing::info!("transport write failed: {error:#}");
+                    conn.handle_transport_closed(self.now());
+                }
+                None => {
+                    tracing::info!("transport write did not complete; dropping the connection");
+                    conn.handle_transport_closed(self.now());
+                }
             }
             if conn.disconnect_reason().is_none() {
                 break;

@@ -53,14 +53,13 @@
 //! with a device that is already linked:
 //!
 //! ```
-//! # #[cfg(feature = "test-server")] {
 //! use std::sync::Arc;
 //! use wa_core::binary::Node;
 //! use wa_core::store::{DeviceStore, MemoryStore};
 //! use wa_io_smol::client::{Client, Event};
 //! use wa_io_smol::testserver::LoopbackServer;
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> { smol::block_on(async {
+//! # smol::block_on(async {
 //! let server = LoopbackServer::builder().start()?;
 //! let store = Arc::new(MemoryStore::new());
 //! store.save(&wa_core::testing::registered_device(1)).await?;
@@ -82,9 +81,9 @@
 //!         client.disconnect().await;
 //!     }
 //! }
-//! # Ok(()) }) }
-//! # main().unwrap();
-//! # }
+//! assert!(client.is_stopped());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
 
 mod backoff;
