@@ -1,7 +1,17 @@
 //! # wa-io-smol
 //!
 //! The smol driver for [`wa_core`]: a [`Runtime`](wa_core::runtime::Runtime)
-//! on smol, the WebSocket + TLS transport and an HTTP client.
+//! on smol, the WebSocket + TLS transport, an HTTP client, and the [`Client`]
+//! that drives a connection, keeps the device in a store and stays
+//! connected. Examples: `demo` (the whole linking flow offline, against the
+//! bundled test server) and `link` (link a device to the real service).
+//!
+//! # Features
+//!
+//! - `test-server`: the `testserver` module (wa-core's `TestServer` and
+//!   simulated phone behind a `ws://`/`wss://` server on 127.0.0.1). For
+//!   tests, examples and demos; it enables `wa-core/testing`.
+//! - `danger-skip-tls-verify`: see the `transport` module.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

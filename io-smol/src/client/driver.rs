@@ -33,6 +33,9 @@ const LOGOUT_TIMEOUT: Duration = Duration::from_secs(20);
 /// considered dead (a peer that stopped reading).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest the driver waits for a transport to close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Received chunks handled in one go before the replies are written (they
 /// leave in one transport write).
 const MAX_COALESCED_INPUTS: usize = 32;
@@ -171,13 +174,13 @@ impl Driver {
                 .spawn_blocking(Box::new(move || drop(backend)))
                 .await;
         }
+        // The last event goes out before `disconnect()` returns; it never
+        // blocks a requested stop (see `emit`).
+        self.emit(Event::Stopped(reason)).await;
         self.commands.close();
         while let Ok(command) = self.commands.try_recv() {
             command.fail(RequestError::Stopped);
         }
-        // The last event goes out before `disconnect()` returns; it never
-        // blocks a requested stop (see `emit`).
-        self.emit(Event::Stopped(reason)).await;
         drop(self.done.take());
         self.events.close();
     }
@@ -290,7 +293,7 @@ impl Driver {
         let mut conn = match Connection::new(config, &self.device, self.now()) {
             Ok(conn) => conn,
             Err(error) => {
-                transport.disconnect().await;
+                or(transport.disconnect(), self.runtime.sleep(CLOSE_TIMEOUT)).await;
                 return After::Stop(StopReason::InvalidDevice(error.to_string()));
             }
         };
@@ -302,7 +305,9 @@ impl Driver {
                 .pump(&mut conn, &*transport, &mut session, attempt)
                 .await
             {
-                transport.disconnect().await;
+                // The WebSocket transport bounds its close handshake itself;
+                // bound it here too for any other transport.
+                or(transport.disconnect(), self.runtime.sleep(CLOSE_TIMEOUT)).await;
                 return after;
             }
             turns = turns.wrapping_add(1);
