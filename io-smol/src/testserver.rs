@@ -153,6 +153,9 @@ pub struct ConnectionRecord {
     pub registration: Option<bool>,
     /// The ClientPayload's username (the phone number) on a login.
     pub username: Option<u64>,
+    /// The routing info of the client's edge-routing pre-intro, if it sent
+    /// one (PROTOCOL.md §1.3).
+    pub edge_routing: Option<Vec<u8>>,
     /// The announced app version `(primary, secondary, tertiary)`.
     pub app_version: Option<(u32, u32, u32)>,
     /// Every stanza the client sent, in order.
@@ -666,6 +669,7 @@ fn record(shared: &Shared, index: usize, server: &TestServer) {
         return;
     };
     record.established = server.is_established();
+    record.edge_routing = server.edge_routing().map(<[u8]>::to_vec);
     if let Some(payload) = server.client_payload() {
         record.registration = Some(payload.username.is_none());
         record.username = payload.username;

@@ -272,3 +272,31 @@ fn requests_fail_at_once_while_the_server_is_unreachable_and_the_client_gives_up
         assert!(client.is_stopped());
     });
 }
+
+#[test]
+fn edge_routing_info_is_saved_and_sent_on_the_next_connect() {
+    bounded(async {
+        let server = LoopbackServer::builder().start().unwrap();
+        let (store, _) = store_with_linked_device(8).await;
+        let client = builder(&server, store.clone()).start().await.unwrap();
+        let mut watch = Watch::new(&client);
+        watch.logged_in().await;
+        assert_eq!(server.records()[0].edge_routing, None);
+        let routing = b"\x08\x02\x08\x05".to_vec();
+        server.control(Control::Send(Node::new("ib").children([
+            Node::new("edge_routing").children([Node::new("routing_info").bytes(routing.clone())]),
+        ])));
+        watch
+            .until(|e| matches!(e, Event::Stanza(n) if n.tag == "ib"))
+            .await;
+        server.control(Control::StreamEnd);
+        watch.logged_in().await;
+        assert_eq!(
+            server.records()[1].edge_routing.as_deref(),
+            Some(&routing[..])
+        );
+        let saved = store.load().await.unwrap().unwrap();
+        assert_eq!(saved.edge_routing_info.as_deref(), Some(&routing[..]));
+        client.disconnect().await;
+    });
+}
