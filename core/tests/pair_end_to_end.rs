@@ -64,6 +64,7 @@ fn qr_link_then_login_with_the_persisted_device() {
     phone
         .check_pair_device_sign(&reply_to(&pair, &id).unwrap(), &id)
         .unwrap();
+    phone.check_account(&paired).unwrap();
 
     // The caller persists before anything else.
     block_on(store.save(&paired)).unwrap();
@@ -177,8 +178,10 @@ fn pair_code_link_then_login() {
     phone
         .check_pair_device_sign(&reply_to(&pair, &id).unwrap(), &id)
         .unwrap();
+    phone.check_account(&paired).unwrap();
     // The ADV secret is the one both sides derived, not the QR one.
     assert_ne!(paired.adv_secret_key, device.adv_secret_key);
+    assert_eq!(Some(paired.adv_secret_key), phone.companion_adv_secret());
     assert_eq!(paired.pn.as_deref(), Some("15551110062:12@s.whatsapp.net"));
 
     assert!(matches!(

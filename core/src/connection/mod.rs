@@ -810,17 +810,25 @@ impl Connection {
         } = ctx;
         self.timers.set(Timer::Pairing, state.deadline());
         self.pairing = Some(state);
+        let mut all_sent = true;
         for node in &sends {
-            // Our own nodes always encode; the only failure left is the end of
-            // the connection (an exhausted counter), which `write_node` has
-            // already reported.
+            // Our own nodes always encode; what is left is the end of the
+            // connection (an exhausted counter), which `write_node` reports.
             if self.write_node(now, node).is_err() {
+                all_sent = false;
                 break;
             }
         }
-        self.events.extend(events);
-        if let Some(reason) = end {
-            self.finish(reason);
+        // Events are reported only when every answer left: a PairSuccess
+        // whose pair-device-sign was not sent must not be persisted. If a send
+        // ended the connection, its Disconnected stays the last event.
+        if self.end.is_none() {
+            if all_sent {
+                self.events.extend(events);
+            }
+            if let Some(reason) = end {
+                self.finish(reason);
+            }
         }
         Some(result)
     }
