@@ -332,3 +332,85 @@ fn an_empty_store_gets_a_fresh_identity() {
         client2.disconnect().await;
     });
 }
+
+#[test]
+fn a_logout_answered_by_device_removed_succeeds_and_wipes() {
+    bounded(async {
+        // Some servers answer the removal by ending the stream instead of
+        // with an IQ result.
+        let server = LoopbackServer::builder()
+            .on_connection(|_, server, _| {
+                server.set_iq_handler(|iq| match iq.get_attr_str("xmlns") {
+                    Some("md") => IqReply::Ignore,
+                    _ => IqReply::Result(Vec::new()),
+                })
+            })
+            .start()
+            .unwrap();
+        let (store, device) = store_with_linked_device(18).await;
+        let client = builder(&server, store.clone()).start().await.unwrap();
+        let mut watch = Watch::new(&client);
+        watch.logged_in().await;
+        let logout = {
+            let client = client.clone();
+            smol::spawn(async move { client.logout().await })
+        };
+        eventually(|| {
+            server.records()[0]
+                .received
+                .iter()
+                .any(|n| n.child("remove-companion-device").is_some())
+        })
+        .await;
+        server.control(Control::StreamError {
+            code: Some("401".into()),
+            child: Some(Node::new("conflict").attr("type", "device_removed")),
+        });
+        logout.await.unwrap();
+        assert!(matches!(
+            watch.rest().await.last(),
+            Some(Event::Stopped(StopReason::LoggedOut))
+        ));
+        assert_wiped(&*store, &device).await;
+    });
+}
+
+#[test]
+fn a_logout_cut_off_by_a_dropped_connection_fails_and_keeps_the_device() {
+    bounded(async {
+        let server = LoopbackServer::builder()
+            .on_connection(|_, server, _| {
+                server.set_iq_handler(|iq| match iq.get_attr_str("xmlns") {
+                    Some("md") => IqReply::Ignore,
+                    _ => IqReply::Result(Vec::new()),
+                })
+            })
+            .start()
+            .unwrap();
+        let (store, device) = store_with_linked_device(19).await;
+        let client = builder(&server, store.clone()).start().await.unwrap();
+        let mut watch = Watch::new(&client);
+        watch.logged_in().await;
+        let logout = {
+            let client = client.clone();
+            smol::spawn(async move { client.logout().await })
+        };
+        eventually(|| {
+            server.records()[0]
+                .received
+                .iter()
+                .any(|n| n.child("remove-companion-device").is_some())
+        })
+        .await;
+        server.control(Control::Cut);
+        assert!(matches!(
+            logout.await,
+            Err(RequestError::Iq(IqError::Disconnected))
+        ));
+        // Not logged out: the client reconnects with the same device.
+        watch.logged_in().await;
+        let saved = store.load().await.unwrap().unwrap();
+        assert_eq!(saved.noise_key, device.noise_key);
+        client.disconnect().await;
+    });
+}

@@ -15,7 +15,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::Rng as _;
 use wa_core::binary::{Jid, Node, Server};
 use wa_core::connection::{
-    Config, Connection, DisconnectReason, Event as CoreEvent, Instant, IqId, SendError, StreamError,
+    Config, Connection, DisconnectReason, Event as CoreEvent, Instant, IqError, IqId, SendError,
+    StreamError,
 };
 use wa_core::net::{HttpClient, Transport, TransportEvent, TransportFactory};
 use wa_core::runtime::Runtime;
@@ -625,6 +626,13 @@ impl Driver {
                     .as_ref()
                     .is_some_and(|(logout, _)| *logout == id)
                 {
+                    if matches!(result, Err(IqError::Disconnected)) {
+                        // The connection is ending; whether the account is
+                        // logged out is decided by the Disconnected that
+                        // follows (a server may answer the removal by
+                        // ending the stream with device_removed).
+                        return;
+                    }
                     let Some((_, waiters)) = session.logout.take() else {
                         return;
                     };
@@ -676,13 +684,13 @@ impl Driver {
         logged_out: bool,
         session: &mut Session,
     ) -> After {
+        let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
         if session.logged_out {
             return After::Stop(StopReason::LoggedOut);
         }
         if logged_out {
             // PROTOCOL §7: a logged-out device deletes its credentials.
             let wiped = self.wipe_credentials().await;
-            let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
             return match wiped {
                 Ok(()) => {
                     for reply in waiters {
@@ -697,6 +705,10 @@ impl Driver {
                     After::Stop(StopReason::Store(error))
                 }
             };
+        }
+        // A logout whose answer the connection's end cut off.
+        for reply in waiters {
+            let _ = reply.try_send(Err(RequestError::Iq(IqError::Disconnected)));
         }
         if let Some(requested) = self.requested_stop() {
             return After::Stop(requested);
@@ -722,7 +734,7 @@ impl Driver {
     async fn on_logout_answer(
         &mut self,
         conn: &mut Connection,
-        result: Result<(), wa_core::connection::IqError>,
+        result: Result<(), IqError>,
         waiters: Vec<Reply<()>>,
         session: &mut Session,
     ) {

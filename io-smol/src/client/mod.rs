@@ -32,7 +32,20 @@
 //! leaves), after each login (login counter, LID), and when the server sends
 //! new edge-routing info. A logout — asked with [`Client::logout`] or imposed
 //! by the server — replaces the stored device with a fresh unlinked identity,
-//! so the old keys, account and JIDs are gone (PROTOCOL.md §7).
+//! so the old keys, account and JIDs are gone (PROTOCOL.md §7). The store
+//! contracts have no bulk delete, so rows the application wrote to the
+//! other stores (sessions, identities, prekeys, …) stay until it removes
+//! them (e.g. by deleting the store file).
+//!
+//! # Time
+//!
+//! The connection's [`Instant`](wa_core::connection::Instant) is the time
+//! elapsed since the drive loop started: the loop takes one
+//! `std::time::Instant` as the origin and converts each reading with
+//! [`Instant::from_std`](wa_core::connection::Instant::from_std); the
+//! connection's deadline becomes a [`Runtime::sleep`] of the difference. The
+//! wall-clock time (for the certificate validity check) is read once per
+//! connection.
 //!
 //! # Channels and backpressure
 //!
