@@ -24,4 +24,9 @@ pub mod transport;
 pub mod version;
 
 pub use client::{Client, ClientBuilder};
+
+// The README's Rust snippets compile as doc tests of this crate, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 pub use runtime::SmolRuntime;
