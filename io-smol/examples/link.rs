@@ -13,7 +13,8 @@
 //! code. Incoming stanzas are printed in their readable form. Ctrl-C
 //! disconnects and exits.
 //!
-//! `--offline` runs the same flow against the bundled test server on
+//! `--offline` (state in `wa-offline.redb` by default, so the fake account never
+//! lands in the real state file) runs the same flow against the bundled test server on
 //! 127.0.0.1 (`wss://` with a throwaway CA) whose simulated phone scans the
 //! first QR code — no network needed (the `demo` example scripts the whole
 //! flow, restart included, in one go).
@@ -57,8 +58,14 @@ fn parse_args() -> Result<Args, String> {
             extra => return Err(format!("unexpected argument {extra}")),
         }
     }
+    // The offline flow links a fake account; keep it out of the real state file.
+    let default_db = if offline {
+        "wa-offline.redb"
+    } else {
+        "wa.redb"
+    };
     Ok(Args {
-        db: PathBuf::from(db.unwrap_or_else(|| "wa.redb".to_owned())),
+        db: PathBuf::from(db.unwrap_or_else(|| default_db.to_owned())),
         offline,
     })
 }
