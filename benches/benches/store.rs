@@ -35,12 +35,16 @@
 //! prekeys_batch, macs_batch) the bench sets up that engine, builds the inputs, writes
 //! `probe: start` to stderr, runs the workload n times, writes `probe: end` and exits
 //! without running criterion.
+//!
+//! Interleaved mode (`WA_STORE_INTERLEAVED=<rounds>`): the durable-write workloads with
+//! the engines taking turns op by op (see [`interleaved`]); prints a markdown table.
 
 use std::fs::File;
 use std::hint::black_box;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
@@ -723,7 +727,7 @@ fn probe(spec: &str, w: &Workload) {
         })
         .collect();
     eprintln!("probe: start {spec} in {}", e.dir_path.display());
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     for input in inputs {
         match input {
             Input::Session(a, r) => engine.put_session(&a, &r),
@@ -735,8 +739,107 @@ fn probe(spec: &str, w: &Workload) {
     eprintln!("probe: end after {:?}", start.elapsed());
 }
 
+/// Interleaved mode (`WA_STORE_INTERLEAVED=<rounds>`): the durable-write workloads with
+/// the engines taking turns op by op, so a slow spell of the shared disk hits all of them
+/// alike. Criterion runs one engine after another, seconds apart, and on a busy virtual
+/// disk an fsync can cost 0.1 ms in one second and 7 ms in the next. Prints a markdown
+/// table of per-op medians and the ratios against `redb`.
+fn interleaved(rounds: u64, w: &Workload) {
+    let e = open_engines();
+    let all: [&dyn Engine; 5] = [&e.redb, &e.redb_nosync, &e.peer, &e.peer_full, &e.rusqlite];
+    for engine in all {
+        populate(engine, w);
+    }
+    let disk = File::options()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(e.dir_path.join("disk.bin"))
+        .unwrap();
+    let page = vec![0x5a_u8; 4096];
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("| workload | engine | median per op | ratio (engine ÷ redb) |");
+    println!("|---|---|---|---|");
+    let workloads = [
+        "put_session",
+        "prekeys_batch",
+        "macs_batch",
+        "put_session_16",
+    ];
+    for workload in workloads {
+        let engines: Vec<&dyn Engine> = match workload {
+            "put_session" => vec![&e.redb, &e.rusqlite, &e.peer_full, &e.peer, &e.redb_nosync],
+            _ => vec![&e.redb, &e.peer, &e.rusqlite, &e.redb_nosync],
+        };
+        let ops_per_round = if workload == "put_session_16" {
+            (WRITERS * WRITES_PER_WRITER) as f64
+        } else {
+            1.0
+        };
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); engines.len() + 1];
+        for round in 1..=rounds {
+            for (k, engine) in engines.iter().enumerate() {
+                // Inputs are built before the clock starts.
+                let elapsed = match workload {
+                    "put_session" => {
+                        let (a, r) = w.session_write(round);
+                        let t = Instant::now();
+                        engine.put_session(&a, &r);
+                        t.elapsed()
+                    }
+                    "prekeys_batch" => {
+                        let keys = w.prekey_batch(round);
+                        let t = Instant::now();
+                        engine.store_prekeys_batch(&keys);
+                        t.elapsed()
+                    }
+                    "macs_batch" => {
+                        let batch = w.mac_batch(round);
+                        let t = Instant::now();
+                        engine.put_mutation_macs(&batch);
+                        t.elapsed()
+                    }
+                    _ => {
+                        let writes = w.concurrent_writes(round);
+                        let t = Instant::now();
+                        engine.put_sessions_concurrently(writes);
+                        t.elapsed()
+                    }
+                };
+                times[k].push(elapsed.as_secs_f64() * 1e9 / ops_per_round);
+            }
+            if workload == "put_session" {
+                let t = Instant::now();
+                disk.write_all_at(&page, (round % 1024) * 4096).unwrap();
+                disk.sync_data().unwrap();
+                times[engines.len()].push(t.elapsed().as_secs_f64() * 1e9);
+            }
+        }
+        let mut names: Vec<&str> = engines.iter().map(|e| e.name()).collect();
+        if workload == "put_session" {
+            names.push("disk_4k_fdatasync");
+        }
+        let medians: Vec<f64> = times.into_iter().take(names.len()).map(median).collect();
+        for (name, m) in names.iter().zip(&medians) {
+            println!(
+                "| {workload} ×{rounds} | {name} | {} | {:.2}× |",
+                wa_benches::report::fmt_ns(*m),
+                m / medians[0]
+            );
+        }
+    }
+}
+
 fn main() {
     let w = Workload::new(0x5eed_5702e);
+    if let Ok(rounds) = std::env::var("WA_STORE_INTERLEAVED") {
+        interleaved(rounds.parse().expect("a round count"), &w);
+        return;
+    }
     if let Ok(spec) = std::env::var("WA_STORE_PROBE") {
         probe(&spec, &w);
         return;
