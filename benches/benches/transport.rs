@@ -21,7 +21,11 @@
 //!   same through `Connection` (ClientPayload building, framing, state machine) up to the
 //!   queued ClientFinish; `server_noise` — the responder's side alone; `pair_noise` — both
 //!   sides, as a cross-check (≈ client_noise + server_noise).
+//! - `handshake_primitives`: one XEdDSA verification, one X25519 DH (x25519-dalek, the
+//!   curve25519-dalek ladder wa-core uses too), one base-point multiplication — the parts
+//!   the client's handshake cost is made of.
 use std::hint::black_box;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use aes_gcm::Aes256Gcm;
@@ -33,6 +37,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use wa_benches::nodes::{fixtures, from_wa, to_wa};
+use wa_benches::report::{Row, load, render};
 use wa_core::cert::{CertDetails, build_cert_chain};
 use wa_core::connection::{Connection, Instant, StanzaCodec};
 use wa_core::frame::{FrameDecoder, FrameEncoder, NOISE_PROLOGUE};
@@ -351,6 +356,35 @@ fn handshake(c: &mut Criterion) {
 
     group.bench_function("pair_noise", |b| b.iter(|| black_box(s.run())));
     group.finish();
+
+    // The primitives the client's side is made of, to see where its time goes: 3 X25519
+    // DH (ee, es, se), 2 XEdDSA verifications (intermediate, leaf), 2 base-point
+    // multiplications (ephemeral key; static public key recomputed from the private).
+    let mut group = c.benchmark_group("handshake_primitives");
+    let signature: [u8; 64] =
+        wa_core::xeddsa::sign(s.root.private_key(), b"certificate details", &[9; 64]);
+    wa_core::xeddsa::verify(s.root.public_key(), b"certificate details", &signature).unwrap();
+    group.bench_function("xeddsa_verify", |b| {
+        b.iter(|| {
+            wa_core::xeddsa::verify(
+                black_box(s.root.public_key()),
+                b"certificate details",
+                black_box(&signature),
+            )
+        })
+    });
+    group.bench_function("x25519_dh", |b| {
+        b.iter(|| {
+            x25519_dalek::x25519(
+                black_box(s.client_ephemeral),
+                black_box(*s.server_static.public_key()),
+            )
+        })
+    });
+    group.bench_function("x25519_base", |b| {
+        b.iter(|| KeyPair::from_private_key(black_box(s.client_ephemeral)))
+    });
+    group.finish();
 }
 
 fn main() {
@@ -363,4 +397,44 @@ fn main() {
     pipeline(&mut c);
     handshake(&mut c);
     c.final_summary();
+    // The RESULTS.md table, from criterion's files (this run's medians).
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("criterion");
+    match load(&dir) {
+        Ok(estimates) => println!("\n{}", render(TRANSPORT_ROWS, &estimates)),
+        Err(e) => eprintln!("no table: {e}"),
+    }
 }
+
+const fn row(
+    label: &'static str,
+    group: &'static str,
+    peers: &'static [&'static str],
+    budget: Option<f64>,
+) -> Row {
+    Row {
+        label,
+        group,
+        ours: "wa",
+        peers,
+        budget,
+    }
+}
+
+/// Ratio = peer time ÷ our time = our throughput ÷ the peer's.
+#[rustfmt::skip]
+const TRANSPORT_ROWS: &[Row] = &[
+    row("encrypt + frame 1 KiB vs raw aes-gcm (in place, no copy)", "transport_encrypt_frame_1k", &["aes_gcm_raw"], Some(0.9)),
+    row("encrypt + frame 1 KiB vs aes-gcm after a copy in (reference)", "transport_encrypt_frame_1k", &["aes_gcm_copy"], None),
+    row("encrypt + frame 1 KiB vs wacore-noise 0.7", "transport_encrypt_frame_1k", &["wacore_noise"], None),
+    row("encrypt + frame 256 B vs raw aes-gcm", "transport_encrypt_frame_256", &["aes_gcm_raw"], None),
+    row("encrypt + frame 256 B vs aes-gcm after a copy in", "transport_encrypt_frame_256", &["aes_gcm_copy"], None),
+    row("encrypt + frame 256 B vs wacore-noise 0.7", "transport_encrypt_frame_256", &["wacore_noise"], None),
+    row("encrypt + frame 1500 B vs raw aes-gcm", "transport_encrypt_frame_1500", &["aes_gcm_raw"], None),
+    row("encrypt + frame 1500 B vs aes-gcm after a copy in", "transport_encrypt_frame_1500", &["aes_gcm_copy"], None),
+    row("encrypt + frame 1500 B vs wacore-noise 0.7", "transport_encrypt_frame_1500", &["wacore_noise"], None),
+    row("encrypt + frame 64 KiB vs raw aes-gcm", "transport_encrypt_frame_64k", &["aes_gcm_raw"], None),
+    row("encrypt + frame 64 KiB vs aes-gcm after a copy in", "transport_encrypt_frame_64k", &["aes_gcm_copy"], None),
+    row("encrypt + frame 64 KiB vs wacore-noise 0.7", "transport_encrypt_frame_64k", &["wacore_noise"], None),
+];
