@@ -150,6 +150,16 @@ impl KeyPair {
         Self { private, public }
     }
 
+    /// A key pair whose public half was computed earlier from `private` (a stored
+    /// [`crate::store::KeyPair`]), without paying for the base-point multiplication
+    /// again on every connection. Crate-internal: a mismatched pair (a damaged
+    /// store) makes the server's `se` differ, so the handshake fails with a typed
+    /// error rather than a panic; callers outside the crate get
+    /// [`KeyPair::from_private_key`].
+    pub(crate) fn from_stored(private: [u8; 32], public: [u8; 32]) -> Self {
+        Self { private, public }
+    }
+
     /// A fresh key pair from `rng` (32 random bytes, clamped as libsignal stores
     /// them).
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
