@@ -523,6 +523,9 @@ where
     let mut sent = 0usize;
     let mut received = 0usize;
     loop {
+        // Record what the server saw *before* its answers leave: a client that
+        // reacts to an answer (a QR, a login) must find the record already updated.
+        record(shared, index, &server);
         // Flush the server's frames, cutting where the faults say.
         while let Some(frame) = server.poll_transmit() {
             let (frame, cut) = match faults.cut_after_server_bytes {
@@ -540,7 +543,6 @@ where
                 return; // dropping the stream closes TCP without a close frame
             }
         }
-        record(shared, index, &server);
 
         let wake = or(async { Wake::Client(ws.next().await) }, async {
             Wake::Control(controls.recv().await.ok())
