@@ -38,12 +38,10 @@ mod server;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng as _, SeedableRng};
+use rand_core::SeedableRng;
 
 use crate::connection::Config;
-use crate::noise;
-use crate::store::{Device, DeviceKeys, KeyPair};
-use crate::xeddsa;
+use crate::store::Device;
 
 pub use pair::{Direction, Fate, Pair, Segment};
 pub use phone::{PairSuccessVariant, SimulatedPhone};
@@ -67,38 +65,11 @@ pub fn config_for(server: &TestServer, rng_seed: [u8; 32]) -> Config {
     config
 }
 
-fn store_key_pair(rng: &mut ChaCha20Rng) -> KeyPair {
-    let kp = noise::KeyPair::generate(rng);
-    KeyPair {
-        private: *kp.private_key(),
-        public: *kp.public_key(),
-    }
-}
-
 /// A fresh, unregistered device whose keys all derive from `seed`: noise and
 /// identity keys, registration id, signed prekey (id 1) with a valid XEdDSA
 /// signature over `0x05 ‖ spk.pub`, and an ADV secret.
 pub fn fresh_device(seed: u8) -> Device {
-    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
-    let noise_key = store_key_pair(&mut rng);
-    let identity_key = store_key_pair(&mut rng);
-    let signed_pre_key = store_key_pair(&mut rng);
-    let mut message = [0u8; 33];
-    message[0] = crate::connection::DJB_KEY_TYPE;
-    message[1..].copy_from_slice(&signed_pre_key.public);
-    let signed_pre_key_signature = xeddsa::sign_with_rng(&identity_key.private, &message, &mut rng);
-    let registration_id = (rng.next_u32() & 0x7FFF_FFFF).max(1);
-    let mut adv_secret_key = [0u8; 32];
-    rng.fill_bytes(&mut adv_secret_key);
-    Device::from_keys(DeviceKeys {
-        noise_key,
-        identity_key,
-        registration_id,
-        signed_pre_key,
-        signed_pre_key_id: 1,
-        signed_pre_key_signature,
-        adv_secret_key,
-    })
+    Device::generate(&mut ChaCha20Rng::from_seed([seed; 32]))
 }
 
 /// [`fresh_device`] linked to a phone: `pn = 1555000<seed as 4 digits>:7@s.whatsapp.net`,
