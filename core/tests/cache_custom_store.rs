@@ -12,7 +12,18 @@ use wa_core::cache::{
     ManualClock, TypedCache,
 };
 
+/// Serialises the tests of this file. tracing caches each callsite's interest
+/// process-wide; a test thread reaching a `warn!` callsite with no subscriber
+/// while the logging test installs its own can leave that callsite cached as
+/// "never", and the logging test then misses an event.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn block_on<T>(future: impl Future<Output = T>) -> T {
+    let _serial = serial();
     smol::block_on(future)
 }
 
@@ -487,8 +498,9 @@ fn cache_failures_are_logged_as_warnings_without_keys_or_values() {
     const KEY: u64 = 15551234567;
     const SUBJECT: &str = "private subject";
     let logs = CaptureLogs::default();
+    let _serial = serial();
     tracing::subscriber::with_default(logs.clone(), || {
-        block_on(async {
+        smol::block_on(async {
             let failing: TypedCache<UserJid, Group> = TypedCache::custom(
                 Arc::new(FailingStore::default()),
                 "group",
