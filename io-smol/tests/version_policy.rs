@@ -129,6 +129,7 @@ fn a_stale_or_missing_version_is_fetched_and_stored() {
 
 #[test]
 fn a_failed_fetch_falls_back_to_the_newer_of_stored_and_default_with_a_warning() {
+    let _serial = serial();
     bounded(|| {
         let server = server(Arc::default());
         let http = SmolHttpClient::new();
@@ -189,6 +190,7 @@ fn a_failed_fetch_falls_back_to_the_newer_of_stored_and_default_with_a_warning()
 
 #[test]
 fn a_stalled_server_costs_no_more_than_the_fetch_timeout() {
+    let _serial = serial();
     bounded(|| {
         let release = Arc::new(AtomicBool::new(false));
         let server = server(release.clone());
@@ -209,6 +211,15 @@ fn a_stalled_server_costs_no_more_than_the_fetch_timeout() {
         }
         release.store(true, Ordering::SeqCst);
     });
+}
+
+/// Serialises the tests that reach the fallback `warn!`. tracing caches a
+/// callsite's interest process-wide: a test hitting that callsite with no
+/// subscriber while another installs its capture can leave it cached as
+/// "never", and the capture then misses the warning.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs `f` with a subscriber that records WARN events' messages.
