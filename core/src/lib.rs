@@ -27,6 +27,7 @@ pub mod noise;
 pub mod pair;
 pub mod proto;
 pub mod runtime;
+pub mod signal;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
