@@ -34,6 +34,7 @@
 mod pair;
 mod phone;
 mod server;
+pub mod signal_fuzz;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
