@@ -706,3 +706,20 @@ fn a_late_distribution_starts_at_its_iteration_and_a_repeat_keeps_progress() {
     ));
     assert_eq!(group_decrypt(&mut early, m1.serialized()).expect("1"), b"1");
 }
+
+#[test]
+fn prekey_records_with_raw_32_byte_public_keys_are_read() {
+    use prost::Message as _;
+    let mut rng = ChaCha20Rng::seed_from_u64(30);
+    let key = PreKeyRecord::generate(12, &mut rng);
+    let raw = wa_core::signal::proto::PreKeyRecordStructure {
+        id: 12,
+        public_key: key.public_key().raw().to_vec(),
+        private_key: key.private_key().bytes().to_vec(),
+    }
+    .encode_to_vec();
+    let read = PreKeyRecord::deserialize(&raw).expect("32-byte public key");
+    assert_eq!(read.public_key(), key.public_key());
+    // Written back in the 33-byte form.
+    assert_eq!(read.serialize(), key.serialize());
+}

@@ -1,5 +1,5 @@
 //! The primitives under the ratchet: key derivations, AES-256-CBC, the message
-//! MAC and X25519 (described in `docs/protocol.md`, "Signal").
+//! MAC and X25519 (described in `docs/signal.md`).
 
 use aes::Aes256;
 use aes::cipher::block_padding::Pkcs7;

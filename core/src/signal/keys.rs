@@ -110,6 +110,15 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
+/// Parses a public key stored in a record: the 33-byte form, or the 32 raw
+/// bytes some implementations store for prekeys.
+pub(crate) fn public_from_record(bytes: &[u8]) -> Result<PublicKey, SignalError> {
+    match array32(bytes) {
+        Some(raw) => Ok(PublicKey(raw)),
+        None => PublicKey::deserialize(bytes).map_err(|_| SignalError::InvalidRecord("public key")),
+    }
+}
+
 /// Parses a 32-byte private key from a record.
 pub(crate) fn private_from(bytes: &[u8]) -> Result<PrivateKey, SignalError> {
     array32(bytes)
@@ -167,7 +176,7 @@ impl IdentityKeyPair {
     pub fn deserialize(bytes: &[u8]) -> Result<Self, SignalError> {
         let mut msg = proto::IdentityKeyPairStructure::decode(bytes)
             .map_err(|_| SignalError::InvalidRecord("identity key pair"))?;
-        let public = PublicKey::deserialize(&msg.public_key)?;
+        let public = public_from_record(&msg.public_key)?;
         let private = private_from(&msg.private_key);
         msg.private_key.zeroize();
         Ok(IdentityKeyPair {
@@ -243,7 +252,7 @@ impl PreKeyRecord {
     pub fn deserialize(bytes: &[u8]) -> Result<Self, SignalError> {
         let mut msg = proto::PreKeyRecordStructure::decode(bytes)
             .map_err(|_| SignalError::InvalidRecord("prekey record"))?;
-        let public = PublicKey::deserialize(&msg.public_key);
+        let public = public_from_record(&msg.public_key);
         let private = private_from(&msg.private_key);
         msg.private_key.zeroize();
         Ok(PreKeyRecord {
@@ -352,7 +361,7 @@ impl SignedPreKeyRecord {
     pub fn deserialize(bytes: &[u8]) -> Result<Self, SignalError> {
         let mut msg = proto::SignedPreKeyRecordStructure::decode(bytes)
             .map_err(|_| SignalError::InvalidRecord("signed prekey record"))?;
-        let public = PublicKey::deserialize(&msg.public_key);
+        let public = public_from_record(&msg.public_key);
         let private = private_from(&msg.private_key);
         msg.private_key.zeroize();
         let signature: [u8; 64] = msg

@@ -7,7 +7,7 @@
 //! layout: zero scalars and empty byte strings are omitted, and a record written
 //! here decodes in any libsignal-based client (and the reverse). Public keys in
 //! records and on the wire are 33 bytes (`0x05` ‖ X25519 key); private keys are
-//! 32 bytes. Field numbers are listed in `docs/protocol.md` ("Signal").
+//! 32 bytes. Field numbers are listed in `docs/signal.md`.
 
 /// A ratchet message (`type="msg"`), the protobuf between the version byte and
 /// the 8-byte MAC.

@@ -655,6 +655,29 @@ enum Step {
     },
 }
 
+impl Step {
+    /// Wipes the keys of a plan that will not be applied.
+    fn wipe(mut self) {
+        match &mut self {
+            Step::Stored { .. } => {}
+            Step::Advance { next, skipped, .. } => {
+                next.key.zeroize();
+                skipped.iter_mut().for_each(wipe_message_key);
+            }
+            Step::NewChain {
+                receiving,
+                root_key,
+                sending,
+                ..
+            } => {
+                wipe_chain(receiving);
+                wipe_chain(sending);
+                root_key.zeroize();
+            }
+        }
+    }
+}
+
 impl Plan {
     fn apply(self, state: &mut SessionStructure) -> Vec<u8> {
         match self.step {
@@ -852,15 +875,22 @@ fn plan_decrypt<R: CryptoRng + ?Sized>(
         }
     };
 
-    if !message.verify_mac(
+    let result = if message.verify_mac(
         &keys.mac_key,
         &state.remote_identity_public,
         &state.local_identity_public,
     ) {
-        return Err(SignalError::BadMac);
+        cbc_decrypt(&keys.cipher_key, &keys.iv, message.ciphertext())
+    } else {
+        Err(SignalError::BadMac)
+    };
+    match result {
+        Ok(plaintext) => Ok(Plan { plaintext, step }),
+        Err(e) => {
+            step.wipe();
+            Err(e)
+        }
     }
-    let plaintext = cbc_decrypt(&keys.cipher_key, &keys.iv, message.ciphertext())?;
-    Ok(Plan { plaintext, step })
 }
 
 #[cfg(test)]
