@@ -22,6 +22,7 @@ pub mod cache;
 pub mod cert;
 pub mod connection;
 pub mod frame;
+pub mod message;
 pub mod net;
 pub mod noise;
 pub mod pair;

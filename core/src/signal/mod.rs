@@ -78,7 +78,8 @@ pub use group::{
     process_sender_key_distribution,
 };
 pub use keys::{
-    IdentityKeyPair, PreKeyBundle, PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord,
+    DJB_TYPE, IdentityKeyPair, PreKeyBundle, PreKeyRecord, PrivateKey, PublicKey,
+    SignedPreKeyRecord,
 };
 pub use session::{
     CiphertextMessage, IdentityChange, IdentityPolicy, PreKeyDecryption, SessionRecord, decrypt,

@@ -1,0 +1,218 @@
+//! The IQs of messaging: device lists (usync), prekey upload and count, and
+//! prekey bundles. Builders return the `<iq>` without an id (the connection
+//! assigns one); parsers take the result stanza.
+
+use super::StanzaError;
+use super::stanza::{fixed, key_id, key_node};
+use crate::binary::{Jid, Node, Server};
+use crate::signal::{PreKeyBundle, PreKeyRecord, PublicKey, SignedPreKeyRecord};
+
+/// Most users one usync answer may list (and most devices per user) that are
+/// read; more is refused.
+const MAX_USERS: usize = 1024;
+const MAX_DEVICES: usize = 64;
+
+/// `<iq xmlns="usync" type="get">` asking for the device lists of `users`.
+pub fn usync_devices(users: &[Jid], sid: &str) -> Node {
+    let list = Node::new("list").children(
+        users
+            .iter()
+            .map(|u| Node::new("user").attr("jid", u.to_non_ad())),
+    );
+    let usync = Node::new("usync")
+        .attr("sid", sid)
+        .attr("mode", "query")
+        .attr("last", "true")
+        .attr("index", "0")
+        .attr("context", "message")
+        .children([
+            Node::new("query").children([Node::new("devices").attr("version", "2")]),
+            list,
+        ]);
+    Node::new("iq")
+        .attr("xmlns", "usync")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid(Server::Pn))
+        .children([usync])
+}
+
+/// One user's devices in a usync answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDevices {
+    /// The user (no device part).
+    pub user: Jid,
+    /// Their device numbers (0 is the phone), ascending, without duplicates.
+    pub devices: Vec<u16>,
+}
+
+impl UserDevices {
+    /// The device JIDs.
+    pub fn jids(&self) -> impl Iterator<Item = Jid> + '_ {
+        self.devices
+            .iter()
+            .map(|d| self.user.clone().with_device(*d))
+    }
+}
+
+/// Parses a usync result: the device list of every user it names.
+pub fn parse_usync_devices(iq: &Node) -> Result<Vec<UserDevices>, StanzaError> {
+    let list = iq
+        .child("usync")
+        .and_then(|u| u.child("list"))
+        .ok_or(StanzaError::Invalid("usync list"))?;
+    let mut out = Vec::new();
+    for user in list.children_by_tag("user") {
+        if out.len() == MAX_USERS {
+            return Err(StanzaError::Invalid("too many users"));
+        }
+        let jid = user.attr_jid("jid")?.to_non_ad();
+        let Some(device_list) = user.child("devices").and_then(|d| d.child("device-list")) else {
+            continue;
+        };
+        let mut devices = Vec::new();
+        for device in device_list.children_by_tag("device") {
+            if devices.len() == MAX_DEVICES {
+                return Err(StanzaError::Invalid("too many devices"));
+            }
+            let id: u16 = device.attr_parse("id")?;
+            devices.push(id);
+        }
+        devices.sort_unstable();
+        devices.dedup();
+        out.push(UserDevices { user: jid, devices });
+    }
+    Ok(out)
+}
+
+/// `<iq xmlns="encrypt" type="set">` uploading our registration id, identity,
+/// `pre_keys` and signed prekey.
+pub fn upload_prekeys(
+    registration_id: u32,
+    identity: &PublicKey,
+    pre_keys: &[PreKeyRecord],
+    signed: &SignedPreKeyRecord,
+) -> Node {
+    let list = Node::new("list").children(
+        pre_keys
+            .iter()
+            .map(|k| key_node("key", k.id(), k.public_key().raw(), None)),
+    );
+    Node::new("iq")
+        .attr("xmlns", "encrypt")
+        .attr("type", "set")
+        .attr("to", Jid::server_jid(Server::Pn))
+        .children([
+            Node::new("registration").bytes(registration_id.to_be_bytes().to_vec()),
+            Node::new("type").bytes(vec![crate::signal::DJB_TYPE]),
+            Node::new("identity").bytes(identity.raw().to_vec()),
+            list,
+            key_node(
+                "skey",
+                signed.id(),
+                signed.public_key().raw(),
+                Some(signed.signature()),
+            ),
+        ])
+}
+
+/// `<iq xmlns="encrypt" type="get"><count/></iq>`: how many prekeys the server
+/// holds for us.
+pub fn prekey_count() -> Node {
+    Node::new("iq")
+        .attr("xmlns", "encrypt")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid(Server::Pn))
+        .children([Node::new("count")])
+}
+
+/// Parses the answer to [`prekey_count`].
+pub fn parse_prekey_count(iq: &Node) -> Result<u32, StanzaError> {
+    let count = iq.child("count").ok_or(StanzaError::Invalid("count"))?;
+    Ok(count.attr_parse("value")?)
+}
+
+/// `<iq xmlns="encrypt" type="get"><key><user jid=…/>…</key></iq>`: prekey
+/// bundles of `devices`.
+pub fn fetch_bundles(devices: &[Jid]) -> Node {
+    let key = Node::new("key").children(devices.iter().map(|d| Node::new("user").attr("jid", d)));
+    Node::new("iq")
+        .attr("xmlns", "encrypt")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid(Server::Pn))
+        .children([key])
+}
+
+/// One device's answer in a bundle result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleResult {
+    /// The device's bundle.
+    Bundle {
+        /// The device.
+        device: Jid,
+        /// Its keys.
+        bundle: PreKeyBundle,
+    },
+    /// The server had no bundle (`<error code="406">` and the like).
+    Error {
+        /// The device.
+        device: Jid,
+        /// The error code.
+        code: String,
+    },
+}
+
+/// Parses the answer to [`fetch_bundles`].
+pub fn parse_bundles(iq: &Node) -> Result<Vec<BundleResult>, StanzaError> {
+    let list = iq
+        .child("list")
+        .ok_or(StanzaError::Invalid("bundle list"))?;
+    let mut out = Vec::new();
+    for user in list.children_by_tag("user").take(MAX_USERS) {
+        let device = user.attr_jid("jid")?;
+        if let Some(error) = user.child("error") {
+            let code = error.get_attr_str("code").unwrap_or("").to_owned();
+            out.push(BundleResult::Error { device, code });
+            continue;
+        }
+        let registration = u32::from_be_bytes(fixed::<4>(user, "registration")?);
+        let identity = PublicKey::from_raw(fixed::<32>(user, "identity")?);
+        let skey = user.child("skey").ok_or(StanzaError::Invalid("skey"))?;
+        let pre_key = match user.child("key") {
+            Some(key) => Some((
+                key_id(key)?,
+                PublicKey::from_raw(fixed::<32>(key, "value")?),
+            )),
+            None => None,
+        };
+        let bundle = PreKeyBundle {
+            registration_id: registration,
+            device_id: u32::from(device.device()),
+            pre_key,
+            signed_pre_key_id: key_id(skey)?,
+            signed_pre_key: PublicKey::from_raw(fixed::<32>(skey, "value")?),
+            signed_pre_key_signature: fixed::<64>(skey, "signature")?,
+            identity_key: identity,
+        };
+        out.push(BundleResult::Bundle { device, bundle });
+    }
+    Ok(out)
+}
+
+/// A device's bundle as the server sends it (what the test network answers).
+pub fn bundle_node(device: &Jid, bundle: &PreKeyBundle) -> Node {
+    let mut children = vec![
+        Node::new("registration").bytes(bundle.registration_id.to_be_bytes().to_vec()),
+        Node::new("type").bytes(vec![crate::signal::DJB_TYPE]),
+        Node::new("identity").bytes(bundle.identity_key.raw().to_vec()),
+    ];
+    if let Some((id, key)) = &bundle.pre_key {
+        children.push(key_node("key", *id, key.raw(), None));
+    }
+    children.push(key_node(
+        "skey",
+        bundle.signed_pre_key_id,
+        bundle.signed_pre_key.raw(),
+        Some(&bundle.signed_pre_key_signature),
+    ));
+    Node::new("user").attr("jid", device).children(children)
+}

@@ -1,0 +1,440 @@
+//! The stanzas of messaging: incoming `<message>`s, outgoing fan-out messages,
+//! delivery and retry receipts, acks, and the server's ack of our messages.
+//! Shapes are described in `docs/messaging.md`.
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::StanzaError;
+use crate::binary::{Jid, Node, Value};
+
+/// The `type` of an `<enc>` element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EncType {
+    /// `pkmsg`: a session-starting Signal message.
+    PreKey,
+    /// `msg`: a Signal ratchet message.
+    Message,
+    /// `skmsg`: a group (sender-key) message.
+    SenderKey,
+}
+
+impl EncType {
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncType::PreKey => "pkmsg",
+            EncType::Message => "msg",
+            EncType::SenderKey => "skmsg",
+        }
+    }
+
+    /// Parses the attribute value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pkmsg" => Some(EncType::PreKey),
+            "msg" => Some(EncType::Message),
+            "skmsg" => Some(EncType::SenderKey),
+            _ => None,
+        }
+    }
+}
+
+/// One `<enc>` of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enc {
+    /// The kind of ciphertext.
+    pub kind: EncType,
+    /// The ciphertext.
+    pub ciphertext: Bytes,
+    /// The `mediatype` attribute, if any.
+    pub media_type: Option<String>,
+}
+
+impl Enc {
+    /// The `<enc v="2">` element.
+    pub fn to_node(&self) -> Node {
+        let mut node = Node::new("enc")
+            .attr("v", "2")
+            .attr("type", self.kind.as_str());
+        if let Some(media) = &self.media_type {
+            node = node.attr("mediatype", media.as_str());
+        }
+        node.bytes(self.ciphertext.clone())
+    }
+
+    fn parse(node: &Node) -> Result<Self, StanzaError> {
+        let kind = node
+            .get_attr_str("type")
+            .and_then(EncType::parse)
+            .ok_or(StanzaError::Invalid("enc type"))?;
+        let ciphertext = node
+            .content_bytes()
+            .cloned()
+            .ok_or(StanzaError::Invalid("enc content"))?;
+        Ok(Enc {
+            kind,
+            ciphertext,
+            media_type: node.get_attr_str("mediatype").map(str::to_owned),
+        })
+    }
+}
+
+/// An incoming `<message>` stanza.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingMessage {
+    /// The message id.
+    pub id: String,
+    /// The `from` attribute: the sending device (1:1) or the group.
+    pub from: Jid,
+    /// The sending device in a group (`participant`).
+    pub participant: Option<Jid>,
+    /// The chat partner when one of our own devices sent the message to someone
+    /// (`recipient`).
+    pub recipient: Option<Jid>,
+    /// The sender's other address form, when the server gives it
+    /// (`sender_lid`, `participant_lid`, `participant_pn`, `sender_pn`).
+    pub sender_alt: Option<Jid>,
+    /// Server time, seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The sender's push name (`notify`).
+    pub push_name: Option<String>,
+    /// Whether it came from the offline queue.
+    pub offline: bool,
+    /// The `type` attribute (`text`, `media`, …).
+    pub kind: Option<String>,
+    /// The ciphertexts, in stanza order.
+    pub encs: Vec<Enc>,
+}
+
+/// Most `<enc>` children read from one stanza (a real message has one or two).
+const MAX_ENCS: usize = 8;
+
+impl IncomingMessage {
+    /// Parses a `<message>` stanza.
+    pub fn parse(node: &Node) -> Result<Self, StanzaError> {
+        if node.tag != "message" {
+            return Err(StanzaError::Invalid("not a message"));
+        }
+        let id = node.attr_str("id")?.to_owned();
+        let from = node.attr_jid("from")?;
+        let participant = node.attr_jid_opt("participant")?;
+        let recipient = node.attr_jid_opt("recipient")?;
+        let sender_alt = [
+            "participant_pn",
+            "participant_lid",
+            "sender_pn",
+            "sender_lid",
+        ]
+        .iter()
+        .find_map(|k| node.attr_jid_opt(k).ok().flatten());
+        let timestamp = node
+            .get_attr_str("t")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let encs = node
+            .children_by_tag("enc")
+            .take(MAX_ENCS)
+            .map(Enc::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(IncomingMessage {
+            id,
+            from,
+            participant,
+            recipient,
+            sender_alt,
+            timestamp,
+            push_name: node.get_attr_str("notify").map(str::to_owned),
+            offline: node.get_attr("offline").is_some(),
+            kind: node.get_attr_str("type").map(str::to_owned),
+            encs,
+        })
+    }
+
+    /// The device that sent the message.
+    pub fn sender(&self) -> &Jid {
+        self.participant.as_ref().unwrap_or(&self.from)
+    }
+
+    /// The chat the message belongs to: the group, the partner of one of our own
+    /// devices' messages, or the sender's account.
+    pub fn chat(&self) -> Jid {
+        if self.from.is_group() {
+            self.from.to_non_ad()
+        } else if let Some(recipient) = &self.recipient {
+            recipient.to_non_ad()
+        } else {
+            self.from.to_non_ad()
+        }
+    }
+
+    /// Copies the addressing attributes an answer must echo.
+    fn answer(&self, tag: &str) -> Node {
+        let mut node = Node::new(tag)
+            .attr("id", self.id.as_str())
+            .attr("to", &self.from);
+        if let Some(p) = &self.participant {
+            node = node.attr("participant", p);
+        }
+        if let Some(r) = &self.recipient {
+            node = node.attr("recipient", r);
+        }
+        node
+    }
+
+    /// The delivery receipt; `from_own_device` marks messages our own other
+    /// devices sent (`type="sender"`).
+    pub fn delivery_receipt(&self, from_own_device: bool) -> Node {
+        let node = self.answer("receipt");
+        if from_own_device {
+            node.attr("type", "sender")
+        } else {
+            node
+        }
+    }
+
+    /// The ack of a message we could not (or need not) answer with a receipt.
+    pub fn ack(&self) -> Node {
+        self.answer("ack").attr("class", "message")
+    }
+
+    /// A retry receipt asking the sender to encrypt again: `count` is the
+    /// attempt (1-based); `keys` (from the second attempt on) carries fresh keys
+    /// for rebuilding the session.
+    pub fn retry_receipt(&self, count: u32, registration_id: u32, keys: Option<RetryKeys>) -> Node {
+        let retry = Node::new("retry")
+            .attr("v", "1")
+            .attr("id", self.id.as_str())
+            .attr("t", self.timestamp)
+            .attr("count", count);
+        let mut children = vec![
+            retry,
+            Node::new("registration").bytes(registration_id.to_be_bytes().to_vec()),
+        ];
+        if let Some(keys) = keys {
+            children.push(keys.to_node());
+        }
+        self.answer("receipt")
+            .attr("type", "retry")
+            .children(children)
+    }
+}
+
+/// The keys a retry receipt carries so the sender can start a new session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryKeys {
+    /// Our identity key (32 raw bytes).
+    pub identity: [u8; 32],
+    /// A fresh one-time prekey: (id, 32-byte key).
+    pub pre_key: (u32, [u8; 32]),
+    /// Our signed prekey: (id, 32-byte key, signature).
+    pub signed_pre_key: (u32, [u8; 32], [u8; 64]),
+    /// Our account-signed device identity (`ADVSignedDeviceIdentity` bytes).
+    pub device_identity: Vec<u8>,
+}
+
+impl RetryKeys {
+    fn to_node(&self) -> Node {
+        Node::new("keys").children([
+            Node::new("type").bytes(vec![crate::signal::DJB_TYPE]),
+            Node::new("identity").bytes(self.identity.to_vec()),
+            key_node("key", self.pre_key.0, &self.pre_key.1, None),
+            key_node(
+                "skey",
+                self.signed_pre_key.0,
+                &self.signed_pre_key.1,
+                Some(&self.signed_pre_key.2),
+            ),
+            Node::new("device-identity").bytes(self.device_identity.clone()),
+        ])
+    }
+
+    /// Parses the `<keys>` of a retry receipt.
+    pub fn parse(node: &Node) -> Result<Self, StanzaError> {
+        let identity = fixed::<32>(node, "identity")?;
+        let key = node.child("key").ok_or(StanzaError::Invalid("retry key"))?;
+        let skey = node
+            .child("skey")
+            .ok_or(StanzaError::Invalid("retry skey"))?;
+        Ok(RetryKeys {
+            identity,
+            pre_key: (key_id(key)?, fixed::<32>(key, "value")?),
+            signed_pre_key: (
+                key_id(skey)?,
+                fixed::<32>(skey, "value")?,
+                fixed::<64>(skey, "signature")?,
+            ),
+            device_identity: node
+                .child("device-identity")
+                .and_then(Node::content_bytes)
+                .map(|b| b.to_vec())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// `<tag><id>3 bytes</id><value>32 bytes</value>[<signature>64</signature>]</tag>`.
+pub(crate) fn key_node(tag: &str, id: u32, value: &[u8; 32], signature: Option<&[u8; 64]>) -> Node {
+    let mut children = vec![
+        Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()),
+        Node::new("value").bytes(value.to_vec()),
+    ];
+    if let Some(sig) = signature {
+        children.push(Node::new("signature").bytes(sig.to_vec()));
+    }
+    Node::new(tag.to_owned()).children(children)
+}
+
+/// A 24-bit big-endian `<id>`.
+pub(crate) fn key_id(node: &Node) -> Result<u32, StanzaError> {
+    let id = node
+        .child("id")
+        .and_then(Node::content_bytes)
+        .ok_or(StanzaError::Invalid("key id"))?;
+    match id.as_ref() {
+        [a, b, c] => Ok(u32::from_be_bytes([0, *a, *b, *c])),
+        _ => Err(StanzaError::Invalid("key id length")),
+    }
+}
+
+/// The content of child `tag`, exactly `N` bytes.
+pub(crate) fn fixed<const N: usize>(
+    node: &Node,
+    tag: &'static str,
+) -> Result<[u8; N], StanzaError> {
+    node.child(tag)
+        .and_then(Node::content_bytes)
+        .and_then(|b| b.as_ref().try_into().ok())
+        .ok_or(StanzaError::Invalid(tag))
+}
+
+/// A retry receipt, as the original sender reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryReceipt {
+    /// The message to send again.
+    pub message_id: String,
+    /// Who asks (the device to re-encrypt for).
+    pub from: Jid,
+    /// The asking device in a group.
+    pub participant: Option<Jid>,
+    /// The attempt number.
+    pub count: u32,
+    /// The requester's registration id.
+    pub registration_id: u32,
+    /// Keys to rebuild the session with, if sent.
+    pub keys: Option<RetryKeys>,
+}
+
+impl RetryReceipt {
+    /// Parses a `<receipt type="retry">`.
+    pub fn parse(node: &Node) -> Result<Self, StanzaError> {
+        if node.tag != "receipt" || node.get_attr_str("type") != Some("retry") {
+            return Err(StanzaError::Invalid("not a retry receipt"));
+        }
+        let retry = node.child("retry").ok_or(StanzaError::Invalid("retry"))?;
+        let registration = fixed::<4>(node, "registration")?;
+        Ok(RetryReceipt {
+            message_id: node.attr_str("id")?.to_owned(),
+            from: node.attr_jid("from")?,
+            participant: node.attr_jid_opt("participant")?,
+            count: retry
+                .get_attr_str("count")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            registration_id: u32::from_be_bytes(registration),
+            keys: node.child("keys").map(RetryKeys::parse).transpose()?,
+        })
+    }
+}
+
+/// One recipient device of an outgoing message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The device.
+    pub device: Jid,
+    /// Its ciphertext.
+    pub enc: Enc,
+}
+
+/// Builds an outgoing 1:1 `<message>`: one `<to>` per device, and the
+/// `<device-identity>` whenever a pkmsg is among them.
+pub fn outgoing_message(
+    id: &str,
+    to: &Jid,
+    recipients: &[Recipient],
+    device_identity: Option<&[u8]>,
+) -> Node {
+    let participants = Node::new("participants").children(recipients.iter().map(|r| {
+        Node::new("to")
+            .attr("jid", &r.device)
+            .children([r.enc.to_node()])
+    }));
+    let mut children = vec![participants];
+    let has_pkmsg = recipients.iter().any(|r| r.enc.kind == EncType::PreKey);
+    if let (true, Some(identity)) = (has_pkmsg, device_identity) {
+        children.push(Node::new("device-identity").bytes(identity.to_vec()));
+    }
+    Node::new("message")
+        .attr("id", id)
+        .attr("to", to)
+        .attr("type", "text")
+        .children(children)
+}
+
+/// The server's ack of one of our messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAck {
+    /// The message id.
+    pub id: String,
+    /// Server time.
+    pub timestamp: Option<u64>,
+    /// The server's phash of the devices it delivered to.
+    pub phash: Option<String>,
+    /// An error code, if the server refused the message.
+    pub error: Option<String>,
+}
+
+impl ServerAck {
+    /// Parses `<ack class="message">`; `None` for other stanzas.
+    pub fn parse(node: &Node) -> Option<Self> {
+        if node.tag != "ack" || node.get_attr_str("class") != Some("message") {
+            return None;
+        }
+        Some(ServerAck {
+            id: node.get_attr_str("id")?.to_owned(),
+            timestamp: node.get_attr_str("t").and_then(|t| t.parse().ok()),
+            phash: node.get_attr_str("phash").map(str::to_owned),
+            error: node
+                .get_attr("error")
+                .map(|e: &Value| e.to_text().into_owned()),
+        })
+    }
+}
+
+/// The phash of a set of devices: `"2:"` + base64 (standard alphabet) of the
+/// first 6 bytes of SHA-256 over the devices' `user.0:device@server` forms,
+/// sorted and concatenated (the agent is always written as 0, the device even
+/// when it is 0).
+pub fn phash<'a>(devices: impl IntoIterator<Item = &'a Jid>) -> String {
+    use base64::Engine as _;
+    let mut names: Vec<String> = devices
+        .into_iter()
+        .map(|j| {
+            if j.user().is_empty() {
+                j.server().as_str().to_owned()
+            } else {
+                format!("{}.0:{}@{}", j.user(), j.device(), j.server().as_str())
+            }
+        })
+        .collect();
+    names.sort_unstable();
+    let mut hash = Sha256::new();
+    for name in &names {
+        hash.update(name.as_bytes());
+    }
+    let digest = hash.finalize();
+    format!(
+        "2:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
+    )
+}
