@@ -16,7 +16,7 @@ use redb::{
 use wa_core::store::{
     AppStateMutationMAC, AppStateSyncKey, AppSyncStore, Device, DeviceListRecord, DeviceStore,
     HashState, LidPnMappingEntry, ProtocolStore, SignalStore, StoreError, StoreResult,
-    TcTokenEntry,
+    TcTokenEntry, WriteBatch, WriteOp,
 };
 
 use crate::RedbStore;
@@ -455,6 +455,157 @@ impl SignalStore for RedbStore {
         self.remove_rows(SENDER_KEYS, vec![self.key_raw(address.as_bytes())])
             .await
     }
+
+    async fn apply_batch_atomic(&self, batch: &WriteBatch) -> StoreResult<bool> {
+        let rows = self.batch_rows(batch)?;
+        let device = self.device_id;
+        self.write(move |txn| {
+            for row in &rows {
+                match row {
+                    RowOp::Put(family, k, v) => {
+                        open_write(txn, *family)?
+                            .insert(k.as_slice(), v.as_slice())
+                            .or_store()?;
+                    }
+                    RowOp::Remove(family, k) => {
+                        open_write(txn, *family)?.remove(k.as_slice()).or_store()?;
+                    }
+                    RowOp::MarkUploaded(k) => mark_uploaded(txn, k)?,
+                    RowOp::Mappings(rows) => put_mappings(txn, device, rows)?,
+                }
+            }
+            Ok(true)
+        })
+        .await
+    }
+}
+
+/// One row-level write of a [`WriteBatch`], keys and values prepared.
+enum RowOp {
+    Put(Family, Vec<u8>, Vec<u8>),
+    Remove(Family, Vec<u8>),
+    MarkUploaded(Vec<u8>),
+    Mappings(Vec<MappingRow>),
+}
+
+impl RedbStore {
+    /// Encodes a batch's operations into row writes, on the caller's thread.
+    fn batch_rows(&self, batch: &WriteBatch) -> StoreResult<Vec<RowOp>> {
+        let mut rows = Vec::with_capacity(batch.len());
+        for op in batch.ops() {
+            match op {
+                WriteOp::PutSession { address, record } => rows.push(RowOp::Put(
+                    SESSIONS,
+                    self.key_raw(address.as_bytes()),
+                    encode(&Blob(record))?,
+                )),
+                WriteOp::DeleteSession { address } => {
+                    rows.push(RowOp::Remove(SESSIONS, self.key_raw(address.as_bytes())))
+                }
+                WriteOp::PutIdentity { address, key } => rows.push(RowOp::Put(
+                    IDENTITIES,
+                    self.key_raw(address.as_bytes()),
+                    encode(&Blob(key))?,
+                )),
+                WriteOp::StorePreKeys { keys, uploaded } => {
+                    for (id, record) in keys {
+                        let value = encode(&PrekeyV1 {
+                            record: Blob(record),
+                            uploaded: *uploaded,
+                        })?;
+                        rows.push(RowOp::Put(PREKEYS, self.key_raw(&id.to_be_bytes()), value));
+                    }
+                }
+                WriteOp::MarkPreKeysUploaded { ids } => {
+                    for id in ids {
+                        rows.push(RowOp::MarkUploaded(self.key_raw(&id.to_be_bytes())));
+                    }
+                }
+                WriteOp::RemovePreKey { id } => {
+                    rows.push(RowOp::Remove(PREKEYS, self.key_raw(&id.to_be_bytes())))
+                }
+                WriteOp::StoreSignedPreKey { id, record } => rows.push(RowOp::Put(
+                    SIGNED_PREKEYS,
+                    self.key_raw(&id.to_be_bytes()),
+                    encode(&Blob(record))?,
+                )),
+                WriteOp::PutSenderKey { name, record } => rows.push(RowOp::Put(
+                    SENDER_KEYS,
+                    self.key_raw(name.as_bytes()),
+                    encode(&Blob(record))?,
+                )),
+                WriteOp::DeleteSenderKey { name } => {
+                    rows.push(RowOp::Remove(SENDER_KEYS, self.key_raw(name.as_bytes())))
+                }
+                WriteOp::StoreSentMessage {
+                    chat,
+                    id,
+                    payload,
+                    sent_at,
+                } => rows.push(RowOp::Put(
+                    SENT_MESSAGES,
+                    self.key_pair(chat, id.as_bytes()),
+                    encode(&SentMessageV1 {
+                        payload: Blob(payload),
+                        sent_at: *sent_at,
+                    })?,
+                )),
+                WriteOp::UpdateDeviceList(record) => rows.push(RowOp::Put(
+                    DEVICE_LISTS,
+                    self.key_raw(record.user.as_bytes()),
+                    convert::encode_device_list(record)?,
+                )),
+                WriteOp::PutLidMapping(e) => rows.push(RowOp::Mappings(vec![MappingRow {
+                    key: self.key_raw(e.lid.as_bytes()),
+                    value: convert::encode_lid_mapping(e)?,
+                    index_key: pn_index_key(self.device_id, &e.phone_number, e.updated_at, &e.lid),
+                }])),
+                WriteOp::SetSenderKeyStatus { group, entries } => {
+                    for (device, has) in entries {
+                        rows.push(RowOp::Put(
+                            SENDER_KEY_DEVICES,
+                            self.key_pair(group, device.as_bytes()),
+                            encode(has)?,
+                        ));
+                    }
+                }
+                WriteOp::SaveDevice(device) => rows.push(RowOp::Put(
+                    DEVICES,
+                    self.device_key(),
+                    convert::encode_device(device)?,
+                )),
+                other => {
+                    return Err(StoreError::Backend(
+                        format!("write operation not supported by this version: {other:?}").into(),
+                    ));
+                }
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Marks one prekey row uploaded (a missing row is fine).
+fn mark_uploaded(txn: &WriteTransaction, k: &[u8]) -> StoreResult<()> {
+    let mut t = open_write(txn, PREKEYS)?;
+    let updated = match t.get(k).or_store()? {
+        None => None,
+        Some(guard) => {
+            let p = decode::<PrekeyV1<'_>>(guard.value()).map_err(|d| corrupt(PREKEYS, k, d))?;
+            if p.uploaded {
+                None
+            } else {
+                Some(encode(&PrekeyV1 {
+                    record: p.record,
+                    uploaded: true,
+                })?)
+            }
+        }
+    };
+    if let Some(v) = updated {
+        t.insert(k, v.as_slice()).or_store()?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::batch::{WriteBatch, WriteOp};
 use super::error::{StoreError, StoreResult};
 use super::traits::{AppSyncStore, DeviceStore, ProtocolStore, SignalStore};
 use super::types::{
@@ -354,6 +355,17 @@ impl SignalStore for MemoryStore {
         Ok(self.read(|t| t.sender_keys.get(address).cloned()))
     }
 
+    async fn apply_batch_atomic(&self, batch: &WriteBatch) -> StoreResult<bool> {
+        // Every operation below is infallible on maps, and the lock is held
+        // for the whole batch: no reader sees a part of it.
+        self.write(|t| {
+            for op in batch.ops() {
+                apply_op(t, op);
+            }
+        });
+        Ok(true)
+    }
+
     async fn delete_sender_key(&self, address: &str) -> StoreResult<()> {
         self.write(|t| t.sender_keys.remove(address));
         Ok(())
@@ -624,6 +636,70 @@ impl ProtocolStore for MemoryStore {
             t.sent_messages.retain(|_, (_, sent_at)| *sent_at >= cutoff);
             count(before - t.sent_messages.len())
         })
+    }
+}
+
+/// One batch operation on a device's rows, with the meaning of the trait
+/// method it is named after.
+fn apply_op(t: &mut Tables, op: &WriteOp) {
+    match op {
+        WriteOp::PutSession { address, record } => {
+            t.sessions.insert(address.clone(), record.clone());
+        }
+        WriteOp::DeleteSession { address } => {
+            t.sessions.remove(address);
+        }
+        WriteOp::PutIdentity { address, key } => {
+            t.identities.insert(address.clone(), *key);
+        }
+        WriteOp::StorePreKeys { keys, uploaded } => {
+            for (id, record) in keys {
+                t.prekeys.insert(*id, (record.clone(), *uploaded));
+            }
+        }
+        WriteOp::MarkPreKeysUploaded { ids } => {
+            for id in ids {
+                if let Some((_, uploaded)) = t.prekeys.get_mut(id) {
+                    *uploaded = true;
+                }
+            }
+        }
+        WriteOp::RemovePreKey { id } => {
+            t.prekeys.remove(id);
+        }
+        WriteOp::StoreSignedPreKey { id, record } => {
+            t.signed_prekeys.insert(*id, record.to_vec());
+        }
+        WriteOp::PutSenderKey { name, record } => {
+            t.sender_keys.insert(name.clone(), record.to_vec());
+        }
+        WriteOp::DeleteSenderKey { name } => {
+            t.sender_keys.remove(name);
+        }
+        WriteOp::StoreSentMessage {
+            chat,
+            id,
+            payload,
+            sent_at,
+        } => {
+            t.sent_messages
+                .insert((chat.clone(), id.clone()), (payload.to_vec(), *sent_at));
+        }
+        WriteOp::UpdateDeviceList(record) => {
+            t.device_lists.insert(record.user.clone(), record.clone());
+        }
+        WriteOp::PutLidMapping(entry) => {
+            t.lid_mappings.insert(entry.lid.clone(), entry.clone());
+        }
+        WriteOp::SetSenderKeyStatus { group, entries } => {
+            if !entries.is_empty() {
+                let group = t.sender_key_devices.entry(group.clone()).or_default();
+                for (device, has_key) in entries {
+                    group.insert(device.clone(), *has_key);
+                }
+            }
+        }
+        WriteOp::SaveDevice(device) => t.device = Some((**device).clone()),
     }
 }
 

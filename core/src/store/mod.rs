@@ -30,6 +30,7 @@
 //! .unwrap();
 //! ```
 
+mod batch;
 mod error;
 mod memory;
 pub mod traits;
@@ -37,7 +38,10 @@ mod types;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_batch;
 
+pub use batch::{WriteBatch, WriteOp, apply_batch};
 pub use error::{BoxError, StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use traits::{AppSyncStore, Backend, DeviceStore, ProtocolStore, SignalStore};

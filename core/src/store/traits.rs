@@ -142,6 +142,16 @@ pub trait SignalStore: Send + Sync {
 
     /// Deletes the sender-key record of `address`.
     async fn delete_sender_key(&self, address: &str) -> StoreResult<()>;
+
+    /// Applies every operation of `batch` in one transaction and returns
+    /// `Ok(true)`, or returns `Ok(false)` without writing anything when the
+    /// backend cannot (the default): [`apply_batch`](super::apply_batch) then
+    /// applies the operations one by one, which is not atomic. A backend that
+    /// returns `Ok(true)` promises all-or-nothing, also across a crash.
+    async fn apply_batch_atomic(&self, batch: &super::WriteBatch) -> StoreResult<bool> {
+        let _ = batch;
+        Ok(false)
+    }
 }
 
 /// App-state sync: sync keys, collection versions and the mutation MACs that

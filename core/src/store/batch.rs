@@ -1,0 +1,255 @@
+//! [`WriteBatch`]: the writes of one unit of work, across every record family,
+//! applied together.
+//!
+//! Messaging makes several writes per message (a session, a consumed prekey,
+//! an identity, a sent message …) that must land together: a crash between
+//! them would leave, say, a session advanced past a message whose decryption
+//! was never recorded. A backend that can apply a batch in one transaction
+//! overrides [`SignalStore::apply_batch_atomic`] and returns `Ok(true)`;
+//! [`MemoryStore`](super::MemoryStore) and `wa-store-redb` do. For other
+//! backends (written against the trait methods only) [`apply_batch`] falls back
+//! to applying the operations one by one, in order, which is **not atomic**: a
+//! crash can leave a prefix of the batch applied.
+//!
+//! ```
+//! use wa_core::store::{MemoryStore, SignalStore, WriteBatch, apply_batch};
+//!
+//! smol::block_on(async {
+//!     let store = MemoryStore::new();
+//!     let mut batch = WriteBatch::new();
+//!     batch.put_session("15550001@c.us.0", vec![1, 2, 3]);
+//!     batch.remove_prekey(17);
+//!     batch.put_identity("15550001@c.us.0", [9; 32]);
+//!     let atomic = apply_batch(&store, &batch).await?;
+//!     assert!(atomic);
+//!     assert_eq!(store.load_identity("15550001@c.us.0").await?, Some([9; 32]));
+//!     Ok::<_, wa_core::store::StoreError>(())
+//! })
+//! .unwrap();
+//! ```
+
+use bytes::Bytes;
+
+use super::error::StoreResult;
+use super::traits::Backend;
+use super::types::{Device, DeviceListRecord, LidPnMappingEntry};
+
+/// One write of a [`WriteBatch`]. Each has the meaning of the store method it
+/// is named after.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum WriteOp {
+    /// `SignalStore::put_session`.
+    PutSession {
+        /// Signal address.
+        address: String,
+        /// Session record bytes.
+        record: Bytes,
+    },
+    /// `SignalStore::delete_session`.
+    DeleteSession {
+        /// Signal address.
+        address: String,
+    },
+    /// `SignalStore::put_identity`.
+    PutIdentity {
+        /// Signal address.
+        address: String,
+        /// The identity key.
+        key: [u8; 32],
+    },
+    /// `SignalStore::store_prekeys_batch`.
+    StorePreKeys {
+        /// (id, record) pairs.
+        keys: Vec<(u32, Bytes)>,
+        /// Whether they are already on the server.
+        uploaded: bool,
+    },
+    /// `SignalStore::mark_prekeys_uploaded`.
+    MarkPreKeysUploaded {
+        /// The ids.
+        ids: Vec<u32>,
+    },
+    /// `SignalStore::remove_prekey`.
+    RemovePreKey {
+        /// The id.
+        id: u32,
+    },
+    /// `SignalStore::store_signed_prekey`.
+    StoreSignedPreKey {
+        /// The id.
+        id: u32,
+        /// Record bytes.
+        record: Bytes,
+    },
+    /// `SignalStore::put_sender_key`.
+    PutSenderKey {
+        /// Sender-key name (group and sender address).
+        name: String,
+        /// Record bytes.
+        record: Bytes,
+    },
+    /// `SignalStore::delete_sender_key`.
+    DeleteSenderKey {
+        /// Sender-key name.
+        name: String,
+    },
+    /// `ProtocolStore::store_sent_message`.
+    StoreSentMessage {
+        /// Chat JID.
+        chat: String,
+        /// Message id.
+        id: String,
+        /// Payload.
+        payload: Bytes,
+        /// Unix seconds.
+        sent_at: i64,
+    },
+    /// `ProtocolStore::update_device_list`.
+    UpdateDeviceList(DeviceListRecord),
+    /// `ProtocolStore::put_lid_mapping`.
+    PutLidMapping(LidPnMappingEntry),
+    /// `ProtocolStore::set_sender_key_status`.
+    SetSenderKeyStatus {
+        /// Group JID.
+        group: String,
+        /// (device JID, has key) pairs.
+        entries: Vec<(String, bool)>,
+    },
+    /// `DeviceStore::save`.
+    SaveDevice(Box<Device>),
+}
+
+/// The writes of one unit of work, in order. Build it with the methods below,
+/// apply it with [`apply_batch`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteBatch {
+    ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The operations, in order.
+    pub fn ops(&self) -> &[WriteOp] {
+        &self.ops
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Appends an operation.
+    pub fn push(&mut self, op: WriteOp) {
+        self.ops.push(op);
+    }
+
+    /// Appends all of `other`'s operations.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
+
+    /// Adds a session write.
+    pub fn put_session(&mut self, address: impl Into<String>, record: impl Into<Bytes>) {
+        self.push(WriteOp::PutSession {
+            address: address.into(),
+            record: record.into(),
+        });
+    }
+
+    /// Adds an identity write.
+    pub fn put_identity(&mut self, address: impl Into<String>, key: [u8; 32]) {
+        self.push(WriteOp::PutIdentity {
+            address: address.into(),
+            key,
+        });
+    }
+
+    /// Adds a prekey removal.
+    pub fn remove_prekey(&mut self, id: u32) {
+        self.push(WriteOp::RemovePreKey { id });
+    }
+
+    /// Adds a sender-key write.
+    pub fn put_sender_key(&mut self, name: impl Into<String>, record: impl Into<Bytes>) {
+        self.push(WriteOp::PutSenderKey {
+            name: name.into(),
+            record: record.into(),
+        });
+    }
+
+    /// Adds a device save.
+    pub fn save_device(&mut self, device: Device) {
+        self.push(WriteOp::SaveDevice(Box::new(device)));
+    }
+
+    /// Applies the operations one by one through the trait methods (not
+    /// atomic: a failure or a crash can leave a prefix applied).
+    pub async fn apply_each(&self, store: &(impl Backend + ?Sized)) -> StoreResult<()> {
+        for op in &self.ops {
+            match op {
+                WriteOp::PutSession { address, record } => {
+                    store.put_session(address, record).await?
+                }
+                WriteOp::DeleteSession { address } => store.delete_session(address).await?,
+                WriteOp::PutIdentity { address, key } => store.put_identity(address, *key).await?,
+                WriteOp::StorePreKeys { keys, uploaded } => {
+                    store.store_prekeys_batch(keys, *uploaded).await?
+                }
+                WriteOp::MarkPreKeysUploaded { ids } => store.mark_prekeys_uploaded(ids).await?,
+                WriteOp::RemovePreKey { id } => store.remove_prekey(*id).await?,
+                WriteOp::StoreSignedPreKey { id, record } => {
+                    store.store_signed_prekey(*id, record).await?
+                }
+                WriteOp::PutSenderKey { name, record } => {
+                    store.put_sender_key(name, record).await?
+                }
+                WriteOp::DeleteSenderKey { name } => store.delete_sender_key(name).await?,
+                WriteOp::StoreSentMessage {
+                    chat,
+                    id,
+                    payload,
+                    sent_at,
+                } => {
+                    store
+                        .store_sent_message(chat, id, payload, *sent_at)
+                        .await?
+                }
+                WriteOp::UpdateDeviceList(record) => {
+                    store.update_device_list(record.clone()).await?
+                }
+                WriteOp::PutLidMapping(entry) => store.put_lid_mapping(entry).await?,
+                WriteOp::SetSenderKeyStatus { group, entries } => {
+                    let entries: Vec<(&str, bool)> =
+                        entries.iter().map(|(d, k)| (d.as_str(), *k)).collect();
+                    store.set_sender_key_status(group, &entries).await?
+                }
+                WriteOp::SaveDevice(device) => store.save(device).await?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies `batch`: in one transaction when the backend can
+/// ([`SignalStore::apply_batch_atomic`](super::SignalStore::apply_batch_atomic)),
+/// otherwise operation by operation. Returns whether it was atomic.
+pub async fn apply_batch(store: &(impl Backend + ?Sized), batch: &WriteBatch) -> StoreResult<bool> {
+    if batch.is_empty() {
+        return Ok(true);
+    }
+    if store.apply_batch_atomic(batch).await? {
+        return Ok(true);
+    }
+    batch.apply_each(store).await?;
+    Ok(false)
+}

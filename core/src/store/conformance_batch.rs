@@ -1,0 +1,149 @@
+//! Conformance checks for [`WriteBatch`] (feature `conformance`): every
+//! operation lands with the meaning of its trait method, through
+//! [`apply_batch`], whether or not the backend applies batches atomically.
+//! Backends that declare atomic batches are also checked for all-or-nothing
+//! under crashes by their own fault tests (`wa-store-redb`'s crash harness).
+
+use bytes::Bytes;
+
+use super::{
+    Backend, DeviceInfo, DeviceListRecord, LidPnMappingEntry, WriteBatch, WriteOp, apply_batch,
+};
+
+/// Applies one batch holding every kind of operation to an empty store and
+/// checks each effect; `expect_atomic` is what the backend declares. Panics on
+/// the first difference.
+pub async fn check_write_batch<S: Backend + ?Sized>(store: &S, expect_atomic: bool) {
+    store
+        .store_prekey(5, b"old", false)
+        .await
+        .expect("seed prekey");
+    store
+        .store_prekey(6, b"six", false)
+        .await
+        .expect("seed prekey");
+    store
+        .put_session("gone@c.us.0", b"x")
+        .await
+        .expect("seed session");
+    store
+        .put_sender_key("g@g.us:gone@c.us.0", b"x")
+        .await
+        .expect("seed sender key");
+
+    let mut batch = WriteBatch::new();
+    batch.put_session("a@c.us.0", Bytes::from_static(b"session-a"));
+    batch.push(WriteOp::DeleteSession {
+        address: "gone@c.us.0".into(),
+    });
+    batch.put_identity("a@c.us.0", [7; 32]);
+    batch.push(WriteOp::StorePreKeys {
+        keys: vec![
+            (10, Bytes::from_static(b"ten")),
+            (11, Bytes::from_static(b"eleven")),
+        ],
+        uploaded: false,
+    });
+    batch.push(WriteOp::MarkPreKeysUploaded {
+        ids: vec![10, 6, 999],
+    });
+    batch.remove_prekey(5);
+    batch.push(WriteOp::StoreSignedPreKey {
+        id: 2,
+        record: Bytes::from_static(b"spk"),
+    });
+    batch.put_sender_key("g@g.us:a@c.us.0", Bytes::from_static(b"sk"));
+    batch.push(WriteOp::DeleteSenderKey {
+        name: "g@g.us:gone@c.us.0".into(),
+    });
+    batch.push(WriteOp::StoreSentMessage {
+        chat: "a@s.whatsapp.net".into(),
+        id: "M1".into(),
+        payload: Bytes::from_static(b"payload"),
+        sent_at: 100,
+    });
+    batch.push(WriteOp::UpdateDeviceList(DeviceListRecord {
+        user: "a".into(),
+        devices: vec![DeviceInfo::new(0, None), DeviceInfo::new(3, Some(1))],
+        timestamp: 50,
+        phash: Some("2:abc".into()),
+        raw_id: None,
+    }));
+    batch.push(WriteOp::PutLidMapping(LidPnMappingEntry {
+        lid: "900".into(),
+        phone_number: "a".into(),
+        created_at: 1,
+        updated_at: 2,
+        learning_source: "test".into(),
+    }));
+    batch.push(WriteOp::SetSenderKeyStatus {
+        group: "g@g.us".into(),
+        entries: vec![("a:3@s.whatsapp.net".into(), true)],
+    });
+    // The later of two writes to one key wins, as with separate calls.
+    batch.put_session("a@c.us.0", Bytes::from_static(b"session-a2"));
+
+    let atomic = apply_batch(store, &batch).await.expect("apply");
+    assert_eq!(atomic, expect_atomic, "declared atomicity");
+
+    let s = store;
+    assert_eq!(
+        s.get_session("a@c.us.0").await.expect("read").as_deref(),
+        Some(&b"session-a2"[..])
+    );
+    assert_eq!(s.get_session("gone@c.us.0").await.expect("read"), None);
+    assert_eq!(
+        s.load_identity("a@c.us.0").await.expect("read"),
+        Some([7; 32])
+    );
+    assert_eq!(s.load_prekey(5).await.expect("read"), None);
+    assert_eq!(
+        s.load_prekey(11).await.expect("read").as_deref(),
+        Some(&b"eleven"[..])
+    );
+    assert_eq!(s.is_prekey_uploaded(10).await.expect("read"), Some(true));
+    assert_eq!(s.is_prekey_uploaded(6).await.expect("read"), Some(true));
+    assert_eq!(s.is_prekey_uploaded(11).await.expect("read"), Some(false));
+    assert_eq!(s.is_prekey_uploaded(999).await.expect("read"), None);
+    assert_eq!(
+        s.load_signed_prekey(2).await.expect("read").as_deref(),
+        Some(&b"spk"[..])
+    );
+    assert_eq!(
+        s.get_sender_key("g@g.us:a@c.us.0")
+            .await
+            .expect("read")
+            .as_deref(),
+        Some(&b"sk"[..])
+    );
+    assert_eq!(
+        s.get_sender_key("g@g.us:gone@c.us.0").await.expect("read"),
+        None
+    );
+    assert_eq!(
+        s.take_sent_message("a@s.whatsapp.net", "M1")
+            .await
+            .expect("read")
+            .as_deref(),
+        Some(&b"payload"[..])
+    );
+    let devices = s
+        .get_devices("a")
+        .await
+        .expect("read")
+        .expect("device list");
+    assert_eq!(devices.devices.len(), 2);
+    assert_eq!(
+        s.get_pn_mapping("a").await.expect("read").map(|m| m.lid),
+        Some("900".into())
+    );
+    assert_eq!(
+        s.get_sender_key_devices("g@g.us").await.expect("read"),
+        vec![("a:3@s.whatsapp.net".to_owned(), true)]
+    );
+    assert!(
+        apply_batch(store, &WriteBatch::new())
+            .await
+            .expect("empty batch")
+    );
+}
