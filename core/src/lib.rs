@@ -23,6 +23,7 @@ pub mod cert;
 pub mod connection;
 pub mod frame;
 pub mod message;
+pub mod messaging;
 pub mod net;
 pub mod noise;
 pub mod pair;

@@ -285,8 +285,8 @@ pub(crate) fn key_node(tag: &str, id: u32, value: &[u8; 32], signature: Option<&
     Node::new(tag.to_owned()).children(children)
 }
 
-/// A 24-bit big-endian `<id>`.
-pub(crate) fn key_id(node: &Node) -> Result<u32, StanzaError> {
+/// The 24-bit big-endian `<id>` child of a key element.
+pub fn key_id(node: &Node) -> Result<u32, StanzaError> {
     let id = node
         .child("id")
         .and_then(Node::content_bytes)

@@ -118,6 +118,12 @@ pub enum WriteOp {
     },
     /// `DeviceStore::save`.
     SaveDevice(Box<Device>),
+    /// Raises the saved device's `next_pre_key_id` to at least `next` (never
+    /// lowers it); nothing happens when no device is saved.
+    AdvancePreKeyCounter {
+        /// The lowest id not yet handed out.
+        next: u32,
+    },
 }
 
 /// The writes of one unit of work, in order. Build it with the methods below,
@@ -234,6 +240,14 @@ impl WriteBatch {
                     store.set_sender_key_status(group, &entries).await?
                 }
                 WriteOp::SaveDevice(device) => store.save(device).await?,
+                WriteOp::AdvancePreKeyCounter { next } => {
+                    if let Some(mut device) = store.load().await?
+                        && device.next_pre_key_id < *next
+                    {
+                        device.next_pre_key_id = *next;
+                        store.save(&device).await?;
+                    }
+                }
             }
         }
         Ok(())

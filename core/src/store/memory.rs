@@ -700,6 +700,11 @@ fn apply_op(t: &mut Tables, op: &WriteOp) {
             }
         }
         WriteOp::SaveDevice(device) => t.device = Some((**device).clone()),
+        WriteOp::AdvancePreKeyCounter { next } => {
+            if let Some(device) = &mut t.device {
+                device.next_pre_key_id = device.next_pre_key_id.max(*next);
+            }
+        }
     }
 }
 

@@ -1,0 +1,433 @@
+//! Messaging jobs: the core decides, the driver executes.
+//!
+//! A unit of messaging work (an incoming `<message>`, a send, a prekey refill)
+//! is a **job**. A job never touches a store or a socket. It asks the driver for
+//! what it needs, one [`Step`] at a time:
+//!
+//! - [`Step::Load`]: read these records ([`Need`]) and hand them back with
+//!   [`Job::provide`] (`Need::load` does it for any [`Backend`]);
+//! - [`Step::Query`]: send this IQ and hand back the answer with
+//!   [`Job::answer`];
+//! - [`Step::Commit`]: make this [`WriteBatch`] durable, then call
+//!   [`Job::committed`] (used when something must be on disk before the job
+//!   goes on, e.g. new prekeys before they are uploaded);
+//! - [`Step::Done`]: commit the [`Outcome`]'s batch, **then** send its stanzas,
+//!   **then** emit its events. Nothing leaves before the state that produced it
+//!   is durable ("writes before wire"), and no receipt leaves before the
+//!   decrypted message is stored.
+//!
+//! Jobs that touch the same Signal address must not run at the same time; the
+//! simplest driver runs jobs one after another.
+//!
+//! ```
+//! # use wa_core::messaging::{Job, Step};
+//! # async fn drive(mut job: Job, store: &dyn wa_core::store::Backend) -> Result<(), Box<dyn std::error::Error>> {
+//! loop {
+//!     match job.step() {
+//!         Step::Load(need) => job.provide(need.load(store).await?),
+//!         Step::Query(_iq) => job.answer(Err("no network in this example".into())),
+//!         Step::Commit(batch) => {
+//!             wa_core::store::apply_batch(store, &batch).await?;
+//!             job.committed();
+//!         }
+//!         Step::Done(outcome) => {
+//!             wa_core::store::apply_batch(store, &outcome.batch).await?;
+//!             // send outcome.stanzas, then emit outcome.events
+//!             return Ok(());
+//!         }
+//!     }
+//! }
+//! # }
+//! ```
+
+mod prekeys;
+mod receive;
+mod send;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use bytes::Bytes;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::binary::{Jid, Node};
+use crate::message::Message;
+use crate::signal::{IdentityKeyPair, PrivateKey, PublicKey, SignedPreKeyRecord};
+use crate::store::{Backend, Device, DeviceListRecord, StoreResult, WriteBatch};
+
+pub use prekeys::{MIN_SERVER_PREKEYS, PREKEY_BATCH};
+pub use receive::ReceivedMessage;
+
+/// Our own device, as the jobs need it.
+#[derive(Clone)]
+pub struct OwnDevice {
+    /// Our device JID (phone-number form, with device).
+    pub jid: Jid,
+    /// Our LID device JID, if known.
+    pub lid: Option<Jid>,
+    /// Identity key pair.
+    pub identity: IdentityKeyPair,
+    /// Registration id.
+    pub registration_id: u32,
+    /// The current signed prekey.
+    pub signed_pre_key: SignedPreKeyRecord,
+    /// Our account-signed device identity (`<device-identity>` content).
+    pub device_identity: Vec<u8>,
+    /// The next one-time prekey id (from the persistent counter).
+    pub next_pre_key_id: u32,
+}
+
+impl OwnDevice {
+    /// The messaging view of a registered [`Device`]; `None` before pairing
+    /// (no JID or account).
+    pub fn from_device(device: &Device) -> Option<Self> {
+        let jid: Jid = device.pn.as_deref()?.parse().ok()?;
+        let lid = device.lid.as_deref().and_then(|l| l.parse().ok());
+        let identity = IdentityKeyPair::from_parts(
+            PublicKey::from_raw(device.identity_key.public),
+            PrivateKey::from_bytes(device.identity_key.private),
+        );
+        let signed_pre_key = SignedPreKeyRecord::from_parts(
+            device.signed_pre_key_id,
+            PublicKey::from_raw(device.signed_pre_key.public),
+            PrivateKey::from_bytes(device.signed_pre_key.private),
+            device.signed_pre_key_signature,
+            0,
+        );
+        Some(OwnDevice {
+            jid,
+            lid,
+            identity,
+            registration_id: device.registration_id,
+            signed_pre_key,
+            device_identity: device.account.clone()?,
+            next_pre_key_id: device.next_pre_key_id.max(1),
+        })
+    }
+}
+
+impl fmt::Debug for OwnDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnDevice")
+            .field("jid", &self.jid)
+            .field("lid", &self.lid)
+            .field("registration_id", &self.registration_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Records a job asks for. Keys are Signal addresses (sessions, identities),
+/// prekey ids, sender-key names and users (device lists, by user part).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Need {
+    /// Session records.
+    pub sessions: Vec<String>,
+    /// Identity keys.
+    pub identities: Vec<String>,
+    /// One-time prekeys.
+    pub prekeys: Vec<u32>,
+    /// Signed prekeys (other than the current one, which the job has).
+    pub signed_prekeys: Vec<u32>,
+    /// Sender-key records.
+    pub sender_keys: Vec<String>,
+    /// Device lists, by user part.
+    pub device_lists: Vec<String>,
+}
+
+impl Need {
+    /// Loads everything from `store`.
+    pub async fn load(&self, store: &(impl Backend + ?Sized)) -> StoreResult<Records> {
+        let mut r = Records::default();
+        for a in &self.sessions {
+            r.sessions.insert(a.clone(), store.get_session(a).await?);
+        }
+        for a in &self.identities {
+            r.identities
+                .insert(a.clone(), store.load_identity(a).await?);
+        }
+        for id in &self.prekeys {
+            r.prekeys.insert(*id, store.load_prekey(*id).await?);
+        }
+        for id in &self.signed_prekeys {
+            r.signed_prekeys
+                .insert(*id, store.load_signed_prekey(*id).await?.map(Bytes::from));
+        }
+        for n in &self.sender_keys {
+            r.sender_keys
+                .insert(n.clone(), store.get_sender_key(n).await?.map(Bytes::from));
+        }
+        for u in &self.device_lists {
+            r.device_lists
+                .insert(u.clone(), store.get_devices(u).await?);
+        }
+        Ok(r)
+    }
+
+    /// Whether nothing is needed.
+    pub fn is_empty(&self) -> bool {
+        *self == Need::default()
+    }
+}
+
+/// What the driver loaded for a [`Need`]; absent keys read as missing.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    /// Session records by address.
+    pub sessions: HashMap<String, Option<Bytes>>,
+    /// Identity keys by address.
+    pub identities: HashMap<String, Option<[u8; 32]>>,
+    /// Prekey records by id.
+    pub prekeys: HashMap<u32, Option<Bytes>>,
+    /// Signed prekey records by id.
+    pub signed_prekeys: HashMap<u32, Option<Bytes>>,
+    /// Sender-key records by name.
+    pub sender_keys: HashMap<String, Option<Bytes>>,
+    /// Device lists by user.
+    pub device_lists: HashMap<String, Option<DeviceListRecord>>,
+}
+
+impl Records {
+    fn session(&self, address: &str) -> Option<&Bytes> {
+        self.sessions.get(address).and_then(Option::as_ref)
+    }
+
+    fn identity(&self, address: &str) -> Option<PublicKey> {
+        self.identities
+            .get(address)
+            .copied()
+            .flatten()
+            .map(PublicKey::from_raw)
+    }
+}
+
+/// What the application hears from messaging jobs.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MessagingEvent {
+    /// A message arrived (from someone, or from another of our devices).
+    Message(Box<ReceivedMessage>),
+    /// A contact's identity key changed ("security code changed").
+    IdentityChanged {
+        /// The device whose key changed.
+        device: Jid,
+    },
+    /// A message could not be decrypted; a retry receipt was sent.
+    Undecryptable {
+        /// The message id.
+        id: String,
+        /// The sending device.
+        sender: Jid,
+        /// Why.
+        reason: String,
+    },
+    /// The server took our message (its ack arrived).
+    Sent {
+        /// The message id.
+        id: String,
+    },
+    /// A send could not be completed.
+    SendFailed {
+        /// The message id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The end of a job: commit `batch`, then send `stanzas`, then emit `events`.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Writes, all or nothing.
+    pub batch: WriteBatch,
+    /// Stanzas to send once the batch is durable.
+    pub stanzas: Vec<Node>,
+    /// Events for the application, after the stanzas.
+    pub events: Vec<MessagingEvent>,
+}
+
+/// What a job wants next.
+#[derive(Debug)]
+pub enum Step {
+    /// Load these records, then [`Job::provide`].
+    Load(Need),
+    /// Send this IQ, then [`Job::answer`].
+    Query(Node),
+    /// Make this batch durable, then [`Job::committed`].
+    Commit(WriteBatch),
+    /// Finished.
+    Done(Outcome),
+}
+
+/// An IQ answer as a job takes it: the result stanza, or why there is none.
+pub type IqAnswer = Result<Node, String>;
+
+/// A messaging job (see the module docs).
+#[derive(Debug)]
+pub enum Job {
+    /// An incoming message.
+    Receive(receive::ReceiveJob),
+    /// A send.
+    Send(send::SendJob),
+    /// A prekey check and refill.
+    PreKeys(prekeys::PreKeyJob),
+}
+
+impl Job {
+    /// The next step. Call again after answering the previous one.
+    pub fn step(&mut self) -> Step {
+        match self {
+            Job::Receive(j) => j.step(),
+            Job::Send(j) => j.step(),
+            Job::PreKeys(j) => j.step(),
+        }
+    }
+
+    /// The records asked for by [`Step::Load`].
+    pub fn provide(&mut self, records: Records) {
+        match self {
+            Job::Receive(j) => j.provide(records),
+            Job::Send(j) => j.provide(records),
+            Job::PreKeys(_) => {}
+        }
+    }
+
+    /// The answer to [`Step::Query`].
+    pub fn answer(&mut self, answer: IqAnswer) {
+        match self {
+            Job::Receive(_) => {}
+            Job::Send(j) => j.answer(answer),
+            Job::PreKeys(j) => j.answer(answer),
+        }
+    }
+
+    /// The batch of [`Step::Commit`] is durable.
+    pub fn committed(&mut self) {
+        if let Job::PreKeys(j) = self {
+            j.committed();
+        }
+    }
+}
+
+/// Starts jobs. Holds our device and the job RNG; cheap to keep for the life
+/// of a connection.
+pub struct Messenger {
+    own: OwnDevice,
+    rng: ChaCha20Rng,
+    /// Failed decryptions per message id (for the retry count).
+    retries: HashMap<String, u32>,
+    next_id: u64,
+}
+
+impl fmt::Debug for Messenger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Messenger")
+            .field("own", &self.own)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Messenger {
+    /// A messenger for `own`, its randomness from `seed` (the driver seeds it
+    /// from the OS; tests pass a constant).
+    pub fn new(own: OwnDevice, seed: [u8; 32]) -> Self {
+        Messenger {
+            own,
+            rng: ChaCha20Rng::from_seed(seed),
+            retries: HashMap::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Our device.
+    pub fn own(&self) -> &OwnDevice {
+        &self.own
+    }
+
+    /// A job for an incoming `<message>` stanza, received at `now` (unix
+    /// seconds).
+    pub fn receive(&mut self, stanza: &Node, now: i64) -> Job {
+        let seed = self.fork_seed();
+        Job::Receive(receive::ReceiveJob::new(self, stanza, now, seed))
+    }
+
+    /// A job that sends `message` to `to` (a user JID), at `now` (unix
+    /// seconds). The message id is [`Messenger::new_message_id`]'s.
+    pub fn send(&mut self, to: &Jid, message: Message, now: i64) -> (String, Job) {
+        let id = self.new_message_id();
+        let seed = self.fork_seed();
+        let job = send::SendJob::new(
+            self.own.clone(),
+            to.to_non_ad(),
+            id.clone(),
+            message,
+            now,
+            seed,
+        );
+        (id, Job::Send(job))
+    }
+
+    /// A job that checks the server's prekey count and uploads a new batch when
+    /// it is below [`MIN_SERVER_PREKEYS`] (or unconditionally when `force`, as
+    /// on the server's low-count notification).
+    pub fn refill_prekeys(&mut self, force: bool, device: &Device) -> Job {
+        let seed = self.fork_seed();
+        Job::PreKeys(prekeys::PreKeyJob::new(self, device.clone(), force, seed))
+    }
+
+    /// A fresh message id: `3EB0` and 16 hex digits (deterministic from the
+    /// seed).
+    pub fn new_message_id(&mut self) -> String {
+        use rand_core::Rng as _;
+        self.next_id += 1;
+        format!("3EB0{:016X}", self.rng.next_u64() ^ self.next_id)
+    }
+
+    /// Updates the messenger from a finished job's outcome (failure counts for
+    /// retry receipts, the prekey counter). Call it after every job.
+    pub fn observe(&mut self, outcome: &Outcome) {
+        receive::note(self, outcome);
+        for op in outcome.batch.ops() {
+            if let crate::store::WriteOp::AdvancePreKeyCounter { next } = op {
+                self.own.next_pre_key_id = self.own.next_pre_key_id.max(*next);
+            }
+        }
+    }
+
+    fn fork_seed(&mut self) -> [u8; 32] {
+        use rand_core::Rng as _;
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        seed
+    }
+
+    /// Takes `n` prekey ids from the persistent counter (the caller's batch
+    /// must persist the advanced counter with the keys). Ids are 24-bit and
+    /// start at 1; when the range would pass 2^24 − 1 it starts over at 1.
+    fn take_prekey_ids(&mut self, n: u32) -> std::ops::Range<u32> {
+        let mut start = self.own.next_pre_key_id.max(1);
+        if start.saturating_add(n) > MAX_PREKEY_ID + 1 {
+            start = 1;
+        }
+        let end = start + n;
+        self.own.next_pre_key_id = end;
+        start..end
+    }
+
+    /// Notes a failed decryption of message `id` and returns its attempt
+    /// number (bounded memory: the table is cleared when it grows large).
+    fn note_failure(&mut self, id: &str) -> u32 {
+        if self.retries.len() >= MAX_TRACKED_RETRIES {
+            self.retries.clear();
+        }
+        let count = self.retries.entry(id.to_owned()).or_insert(0);
+        *count += 1;
+        *count
+    }
+}
+
+/// The largest one-time prekey id (ids are 24-bit on the wire).
+pub const MAX_PREKEY_ID: u32 = 0xFF_FFFF;
+
+/// Message ids whose failed attempts are remembered at once.
+const MAX_TRACKED_RETRIES: usize = 4096;

@@ -1,0 +1,400 @@
+//! The job of one incoming `<message>`: decrypt every `<enc>`, store what
+//! changed, answer once (receipt, retry receipt or ack), report the message.
+
+use bytes::Bytes;
+use prost::Message as _;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use super::{MessagingEvent, Messenger, Need, Outcome, OwnDevice, Records, Step};
+use crate::binary::{Jid, Node};
+use crate::message::stanza::{EncType, IncomingMessage, RetryKeys};
+use crate::message::{Message, SignalAddress, unpad};
+use crate::signal::{
+    IdentityChange, IdentityPolicy, PreKeyRecord, PreKeySignalMessage,
+    SenderKeyDistributionMessage, SenderKeyRecord, SessionRecord, SignalError, SignedPreKeyRecord,
+    decrypt, decrypt_prekey_message, group_decrypt, process_sender_key_distribution,
+};
+use crate::store::{WriteBatch, WriteOp};
+
+/// A decrypted message, as the application gets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedMessage {
+    /// The message id.
+    pub id: String,
+    /// The chat: the contact, the group, or (for our own devices' messages) the
+    /// person we wrote to.
+    pub chat: Jid,
+    /// The sending device.
+    pub sender: Jid,
+    /// Whether one of our own devices sent it.
+    pub from_me: bool,
+    /// Server time, unix seconds.
+    pub timestamp: u64,
+    /// The sender's push name, if the server sent one.
+    pub push_name: Option<String>,
+    /// The content (for our own devices' messages, unwrapped from
+    /// `deviceSentMessage`).
+    pub message: Message,
+    /// The unpadded plaintext, for fields this crate does not decode.
+    pub raw: Vec<u8>,
+}
+
+/// See the module docs.
+pub struct ReceiveJob {
+    own: OwnDevice,
+    parsed: Result<IncomingMessage, ()>,
+    /// The attempt number if this decryption fails.
+    failure_count: u32,
+    /// A prekey id reserved for the retry receipt's keys.
+    retry_pre_key_id: Option<u32>,
+    rng: ChaCha20Rng,
+    loaded: Option<Records>,
+    started: bool,
+}
+
+impl std::fmt::Debug for ReceiveJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiveJob")
+            .field("message", &self.parsed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceiveJob {
+    pub(super) fn new(messenger: &mut Messenger, stanza: &Node, _now: i64, seed: [u8; 32]) -> Self {
+        let parsed = IncomingMessage::parse(stanza).map_err(|_| ());
+        // The count this attempt will carry if it fails; keys from the second.
+        let previous = match &parsed {
+            Ok(m) => messenger.retries.get(&m.id).copied().unwrap_or(0),
+            Err(_) => 0,
+        };
+        let retry_pre_key_id = (previous >= 1).then(|| messenger.take_prekey_ids(1).start);
+        ReceiveJob {
+            own: messenger.own.clone(),
+            parsed,
+            failure_count: previous + 1,
+            retry_pre_key_id,
+            rng: ChaCha20Rng::from_seed(seed),
+            loaded: None,
+            started: false,
+        }
+    }
+
+    fn need(&self, msg: &IncomingMessage) -> Need {
+        let address = SignalAddress::of(msg.sender()).to_string();
+        let mut need = Need::default();
+        if msg.encs.iter().any(|e| e.kind != EncType::SenderKey) {
+            need.sessions.push(address.clone());
+            need.identities.push(address);
+        }
+        for enc in &msg.encs {
+            if enc.kind == EncType::PreKey
+                && let Ok(pkmsg) = PreKeySignalMessage::deserialize(&enc.ciphertext)
+            {
+                need.prekeys.extend(pkmsg.pre_key_id());
+                if pkmsg.signed_pre_key_id() != self.own.signed_pre_key.id() {
+                    need.signed_prekeys.push(pkmsg.signed_pre_key_id());
+                }
+            }
+        }
+        if msg.from.is_group() {
+            need.sender_keys
+                .push(SignalAddress::sender_key_name(&msg.from, msg.sender()));
+        }
+        need
+    }
+
+    pub(super) fn step(&mut self) -> Step {
+        let msg = match &self.parsed {
+            Ok(m) => m.clone(),
+            Err(()) => return Step::Done(Outcome::default()),
+        };
+        if msg.encs.is_empty() {
+            return Step::Done(Outcome {
+                stanzas: vec![msg.ack()],
+                ..Outcome::default()
+            });
+        }
+        match self.loaded.take() {
+            None if !self.started => {
+                self.started = true;
+                Step::Load(self.need(&msg))
+            }
+            None => Step::Done(Outcome {
+                stanzas: vec![msg.ack()],
+                ..Outcome::default()
+            }),
+            Some(records) => Step::Done(self.run(&msg, &records)),
+        }
+    }
+
+    pub(super) fn provide(&mut self, records: Records) {
+        self.loaded = Some(records);
+    }
+
+    fn run(&mut self, msg: &IncomingMessage, records: &Records) -> Outcome {
+        let sender = msg.sender().clone();
+        let from_me = sender.user() == self.own.jid.user()
+            || self
+                .own
+                .lid
+                .as_ref()
+                .is_some_and(|l| l.user() == sender.user());
+        let address = SignalAddress::of(&sender).to_string();
+        let mut batch = WriteBatch::new();
+        let mut events = Vec::new();
+        let mut failure: Option<SignalError> = None;
+        let mut duplicate = false;
+        let mut plaintexts = Vec::new();
+
+        // Pairwise first: a sender key may travel inside.
+        let mut session = None;
+        for enc in msg.encs.iter().filter(|e| e.kind != EncType::SenderKey) {
+            let record = session.get_or_insert_with(|| {
+                records
+                    .session(&address)
+                    .and_then(|b| SessionRecord::deserialize(b).ok())
+                    .unwrap_or_default()
+            });
+            let known = records.identity(&address);
+            let result = match enc.kind {
+                EncType::PreKey => self.decrypt_pkmsg(record, &enc.ciphertext, known, records),
+                _ => decrypt(record, &enc.ciphertext, &mut self.rng).map(|p| (p, None, None)),
+            };
+            match result {
+                Ok((plaintext, used_pre_key, identity)) => {
+                    if let Some(id) = used_pre_key {
+                        batch.remove_prekey(id);
+                    }
+                    match identity {
+                        Some((IdentityChange::New, key)) => batch.put_identity(&address, key),
+                        Some((IdentityChange::Changed { .. }, key)) => {
+                            batch.put_identity(&address, key);
+                            events.push(MessagingEvent::IdentityChanged {
+                                device: sender.clone(),
+                            });
+                        }
+                        _ => {}
+                    }
+                    plaintexts.push(plaintext);
+                }
+                Err(SignalError::DuplicateMessage { .. }) => duplicate = true,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(record) = &session
+            && !plaintexts.is_empty()
+        {
+            batch.put_session(&address, record.serialize());
+        }
+
+        // Then the group message, with any distribution just received.
+        let mut sender_key: Option<(String, SenderKeyRecord)> = None;
+        let mut messages = Vec::new();
+        for plaintext in &plaintexts {
+            let Some((message, raw)) = decode_plaintext(plaintext) else {
+                failure.get_or_insert(SignalError::InvalidMessage("plaintext"));
+                continue;
+            };
+            if let Some(dist) = &message.sender_key_distribution_message
+                && let (Some(group), Some(bytes)) = (
+                    &dist.group_id,
+                    &dist.axolotl_sender_key_distribution_message,
+                )
+                && let (Ok(group), Ok(dist)) = (
+                    group.parse::<Jid>(),
+                    SenderKeyDistributionMessage::deserialize(bytes),
+                )
+            {
+                let name = SignalAddress::sender_key_name(&group, &sender);
+                let (_, record) = sender_key
+                    .get_or_insert_with(|| (name.clone(), load_sender_key(records, &name)));
+                process_sender_key_distribution(record, &dist);
+            }
+            messages.push((message, raw));
+        }
+        for enc in msg.encs.iter().filter(|e| e.kind == EncType::SenderKey) {
+            let name = SignalAddress::sender_key_name(&msg.from, &sender);
+            if sender_key.as_ref().is_some_and(|(n, _)| *n != name) {
+                sender_key = None;
+            }
+            let (_, record) =
+                sender_key.get_or_insert_with(|| (name.clone(), load_sender_key(records, &name)));
+            match group_decrypt(record, &enc.ciphertext) {
+                Ok(plaintext) => match decode_plaintext(&plaintext) {
+                    Some(decoded) => messages.push(decoded),
+                    None => {
+                        failure.get_or_insert(SignalError::InvalidMessage("plaintext"));
+                    }
+                },
+                Err(SignalError::DuplicateMessage { .. }) => duplicate = true,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some((name, record)) = &sender_key {
+            batch.put_sender_key(name, record.serialize());
+        }
+
+        if let Some(error) = failure {
+            // Nothing is stored for a message we could not read; the sender is
+            // asked to encrypt it again.
+            let mut batch = WriteBatch::new();
+            let keys = self.retry_keys(&mut batch);
+            return Outcome {
+                batch,
+                stanzas: vec![msg.retry_receipt(
+                    self.failure_count,
+                    self.own.registration_id,
+                    keys,
+                )],
+                events: vec![MessagingEvent::Undecryptable {
+                    id: msg.id.clone(),
+                    sender,
+                    reason: error.to_string(),
+                }],
+            };
+        }
+        let _ = duplicate; // a duplicate is answered like a success, not re-delivered
+        for (message, raw) in messages {
+            let (message, chat) = unwrap_device_sent(message, from_me, msg.chat());
+            if is_content(&message) {
+                events.push(MessagingEvent::Message(Box::new(ReceivedMessage {
+                    id: msg.id.clone(),
+                    chat,
+                    sender: sender.clone(),
+                    from_me,
+                    timestamp: msg.timestamp,
+                    push_name: msg.push_name.clone(),
+                    message,
+                    raw,
+                })));
+            }
+        }
+        Outcome {
+            batch,
+            stanzas: vec![msg.delivery_receipt(from_me)],
+            events,
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn decrypt_pkmsg(
+        &mut self,
+        record: &mut SessionRecord,
+        bytes: &[u8],
+        known: Option<crate::signal::PublicKey>,
+        records: &Records,
+    ) -> Result<(Vec<u8>, Option<u32>, Option<(IdentityChange, [u8; 32])>), SignalError> {
+        let pkmsg = PreKeySignalMessage::deserialize(bytes)?;
+        let signed_id = pkmsg.signed_pre_key_id();
+        let stored_signed;
+        let signed = if signed_id == self.own.signed_pre_key.id() {
+            Some(&self.own.signed_pre_key)
+        } else {
+            stored_signed = records
+                .signed_prekeys
+                .get(&signed_id)
+                .and_then(Option::as_ref)
+                .and_then(|b| SignedPreKeyRecord::deserialize(b).ok());
+            stored_signed.as_ref()
+        };
+        let one_time = pkmsg.pre_key_id().and_then(|id| {
+            records
+                .prekeys
+                .get(&id)
+                .and_then(Option::as_ref)
+                .and_then(|b| PreKeyRecord::deserialize(b).ok())
+        });
+        let got = decrypt_prekey_message(
+            record,
+            &self.own.identity,
+            self.own.registration_id,
+            &pkmsg,
+            signed,
+            one_time.as_ref(),
+            known.as_ref(),
+            IdentityPolicy::AcceptChanged,
+            &mut self.rng,
+        )?;
+        let identity = Some((got.identity, *pkmsg.identity_key().raw()));
+        Ok((got.plaintext, got.used_pre_key_id, identity))
+    }
+
+    /// From the second failed attempt on: a fresh one-time prekey for the
+    /// sender to start a new session with, stored before the receipt leaves.
+    fn retry_keys(&mut self, batch: &mut WriteBatch) -> Option<RetryKeys> {
+        let id = self.retry_pre_key_id?;
+        let key = PreKeyRecord::generate(id, &mut self.rng);
+        batch.push(WriteOp::StorePreKeys {
+            keys: vec![(id, Bytes::from(key.serialize()))],
+            uploaded: true,
+        });
+        batch.push(WriteOp::AdvancePreKeyCounter { next: id + 1 });
+        Some(RetryKeys {
+            identity: *self.own.identity.public_key().raw(),
+            pre_key: (id, *key.public_key().raw()),
+            signed_pre_key: (
+                self.own.signed_pre_key.id(),
+                *self.own.signed_pre_key.public_key().raw(),
+                *self.own.signed_pre_key.signature(),
+            ),
+            device_identity: self.own.device_identity.clone(),
+        })
+    }
+}
+
+/// Records the outcome of a receive job in the messenger: the failure count
+/// for a retry, or nothing.
+pub(super) fn note(messenger: &mut Messenger, outcome: &Outcome) {
+    for event in &outcome.events {
+        if let MessagingEvent::Undecryptable { id, .. } = event {
+            messenger.note_failure(id);
+        }
+    }
+}
+
+fn load_sender_key(records: &Records, name: &str) -> SenderKeyRecord {
+    records
+        .sender_keys
+        .get(name)
+        .and_then(Option::as_ref)
+        .and_then(|b| SenderKeyRecord::deserialize(b).ok())
+        .unwrap_or_default()
+}
+
+fn decode_plaintext(padded: &[u8]) -> Option<(Message, Vec<u8>)> {
+    let raw = unpad(padded).ok()?;
+    let message = Message::decode(raw).ok()?;
+    Some((message, raw.to_vec()))
+}
+
+/// Our own devices' copies of what we sent come wrapped; the chat is the
+/// destination.
+fn unwrap_device_sent(message: Message, from_me: bool, chat: Jid) -> (Message, Jid) {
+    if from_me
+        && let Some(sent) = &message.device_sent_message
+        && let Some(inner) = &sent.message
+    {
+        let chat = sent
+            .destination_jid
+            .as_deref()
+            .and_then(|j| j.parse::<Jid>().ok())
+            .unwrap_or(chat);
+        return ((**inner).clone(), chat);
+    }
+    (message, chat)
+}
+
+/// Whether a message carries something for the application (not only a sender
+/// key or context).
+fn is_content(message: &Message) -> bool {
+    let mut bare = message.clone();
+    bare.sender_key_distribution_message = None;
+    bare.message_context_info = None;
+    bare != Message::default()
+}

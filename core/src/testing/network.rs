@@ -1,0 +1,440 @@
+//! A small WhatsApp network at the stanza level, for messaging tests on
+//! virtual time: accounts with devices, uploaded prekeys handed out once each,
+//! usync answers from its device registry, `<message>` fan-out with phash acks,
+//! receipts relayed, and per-device queues that hold stanzas until the device
+//! reads them (an offline queue for free).
+//!
+//! [`Party`] is one device on it: a [`Messenger`] over a [`MemoryStore`], with
+//! a synchronous job runner ([`Party::run`]) that executes every step against
+//! the store and the network, in the documented order (commit, send, emit).
+//!
+//! ```
+//! use wa_core::binary::Jid;
+//! use wa_core::message::Message;
+//! use wa_core::messaging::MessagingEvent;
+//! use wa_core::testing::network::{Network, Party};
+//!
+//! let mut net = Network::new();
+//! let mut alice = Party::join(&mut net, "15550001", 0, 1);
+//! let mut bob = Party::join(&mut net, "15550002", 0, 2);
+//! alice.send_text(&mut net, &Jid::pn("15550002"), "hello Bob");
+//! let events = bob.receive_all(&mut net);
+//! let MessagingEvent::Message(m) = &events[0] else { panic!("{events:?}") };
+//! assert_eq!(m.message.text_content(), Some("hello Bob"));
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+
+use futures_lite::future::block_on;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::binary::{Jid, Node};
+use crate::message::Message;
+use crate::message::iq::bundle_node;
+use crate::message::stanza::phash;
+use crate::messaging::{IqAnswer, Job, MessagingEvent, Messenger, OwnDevice, Step};
+use crate::signal::{PreKeyBundle, PublicKey};
+use crate::store::{Device, DeviceStore, MemoryStore, apply_batch};
+
+/// What the network knows of one device.
+#[derive(Debug, Clone)]
+struct DeviceSlot {
+    registration_id: u32,
+    identity: PublicKey,
+    signed: (u32, PublicKey, [u8; 64]),
+    prekeys: VecDeque<(u32, PublicKey)>,
+    queue: VecDeque<Node>,
+}
+
+/// The server side (see the module docs).
+#[derive(Debug, Default)]
+pub struct Network {
+    devices: BTreeMap<Jid, DeviceSlot>,
+    time: u64,
+    /// Stanzas the clients sent, by tag (for tests: every message answered).
+    pub answers: BTreeMap<String, usize>,
+    /// One-time prekeys handed out, in order (ids never repeat per device).
+    pub handed_out: Vec<(Jid, u32)>,
+    next_id: u64,
+}
+
+fn result_iq(id: &str, children: Vec<Node>) -> Node {
+    Node::new("iq")
+        .attr("id", id)
+        .attr("type", "result")
+        .children(children)
+}
+
+impl Network {
+    /// An empty network; server time starts at 2026-01-01.
+    pub fn new() -> Self {
+        Network {
+            time: super::TEST_UNIX_TIME,
+            ..Network::default()
+        }
+    }
+
+    /// Server time, unix seconds.
+    pub fn now(&self) -> u64 {
+        self.time
+    }
+
+    /// Moves server time on.
+    pub fn advance(&mut self, seconds: u64) {
+        self.time += seconds;
+    }
+
+    /// Registers a device (its keys, no prekeys yet).
+    pub fn register(&mut self, device: &Device, jid: &Jid) {
+        self.devices.insert(
+            jid.clone(),
+            DeviceSlot {
+                registration_id: device.registration_id,
+                identity: PublicKey::from_raw(device.identity_key.public),
+                signed: (
+                    device.signed_pre_key_id,
+                    PublicKey::from_raw(device.signed_pre_key.public),
+                    device.signed_pre_key_signature,
+                ),
+                prekeys: VecDeque::new(),
+                queue: VecDeque::new(),
+            },
+        );
+    }
+
+    /// Removes a device's remaining one-time prekeys (tests of exhaustion).
+    pub fn drain_prekeys(&mut self, jid: &Jid) {
+        if let Some(slot) = self.devices.get_mut(jid) {
+            slot.prekeys.clear();
+        }
+    }
+
+    /// How many one-time prekeys the server holds for `jid`.
+    pub fn prekey_count(&self, jid: &Jid) -> usize {
+        self.devices.get(jid).map_or(0, |s| s.prekeys.len())
+    }
+
+    /// Takes the stanzas queued for `jid`.
+    pub fn take_queue(&mut self, jid: &Jid) -> Vec<Node> {
+        self.devices
+            .get_mut(jid)
+            .map(|s| s.queue.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many stanzas wait for `jid`.
+    pub fn queued(&self, jid: &Jid) -> usize {
+        self.devices.get(jid).map_or(0, |s| s.queue.len())
+    }
+
+    fn devices_of(&self, user: &str) -> Vec<Jid> {
+        self.devices
+            .keys()
+            .filter(|j| j.user() == user)
+            .cloned()
+            .collect()
+    }
+
+    /// An IQ from `from`; returns the answer.
+    pub fn iq(&mut self, from: &Jid, iq: &Node) -> Node {
+        let id = iq.get_attr_str("id").unwrap_or("").to_owned();
+        let xmlns = iq.get_attr_str("xmlns").unwrap_or("");
+        let kind = iq.get_attr_str("type").unwrap_or("");
+        match (xmlns, kind) {
+            ("encrypt", "set") => {
+                let list = iq
+                    .child("list")
+                    .map(|l| l.children_by_tag("key").cloned().collect::<Vec<_>>());
+                let Some(slot) = self.devices.get_mut(from) else {
+                    return Node::new("iq").attr("id", id).attr("type", "error");
+                };
+                for key in list.unwrap_or_default() {
+                    let Ok(id) = crate::message::stanza::key_id(&key) else {
+                        continue;
+                    };
+                    let value = key.child("value").and_then(Node::content_bytes);
+                    if let Some(Ok(raw)) = value.map(|v| <[u8; 32]>::try_from(v.as_ref())) {
+                        slot.prekeys.push_back((id, PublicKey::from_raw(raw)));
+                    }
+                }
+                result_iq(&id, vec![])
+            }
+            ("encrypt", "get") if iq.child("count").is_some() => {
+                let n = self.prekey_count(from);
+                result_iq(&id, vec![Node::new("count").attr("value", n as u64)])
+            }
+            ("encrypt", "get") => {
+                let wanted: Vec<Jid> = iq
+                    .child("key")
+                    .map(|k| {
+                        k.children_by_tag("user")
+                            .filter_map(|u| u.attr_jid("jid").ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut users = Vec::new();
+                for device in wanted {
+                    match self.devices.get_mut(&device) {
+                        Some(slot) => {
+                            let pre_key = slot.prekeys.pop_front();
+                            if let Some((pid, _)) = pre_key {
+                                self.handed_out.push((device.clone(), pid));
+                            }
+                            let bundle = PreKeyBundle {
+                                registration_id: slot.registration_id,
+                                device_id: u32::from(device.device()),
+                                pre_key,
+                                signed_pre_key_id: slot.signed.0,
+                                signed_pre_key: slot.signed.1,
+                                signed_pre_key_signature: slot.signed.2,
+                                identity_key: slot.identity,
+                            };
+                            users.push(bundle_node(&device, &bundle));
+                        }
+                        None => users.push(
+                            Node::new("user")
+                                .attr("jid", &device)
+                                .children([Node::new("error").attr("code", "406")]),
+                        ),
+                    }
+                }
+                result_iq(&id, vec![Node::new("list").children(users)])
+            }
+            ("usync", _) => {
+                let users: Vec<Jid> = iq
+                    .child("usync")
+                    .and_then(|u| u.child("list"))
+                    .map(|l| {
+                        l.children_by_tag("user")
+                            .filter_map(|u| u.attr_jid("jid").ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let list = users.iter().map(|user| {
+                    let devices = self
+                        .devices_of(user.user())
+                        .iter()
+                        .map(|d| Node::new("device").attr("id", u64::from(d.device())))
+                        .collect::<Vec<_>>();
+                    Node::new("user")
+                        .attr("jid", user)
+                        .children([Node::new("devices")
+                            .children([Node::new("device-list").children(devices)])])
+                });
+                result_iq(
+                    &id,
+                    vec![Node::new("usync").children([Node::new("list").children(list)])],
+                )
+            }
+            _ => Node::new("iq").attr("id", id).attr("type", "error"),
+        }
+    }
+
+    /// A stanza (not an IQ) from `from`.
+    pub fn stanza(&mut self, from: &Jid, node: &Node) {
+        *self.answers.entry(node.tag.to_string()).or_default() += 1;
+        match node.tag.as_str() {
+            "message" => self.fan_out(from, node),
+            "receipt" => {
+                if let Ok(to) = node.attr_jid("to") {
+                    let mut relayed = node.clone();
+                    relayed.attrs.insert("from", from);
+                    relayed.attrs.remove("to");
+                    if let Some(slot) = self.devices.get_mut(&to) {
+                        slot.queue.push_back(relayed);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn fan_out(&mut self, from: &Jid, node: &Node) {
+        let (Some(id), Ok(to)) = (node.get_attr_str("id"), node.attr_jid("to")) else {
+            return;
+        };
+        let id = id.to_owned();
+        self.time += 1;
+        let identity = node.child("device-identity").cloned();
+        let mut delivered = Vec::new();
+        if let Some(participants) = node.child("participants") {
+            for target in participants.children_by_tag("to") {
+                let (Ok(device), Some(enc)) = (target.attr_jid("jid"), target.child("enc")) else {
+                    continue;
+                };
+                let Some(slot) = self.devices.get_mut(&device) else {
+                    continue;
+                };
+                let mut msg = Node::new("message")
+                    .attr("id", id.as_str())
+                    .attr("from", from)
+                    .attr("t", self.time)
+                    .attr("type", "text");
+                if device.user() == from.user() {
+                    msg = msg.attr("recipient", &to);
+                }
+                let mut children = vec![enc.clone()];
+                if enc.get_attr_str("type") == Some("pkmsg")
+                    && let Some(identity) = &identity
+                {
+                    children.push(identity.clone());
+                }
+                slot.queue.push_back(msg.children(children));
+                delivered.push(device);
+            }
+        }
+        self.next_id += 1;
+        let ack = Node::new("ack")
+            .attr("class", "message")
+            .attr("id", id.as_str())
+            .attr("t", self.time)
+            .attr("phash", phash(delivered.iter()));
+        if let Some(slot) = self.devices.get_mut(from) {
+            slot.queue.push_back(ack);
+        }
+    }
+}
+
+/// One device on a [`Network`] (see the module docs).
+pub struct Party {
+    /// The device JID.
+    pub jid: Jid,
+    /// Its store.
+    pub store: MemoryStore,
+    /// Its messenger.
+    pub messenger: Messenger,
+    next_iq: u64,
+}
+
+impl std::fmt::Debug for Party {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Party")
+            .field("jid", &self.jid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Party {
+    /// A new linked device `user:device` with keys from `seed`, registered on
+    /// the network, its prekeys uploaded.
+    pub fn join(net: &mut Network, user: &str, device: u16, seed: u64) -> Party {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut record = Device::generate(&mut rng);
+        let jid = Jid::pn(user).with_device(device);
+        record.pn = Some(jid.to_string());
+        record.account = Some(format!("device-identity:{jid}").into_bytes());
+        let store = MemoryStore::new();
+        block_on(store.save(&record)).expect("memory store");
+        net.register(&record, &jid);
+        let own = OwnDevice::from_device(&record).expect("registered device");
+        let mut seed_bytes = [0u8; 32];
+        seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        let mut party = Party {
+            jid,
+            store,
+            messenger: Messenger::new(own, seed_bytes),
+            next_iq: 0,
+        };
+        let job = party.messenger.refill_prekeys(false, &record);
+        party.run(net, job);
+        party
+    }
+
+    /// The saved device record.
+    pub fn device(&self) -> Device {
+        block_on(self.store.load())
+            .expect("memory store")
+            .expect("saved device")
+    }
+
+    /// Runs a job to its end against the store and the network and returns
+    /// its events (stanzas go to the network after the batch is applied).
+    pub fn run(&mut self, net: &mut Network, mut job: Job) -> Vec<MessagingEvent> {
+        loop {
+            match job.step() {
+                Step::Load(need) => {
+                    let records = block_on(need.load(&self.store)).expect("memory store");
+                    job.provide(records);
+                }
+                Step::Query(iq) => {
+                    self.next_iq += 1;
+                    let id = format!("iq-{}", self.next_iq);
+                    let iq = iq.attr("id", id.as_str());
+                    let answer = net.iq(&self.jid, &iq);
+                    let answer: IqAnswer = if answer.get_attr_str("type") == Some("error") {
+                        Err("iq error".into())
+                    } else {
+                        Ok(answer)
+                    };
+                    job.answer(answer);
+                }
+                Step::Commit(batch) => {
+                    block_on(apply_batch(&self.store, &batch)).expect("memory store");
+                    job.committed();
+                }
+                Step::Done(outcome) => {
+                    block_on(apply_batch(&self.store, &outcome.batch)).expect("memory store");
+                    self.messenger.observe(&outcome);
+                    for stanza in &outcome.stanzas {
+                        net.stanza(&self.jid, stanza);
+                    }
+                    return outcome.events;
+                }
+            }
+        }
+    }
+
+    /// Sends a text to `to` and returns the message id.
+    pub fn send_text(&mut self, net: &mut Network, to: &Jid, text: &str) -> String {
+        self.send(net, to, Message::text(text))
+    }
+
+    /// Sends a message to `to` and returns the message id.
+    pub fn send(&mut self, net: &mut Network, to: &Jid, message: Message) -> String {
+        let now = net.now() as i64;
+        let (id, job) = self.messenger.send(to, message, now);
+        let events = self.run(net, job);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, MessagingEvent::SendFailed { .. })),
+            "send failed: {events:?}"
+        );
+        id
+    }
+
+    /// Handles everything queued for this device and returns the events.
+    pub fn receive_all(&mut self, net: &mut Network) -> Vec<MessagingEvent> {
+        let mut events = Vec::new();
+        loop {
+            let queue = net.take_queue(&self.jid);
+            if queue.is_empty() {
+                return events;
+            }
+            for stanza in queue {
+                events.extend(self.handle(net, &stanza));
+            }
+        }
+    }
+
+    /// Handles one stanza from the network.
+    pub fn handle(&mut self, net: &mut Network, stanza: &Node) -> Vec<MessagingEvent> {
+        match stanza.tag.as_str() {
+            "message" => {
+                let job = self.messenger.receive(stanza, net.now() as i64);
+                self.run(net, job)
+            }
+            "ack" => stanza
+                .get_attr_str("id")
+                .map(|id| vec![MessagingEvent::Sent { id: id.to_owned() }])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A user's JID list on the network (for tests).
+pub fn users_devices(net: &Network, user: &str) -> Vec<Jid> {
+    net.devices_of(user)
+}

@@ -1,0 +1,199 @@
+//! 1:1 messaging between devices on the stanza-level test network: the jobs of
+//! `wa_core::messaging` run against MemoryStores, with every write committed
+//! before the stanzas it produced leave.
+
+use wa_core::binary::Jid;
+use wa_core::message::Message;
+use wa_core::messaging::{MessagingEvent, ReceivedMessage};
+use wa_core::store::SignalStore;
+use wa_core::testing::network::{Network, Party};
+
+fn messages(events: &[MessagingEvent]) -> Vec<&ReceivedMessage> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            MessagingEvent::Message(m) => Some(&**m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn texts(events: &[MessagingEvent]) -> Vec<String> {
+    messages(events)
+        .iter()
+        .filter_map(|m| m.message.text_content().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn text_both_ways_between_two_accounts() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 1);
+    let mut bob = Party::join(&mut net, "15550002", 0, 2);
+    let alice_user = Jid::pn("15550001");
+    let bob_user = Jid::pn("15550002");
+
+    let id = alice.send_text(&mut net, &bob_user, "hi Bob");
+    let got = bob.receive_all(&mut net);
+    let received = messages(&got);
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].id, id);
+    assert_eq!(received[0].chat, alice_user);
+    assert_eq!(received[0].sender, alice.jid);
+    assert!(!received[0].from_me);
+    // Bob's receipt went back; Alice's ack arrived.
+    assert_eq!(net.answers.get("receipt"), Some(&1));
+    let alice_events = alice.receive_all(&mut net);
+    assert!(
+        alice_events.contains(&MessagingEvent::Sent { id: id.clone() }),
+        "{alice_events:?}"
+    );
+
+    for round in 0..5 {
+        bob.send_text(&mut net, &alice_user, &format!("b{round}"));
+        assert_eq!(texts(&alice.receive_all(&mut net)), [format!("b{round}")]);
+        alice.send_text(&mut net, &bob_user, &format!("a{round}"));
+        alice.send_text(&mut net, &bob_user, &format!("a{round}'"));
+        assert_eq!(
+            texts(&bob.receive_all(&mut net)),
+            [format!("a{round}"), format!("a{round}'")]
+        );
+    }
+    // Bob's one-time prekey was used once, and removed from his store.
+    assert_eq!(
+        net.handed_out.iter().filter(|(d, _)| *d == bob.jid).count(),
+        1
+    );
+    let (_, used) = net
+        .handed_out
+        .iter()
+        .find(|(d, _)| *d == bob.jid)
+        .expect("handed out");
+    assert_eq!(
+        smol::block_on(bob.store.load_prekey(*used)).expect("store"),
+        None
+    );
+}
+
+#[test]
+fn every_device_of_both_accounts_gets_the_message() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 11);
+    let mut alice_web = Party::join(&mut net, "15550001", 7, 12);
+    let mut bobs: Vec<Party> = [0u16, 3, 4]
+        .iter()
+        .map(|d| Party::join(&mut net, "15550002", *d, 20 + u64::from(*d)))
+        .collect();
+    let bob_user = Jid::pn("15550002");
+
+    let id = alice.send_text(&mut net, &bob_user, "to all of you");
+    for bob in &mut bobs {
+        let got = bob.receive_all(&mut net);
+        assert_eq!(texts(&got), ["to all of you"], "{}", bob.jid);
+        assert_eq!(messages(&got)[0].id, id);
+    }
+    // Alice's other device sees her message, unwrapped, in the chat with Bob.
+    let mine = alice_web.receive_all(&mut net);
+    let copy = messages(&mine);
+    assert_eq!(copy.len(), 1);
+    assert!(copy[0].from_me);
+    assert_eq!(copy[0].chat, bob_user);
+    assert_eq!(copy[0].message.text_content(), Some("to all of you"));
+    // The sender's own device is not a target: it gets the server's ack and the
+    // four delivery receipts, no message.
+    let queue = net.take_queue(&alice.jid);
+    let tags: Vec<&str> = queue.iter().map(|n| n.tag.as_str()).collect();
+    assert_eq!(tags.iter().filter(|t| **t == "ack").count(), 1, "{tags:?}");
+    assert_eq!(
+        tags.iter().filter(|t| **t == "receipt").count(),
+        4,
+        "{tags:?}"
+    );
+    assert!(!tags.contains(&"message"));
+    // Replies from any of Bob's devices reach both of Alice's.
+    bobs[2].send_text(&mut net, &Jid::pn("15550001"), "from device 4");
+    assert_eq!(texts(&alice.receive_all(&mut net)), ["from device 4"]);
+    assert_eq!(texts(&alice_web.receive_all(&mut net)), ["from device 4"]);
+    // ... and Bob's other devices get his copy.
+    let copy = bobs[0].receive_all(&mut net);
+    assert_eq!(messages(&copy).len(), 1);
+    assert!(messages(&copy)[0].from_me);
+}
+
+#[test]
+fn an_offline_backlog_of_a_thousand_is_delivered_once_each() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 31);
+    let mut bob = Party::join(&mut net, "15550002", 0, 32);
+    let bob_user = Jid::pn("15550002");
+    let ids: Vec<String> = (0..1000)
+        .map(|i| alice.send_text(&mut net, &bob_user, &format!("m{i}")))
+        .collect();
+    assert_eq!(net.queued(&bob.jid), 1000);
+    let got = bob.receive_all(&mut net);
+    let received = messages(&got);
+    assert_eq!(received.len(), 1000);
+    for (i, m) in received.iter().enumerate() {
+        assert_eq!(m.id, ids[i]);
+        assert_eq!(m.message.text_content(), Some(format!("m{i}").as_str()));
+    }
+    assert_eq!(
+        net.answers.get("receipt"),
+        Some(&1000),
+        "every message answered once"
+    );
+}
+
+#[test]
+fn a_redelivered_message_is_answered_but_not_delivered_again() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 41);
+    let mut bob = Party::join(&mut net, "15550002", 0, 42);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "once");
+    let stanzas = net.take_queue(&bob.jid);
+    assert_eq!(stanzas.len(), 1);
+    let first = bob.handle(&mut net, &stanzas[0]);
+    assert_eq!(texts(&first), ["once"]);
+    let again = bob.handle(&mut net, &stanzas[0]);
+    assert!(messages(&again).is_empty(), "{again:?}");
+    assert_eq!(
+        net.answers.get("receipt"),
+        Some(&2),
+        "the duplicate is answered too"
+    );
+}
+
+#[test]
+fn extended_text_with_a_quote_round_trips() {
+    use wa_core::message::proto::{ContextInfo, ExtendedTextMessage};
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 51);
+    let mut bob = Party::join(&mut net, "15550002", 0, 52);
+    let original = alice.send_text(&mut net, &Jid::pn("15550002"), "question?");
+    bob.receive_all(&mut net);
+    let reply = Message {
+        extended_text_message: Some(ExtendedTextMessage {
+            text: Some("answer!".into()),
+            context_info: Some(Box::new(ContextInfo {
+                stanza_id: Some(original.clone()),
+                participant: Some(alice.jid.to_non_ad().to_string()),
+                quoted_message: Some(Box::new(Message::text("question?"))),
+                ..Default::default()
+            })),
+        }),
+        ..Default::default()
+    };
+    bob.send(&mut net, &Jid::pn("15550001"), reply.clone());
+    let got = alice.receive_all(&mut net);
+    let m = messages(&got);
+    assert_eq!(m[0].message, reply);
+    let quoted = m[0]
+        .message
+        .extended_text_message
+        .as_ref()
+        .and_then(|e| e.context_info.as_ref());
+    assert_eq!(
+        quoted.and_then(|c| c.stanza_id.as_deref()),
+        Some(original.as_str())
+    );
+}
