@@ -713,7 +713,7 @@ fn prekey_records_with_raw_32_byte_public_keys_are_read() {
     let mut rng = ChaCha20Rng::seed_from_u64(30);
     let key = PreKeyRecord::generate(12, &mut rng);
     let raw = wa_core::signal::proto::PreKeyRecordStructure {
-        id: 12,
+        id: Some(12),
         public_key: key.public_key().raw().to_vec(),
         private_key: key.private_key().bytes().to_vec(),
     }
@@ -722,4 +722,83 @@ fn prekey_records_with_raw_32_byte_public_keys_are_read() {
     assert_eq!(read.public_key(), key.public_key());
     // Written back in the 33-byte form.
     assert_eq!(read.serialize(), key.serialize());
+}
+
+#[test]
+fn zero_indexes_and_ids_are_written() {
+    use prost::Message as _;
+    use wa_core::signal::proto::{PreKeyRecordStructure, RecordStructure};
+    let mut rng = ChaCha20Rng::seed_from_u64(31);
+    // A fresh initiator record: its sending chain key is at index 0, which
+    // other implementations require to be present.
+    let alice = Party::new(&mut rng, 1);
+    let bob = Party::new(&mut rng, 2);
+    let mut record = SessionRecord::new();
+    process_prekey_bundle(
+        &mut record,
+        &alice.identity,
+        1,
+        &bob.bundle(None),
+        None,
+        IdentityPolicy::AcceptChanged,
+        &mut rng,
+    )
+    .expect("bundle");
+    let parsed = RecordStructure::decode(&record.serialize()[..]).expect("decode");
+    let state = parsed.current_session.expect("current");
+    let chain_key = state
+        .sender_chain
+        .and_then(|c| c.chain_key)
+        .expect("chain key");
+    assert_eq!(chain_key.index, Some(0));
+    assert_eq!(state.previous_counter, Some(0));
+    let zero = PreKeyRecord::generate(0, &mut rng);
+    let parsed = PreKeyRecordStructure::decode(&zero.serialize()[..]).expect("decode");
+    assert_eq!(parsed.id, Some(0));
+}
+
+#[test]
+fn over_limit_records_are_trimmed_by_counter_not_refused() {
+    use prost::Message as _;
+    use wa_core::signal::proto::RecordStructure;
+    let mut rng = ChaCha20Rng::seed_from_u64(32);
+    let (_alice, mut a, bob, mut b) = established(&mut rng);
+    // Bob skips 1,500 keys, then we store them oldest first (as some
+    // implementations do) and add 600 more by hand: 2,100 in all.
+    let msgs: Vec<_> = (0..1600u32)
+        .map(|i| encrypt(&mut a, &i.to_le_bytes()).expect("encrypt"))
+        .collect();
+    receive(&bob, &mut b, &msgs[1500], &mut rng).expect("1500");
+    let mut parsed = RecordStructure::decode(&b.serialize()[..]).expect("decode");
+    let chain = parsed
+        .current_session
+        .as_mut()
+        .and_then(|s| {
+            s.receiver_chains
+                .iter_mut()
+                .find(|c| c.message_keys.len() == 1500)
+        })
+        .expect("the chain with skipped keys");
+    chain.message_keys.sort_by_key(|k| k.index());
+    let template = chain.message_keys[0].clone();
+    for i in 0..600u32 {
+        let mut fake = template.clone();
+        fake.index = Some(100_000 + i);
+        chain.message_keys.push(fake);
+    }
+    let mut trimmed =
+        SessionRecord::deserialize(&parsed.encode_to_vec()).expect("trimmed, not refused");
+    // The 100 lowest counters (1..=100; 0 was read) went; 101 and later stayed.
+    assert!(matches!(
+        receive(&bob, &mut trimmed, &msgs[50], &mut rng),
+        Err(SignalError::DuplicateMessage { .. })
+    ));
+    assert_eq!(
+        receive(&bob, &mut trimmed, &msgs[1499], &mut rng).expect("1499"),
+        1499u32.to_le_bytes()
+    );
+    assert_eq!(
+        receive(&bob, &mut trimmed, &msgs[150], &mut rng).expect("150"),
+        150u32.to_le_bytes()
+    );
 }

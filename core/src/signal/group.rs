@@ -34,19 +34,18 @@ impl SenderKeyRecord {
     pub fn deserialize(bytes: &[u8]) -> Result<Self, SignalError> {
         let record = SenderKeyRecordStructure::decode(bytes)
             .map_err(|_| SignalError::InvalidRecord("sender key record protobuf"))?;
-        if record.sender_key_states.len() > MAX_SENDER_KEY_STATES {
-            return Err(SignalError::InvalidRecord("too many sender key states"));
+        // Another implementation may keep more: the oldest states and the
+        // lowest skipped iterations go first.
+        let mut states = record.sender_key_states;
+        while states.len() > MAX_SENDER_KEY_STATES {
+            if let Some(mut old) = states.pop() {
+                wipe_state(&mut old);
+            }
         }
-        if record
-            .sender_key_states
-            .iter()
-            .any(|s| s.sender_message_keys.len() > MAX_MESSAGE_KEYS)
-        {
-            return Err(SignalError::InvalidRecord("too many sender message keys"));
+        for state in &mut states {
+            trim_message_keys(state);
         }
-        Ok(SenderKeyRecord {
-            states: record.sender_key_states,
-        })
+        Ok(SenderKeyRecord { states })
     }
 
     /// The record's bytes.
@@ -65,7 +64,7 @@ impl SenderKeyRecord {
 
     /// The chain id of the newest state.
     pub fn chain_id(&self) -> Option<u32> {
-        self.states.first().map(|s| s.sender_key_id)
+        self.states.first().map(|s| s.sender_key_id())
     }
 }
 
@@ -119,9 +118,9 @@ pub fn create_sender_key_distribution<R: CryptoRng + ?Sized>(
         rng.fill_bytes(&mut seed);
         let signing = PrivateKey::generate(rng);
         record.states.push(SenderKeyStateStructure {
-            sender_key_id: chain_id,
+            sender_key_id: Some(chain_id),
             sender_chain_key: Some(SenderChainKey {
-                iteration: 0,
+                iteration: Some(0),
                 seed: seed.to_vec(),
             }),
             sender_signing_key: Some(SenderSigningKey {
@@ -136,7 +135,7 @@ pub fn create_sender_key_distribution<R: CryptoRng + ?Sized>(
     let (iteration, seed) = chain_of(state)?;
     let signing = signing_public(state)?;
     Ok(SenderKeyDistributionMessage::new(
-        state.sender_key_id,
+        state.sender_key_id(),
         iteration,
         seed,
         signing,
@@ -153,7 +152,7 @@ pub fn process_sender_key_distribution(
     let id = distribution.chain_id();
     let signing = distribution.signing_key().serialize();
     let existing = record.states.iter().position(|s| {
-        s.sender_key_id == id
+        s.sender_key_id() == id
             && s.sender_signing_key
                 .as_ref()
                 .is_some_and(|k| k.public == signing)
@@ -161,9 +160,9 @@ pub fn process_sender_key_distribution(
     let state = match existing {
         Some(pos) => record.states.remove(pos),
         None => SenderKeyStateStructure {
-            sender_key_id: id,
+            sender_key_id: Some(id),
             sender_chain_key: Some(SenderChainKey {
-                iteration: distribution.iteration(),
+                iteration: Some(distribution.iteration()),
                 seed: distribution.chain_key().to_vec(),
             }),
             sender_signing_key: Some(SenderSigningKey {
@@ -175,7 +174,7 @@ pub fn process_sender_key_distribution(
     };
     // A chain id names one chain: a different key under the same id replaces it.
     record.states.retain_mut(|s| {
-        let keep = s.sender_key_id != id;
+        let keep = s.sender_key_id() != id;
         if !keep {
             wipe_state(s);
         }
@@ -189,13 +188,27 @@ pub fn process_sender_key_distribution(
     }
 }
 
+/// Keeps the [`MAX_MESSAGE_KEYS`] highest iterations of a state (by
+/// iteration, not by position: other implementations keep other orders).
+fn trim_message_keys(state: &mut SenderKeyStateStructure) {
+    let keys = &mut state.sender_message_keys;
+    if keys.len() <= MAX_MESSAGE_KEYS {
+        return;
+    }
+    keys.sort_by_key(|k| k.iteration());
+    let excess = keys.len() - MAX_MESSAGE_KEYS;
+    for mut old in keys.drain(..excess) {
+        old.seed.zeroize();
+    }
+}
+
 fn chain_of(state: &SenderKeyStateStructure) -> Result<(u32, [u8; 32]), SignalError> {
     let chain = state
         .sender_chain_key
         .as_ref()
         .ok_or(SignalError::InvalidRecord("no sender chain key"))?;
     let seed = array32(&chain.seed).ok_or(SignalError::InvalidRecord("sender chain key length"))?;
-    Ok((chain.iteration, seed))
+    Ok((chain.iteration(), seed))
 }
 
 fn signing_public(state: &SenderKeyStateStructure) -> Result<PublicKey, SignalError> {
@@ -230,12 +243,12 @@ pub fn group_encrypt<R: CryptoRng + ?Sized>(
     message_seed.zeroize();
     let ciphertext = cbc_encrypt(&key, &iv, plaintext);
     key.zeroize();
-    let message = SenderKeyMessage::signed(state.sender_key_id, iteration, ciphertext, |data| {
+    let message = SenderKeyMessage::signed(state.sender_key_id(), iteration, ciphertext, |data| {
         private.sign(data, rng)
     });
     if let Some(chain) = &mut state.sender_chain_key {
         chain.seed.copy_from_slice(&next);
-        chain.iteration = next_iteration;
+        chain.iteration = Some(next_iteration);
     }
     next.zeroize();
     Ok(message)
@@ -249,7 +262,7 @@ pub fn group_decrypt(record: &mut SenderKeyRecord, message: &[u8]) -> Result<Vec
     let pos = record
         .states
         .iter()
-        .position(|s| s.sender_key_id == chain_id)
+        .position(|s| s.sender_key_id() == chain_id)
         .ok_or(SignalError::NoSenderKey { chain_id })?;
     let state = &record.states[pos];
     message.verify(&signing_public(state)?)?;
@@ -267,7 +280,7 @@ pub fn group_decrypt(record: &mut SenderKeyRecord, message: &[u8]) -> Result<Vec
         let Some(k) = state
             .sender_message_keys
             .iter()
-            .position(|k| k.iteration == counter)
+            .position(|k| k.iteration() == counter)
         else {
             return Err(SignalError::DuplicateMessage {
                 chain_index: index,
@@ -289,7 +302,7 @@ pub fn group_decrypt(record: &mut SenderKeyRecord, message: &[u8]) -> Result<Vec
         for i in index..counter {
             let (s, next) = chain_step(&chain);
             skipped.push(SenderMessageKey {
-                iteration: i,
+                iteration: Some(i),
                 seed: s.to_vec(),
             });
             chain.zeroize();
@@ -326,16 +339,10 @@ pub fn group_decrypt(record: &mut SenderKeyRecord, message: &[u8]) -> Result<Vec
         }
         Step::Advance { skipped, mut next } => {
             state.sender_message_keys.extend(skipped);
-            let excess = state
-                .sender_message_keys
-                .len()
-                .saturating_sub(MAX_MESSAGE_KEYS);
-            for mut old in state.sender_message_keys.drain(..excess) {
-                old.seed.zeroize();
-            }
+            trim_message_keys(state);
             if let Some(chain) = &mut state.sender_chain_key {
                 chain.seed.copy_from_slice(&next);
-                chain.iteration = counter.wrapping_add(1);
+                chain.iteration = Some(counter.wrapping_add(1));
             }
             next.zeroize();
         }

@@ -241,7 +241,7 @@ impl PreKeyRecord {
     /// libsignal's `PreKeyRecordStructure` bytes.
     pub fn serialize(&self) -> Vec<u8> {
         proto::PreKeyRecordStructure {
-            id: self.id,
+            id: Some(self.id),
             public_key: self.public.serialize().to_vec(),
             private_key: self.private.0.to_vec(),
         }
@@ -256,7 +256,7 @@ impl PreKeyRecord {
         let private = private_from(&msg.private_key);
         msg.private_key.zeroize();
         Ok(PreKeyRecord {
-            id: msg.id,
+            id: msg.id(),
             public: public?,
             private: private?,
         })
@@ -348,11 +348,11 @@ impl SignedPreKeyRecord {
     /// libsignal's `SignedPreKeyRecordStructure` bytes.
     pub fn serialize(&self) -> Vec<u8> {
         proto::SignedPreKeyRecordStructure {
-            id: self.id,
+            id: Some(self.id),
             public_key: self.public.serialize().to_vec(),
             private_key: self.private.0.to_vec(),
             signature: self.signature.to_vec(),
-            timestamp: self.timestamp,
+            timestamp: Some(self.timestamp),
         }
         .encode_to_vec()
     }
@@ -370,11 +370,11 @@ impl SignedPreKeyRecord {
             .try_into()
             .map_err(|_| SignalError::InvalidRecord("signature length"))?;
         Ok(SignedPreKeyRecord {
-            id: msg.id,
+            id: msg.id(),
             public: public?,
             private: private?,
             signature,
-            timestamp: msg.timestamp,
+            timestamp: msg.timestamp(),
         })
     }
 }

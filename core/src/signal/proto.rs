@@ -1,11 +1,12 @@
 //! The Signal protobufs: the wire messages (`wire.proto` in libsignal, proto2)
 //! and the storage records (`storage.proto`), with `prost` derive.
 //!
-//! Wire messages are proto2: every field is written when set, even to zero,
-//! because other implementations refuse a message whose `counter` or
-//! `iteration` field is missing. Storage records follow libsignal's proto3
-//! layout: zero scalars and empty byte strings are omitted, and a record written
-//! here decodes in any libsignal-based client (and the reverse). Public keys in
+//! Everything is proto2, as in WhatsApp's and libsignal-java's schemas: every
+//! scalar is written when set, even to zero, because other implementations
+//! refuse a message or record whose `counter`, `index`, `iteration` or `id` is
+//! missing (a chain key at index 0 is the common case). Empty byte strings are
+//! omitted. A record written here decodes in any libsignal-based client, and
+//! the reverse. Public keys in
 //! records and on the wire are 33 bytes (`0x05` ‖ X25519 key); private keys are
 //! 32 bytes. Field numbers are listed in `docs/signal.md`.
 
@@ -97,8 +98,8 @@ pub struct RecordStructure {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SessionStructure {
     /// Session version (3).
-    #[prost(uint32, tag = "1")]
-    pub session_version: u32,
+    #[prost(uint32, optional, tag = "1")]
+    pub session_version: Option<u32>,
     /// Our identity public key (33 bytes).
     #[prost(bytes = "vec", tag = "2")]
     pub local_identity_public: Vec<u8>,
@@ -109,8 +110,8 @@ pub struct SessionStructure {
     #[prost(bytes = "vec", tag = "4")]
     pub root_key: Vec<u8>,
     /// Length of our previous sending chain.
-    #[prost(uint32, tag = "5")]
-    pub previous_counter: u32,
+    #[prost(uint32, optional, tag = "5")]
+    pub previous_counter: Option<u32>,
     /// Our sending chain.
     #[prost(message, optional, tag = "6")]
     pub sender_chain: Option<session_structure::Chain>,
@@ -124,14 +125,14 @@ pub struct SessionStructure {
     #[prost(message, optional, tag = "9")]
     pub pending_pre_key: Option<session_structure::PendingPreKey>,
     /// Their registration id.
-    #[prost(uint32, tag = "10")]
-    pub remote_registration_id: u32,
+    #[prost(uint32, optional, tag = "10")]
+    pub remote_registration_id: Option<u32>,
     /// Our registration id.
-    #[prost(uint32, tag = "11")]
-    pub local_registration_id: u32,
+    #[prost(uint32, optional, tag = "11")]
+    pub local_registration_id: Option<u32>,
     /// Legacy flag, kept as read.
-    #[prost(bool, tag = "12")]
-    pub needs_refresh: bool,
+    #[prost(bool, optional, tag = "12")]
+    pub needs_refresh: Option<bool>,
     /// The initiator's base key (33 bytes): identifies the session.
     #[prost(bytes = "vec", tag = "13")]
     pub alice_base_key: Vec<u8>,
@@ -162,8 +163,8 @@ pub mod session_structure {
         #[derive(Clone, PartialEq, prost::Message)]
         pub struct ChainKey {
             /// Index of the next message key.
-            #[prost(uint32, tag = "1")]
-            pub index: u32,
+            #[prost(uint32, optional, tag = "1")]
+            pub index: Option<u32>,
             /// The key (32 bytes).
             #[prost(bytes = "vec", tag = "2")]
             pub key: Vec<u8>,
@@ -173,8 +174,8 @@ pub mod session_structure {
         #[derive(Clone, PartialEq, prost::Message)]
         pub struct MessageKey {
             /// The message's counter.
-            #[prost(uint32, tag = "1")]
-            pub index: u32,
+            #[prost(uint32, optional, tag = "1")]
+            pub index: Option<u32>,
             /// AES key (32 bytes).
             #[prost(bytes = "vec", tag = "2")]
             pub cipher_key: Vec<u8>,
@@ -191,8 +192,8 @@ pub mod session_structure {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct PendingKeyExchange {
         /// Sequence.
-        #[prost(uint32, tag = "1")]
-        pub sequence: u32,
+        #[prost(uint32, optional, tag = "1")]
+        pub sequence: Option<u32>,
         /// Base key.
         #[prost(bytes = "vec", tag = "2")]
         pub local_base_key: Vec<u8>,
@@ -223,8 +224,8 @@ pub mod session_structure {
         #[prost(bytes = "vec", tag = "2")]
         pub base_key: Vec<u8>,
         /// The signed prekey used.
-        #[prost(int32, tag = "3")]
-        pub signed_pre_key_id: i32,
+        #[prost(int32, optional, tag = "3")]
+        pub signed_pre_key_id: Option<i32>,
     }
 }
 
@@ -232,8 +233,8 @@ pub mod session_structure {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PreKeyRecordStructure {
     /// Key id.
-    #[prost(uint32, tag = "1")]
-    pub id: u32,
+    #[prost(uint32, optional, tag = "1")]
+    pub id: Option<u32>,
     /// Public key (33 bytes).
     #[prost(bytes = "vec", tag = "2")]
     pub public_key: Vec<u8>,
@@ -246,8 +247,8 @@ pub struct PreKeyRecordStructure {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SignedPreKeyRecordStructure {
     /// Key id.
-    #[prost(uint32, tag = "1")]
-    pub id: u32,
+    #[prost(uint32, optional, tag = "1")]
+    pub id: Option<u32>,
     /// Public key (33 bytes).
     #[prost(bytes = "vec", tag = "2")]
     pub public_key: Vec<u8>,
@@ -258,8 +259,8 @@ pub struct SignedPreKeyRecordStructure {
     #[prost(bytes = "vec", tag = "4")]
     pub signature: Vec<u8>,
     /// Creation time, milliseconds since the Unix epoch.
-    #[prost(fixed64, tag = "5")]
-    pub timestamp: u64,
+    #[prost(fixed64, optional, tag = "5")]
+    pub timestamp: Option<u64>,
 }
 
 /// `IdentityKeyPairStructure`.
@@ -277,8 +278,8 @@ pub struct IdentityKeyPairStructure {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SenderKeyStateStructure {
     /// Chain id.
-    #[prost(uint32, tag = "1")]
-    pub sender_key_id: u32,
+    #[prost(uint32, optional, tag = "1")]
+    pub sender_key_id: Option<u32>,
     /// The next chain key.
     #[prost(message, optional, tag = "2")]
     pub sender_chain_key: Option<sender_key_state_structure::SenderChainKey>,
@@ -296,8 +297,8 @@ pub mod sender_key_state_structure {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct SenderChainKey {
         /// Iteration of the next message.
-        #[prost(uint32, tag = "1")]
-        pub iteration: u32,
+        #[prost(uint32, optional, tag = "1")]
+        pub iteration: Option<u32>,
         /// The chain key (32 bytes).
         #[prost(bytes = "vec", tag = "2")]
         pub seed: Vec<u8>,
@@ -307,8 +308,8 @@ pub mod sender_key_state_structure {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct SenderMessageKey {
         /// The message's iteration.
-        #[prost(uint32, tag = "1")]
-        pub iteration: u32,
+        #[prost(uint32, optional, tag = "1")]
+        pub iteration: Option<u32>,
         /// The message-key seed (32 bytes).
         #[prost(bytes = "vec", tag = "2")]
         pub seed: Vec<u8>,

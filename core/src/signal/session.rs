@@ -82,15 +82,13 @@ impl SessionRecord {
             previous_sessions,
         } = RecordStructure::decode(bytes)
             .map_err(|_| SignalError::InvalidRecord("session record protobuf"))?;
-        let record = SessionRecord {
+        let mut record = SessionRecord {
             current: current_session,
             previous: previous_sessions,
         };
-        if record.previous.len() > MAX_ARCHIVED_STATES {
-            return Err(SignalError::InvalidRecord("too many archived states"));
-        }
-        for state in record.current.iter().chain(&record.previous) {
-            validate_state(state)?;
+        record.truncate_archive();
+        for state in record.current.iter_mut().chain(record.previous.iter_mut()) {
+            trim_state(state);
         }
         Ok(record)
     }
@@ -132,12 +130,12 @@ impl SessionRecord {
 
     /// The peer's registration id in the current state.
     pub fn remote_registration_id(&self) -> Option<u32> {
-        Some(self.current.as_ref()?.remote_registration_id)
+        Some(self.current.as_ref()?.remote_registration_id())
     }
 
     /// Our registration id in the current state.
     pub fn local_registration_id(&self) -> Option<u32> {
-        Some(self.current.as_ref()?.local_registration_id)
+        Some(self.current.as_ref()?.local_registration_id())
     }
 
     /// Whether the current state was set up by us and not answered yet (our
@@ -185,7 +183,7 @@ impl SessionRecord {
     /// current state, `Some(Some(i))` for archived state `i`.
     fn find_base_key(&self, base_key: &[u8]) -> Option<Option<usize>> {
         let matches = |s: &SessionStructure| {
-            s.session_version == u32::from(CIPHERTEXT_VERSION) && s.alice_base_key == base_key
+            s.session_version() == u32::from(CIPHERTEXT_VERSION) && s.alice_base_key == base_key
         };
         if self.current.as_ref().is_some_and(matches) {
             return Some(None);
@@ -215,16 +213,21 @@ impl fmt::Debug for SessionRecord {
     }
 }
 
-fn validate_state(state: &SessionStructure) -> Result<(), SignalError> {
-    if state.receiver_chains.len() > MAX_RECEIVER_CHAINS {
-        return Err(SignalError::InvalidRecord("too many receiver chains"));
+/// Brings a state read from bytes within the limits (another implementation
+/// may keep more): the oldest receiving chains and the lowest skipped counters
+/// go first.
+fn trim_state(state: &mut SessionStructure) {
+    while state.receiver_chains.len() > MAX_RECEIVER_CHAINS {
+        let mut old = state.receiver_chains.remove(0);
+        wipe_chain(&mut old);
     }
-    for chain in state.sender_chain.iter().chain(&state.receiver_chains) {
-        if chain.message_keys.len() > MAX_MESSAGE_KEYS {
-            return Err(SignalError::InvalidRecord("too many message keys"));
-        }
+    for chain in state
+        .sender_chain
+        .iter_mut()
+        .chain(state.receiver_chains.iter_mut())
+    {
+        trim_message_keys(chain);
     }
-    Ok(())
 }
 
 /// Wipes every secret of a state.
@@ -297,17 +300,17 @@ pub fn process_prekey_bundle<R: CryptoRng + ?Sized>(
     let (root, sending_chain) = ratchet_root(&root, &sending.agree(their_signed)?);
 
     let state = SessionStructure {
-        session_version: u32::from(CIPHERTEXT_VERSION),
+        session_version: Some(u32::from(CIPHERTEXT_VERSION)),
         local_identity_public: identity.public_key().serialize().to_vec(),
         remote_identity_public: bundle.identity_key.serialize().to_vec(),
         root_key: root.to_vec(),
-        previous_counter: 0,
+        previous_counter: Some(0),
         sender_chain: Some(sending_chain_of(&sending, sending_chain)),
         receiver_chains: vec![Chain {
             sender_ratchet_key: their_signed.serialize().to_vec(),
             sender_ratchet_key_private: Vec::new(),
             chain_key: Some(ChainKey {
-                index: 0,
+                index: Some(0),
                 key: receiving_chain.to_vec(),
             }),
             message_keys: Vec::new(),
@@ -316,11 +319,11 @@ pub fn process_prekey_bundle<R: CryptoRng + ?Sized>(
         pending_pre_key: Some(PendingPreKey {
             pre_key_id: bundle.pre_key.as_ref().map(|(id, _)| *id),
             base_key: base_public.serialize().to_vec(),
-            signed_pre_key_id: bundle.signed_pre_key_id as i32,
+            signed_pre_key_id: Some(bundle.signed_pre_key_id as i32),
         }),
-        remote_registration_id: bundle.registration_id,
-        local_registration_id,
-        needs_refresh: false,
+        remote_registration_id: Some(bundle.registration_id),
+        local_registration_id: Some(local_registration_id),
+        needs_refresh: Some(false),
         alice_base_key: base_public.serialize().to_vec(),
     };
     record.promote(state);
@@ -380,7 +383,7 @@ fn sending_chain_of(key: &PrivateKey, chain_key: [u8; 32]) -> Chain {
         sender_ratchet_key: key.public_key().serialize().to_vec(),
         sender_ratchet_key_private: key.bytes().to_vec(),
         chain_key: Some(ChainKey {
-            index: 0,
+            index: Some(0),
             key: chain_key.to_vec(),
         }),
         message_keys: Vec::new(),
@@ -426,7 +429,7 @@ pub fn encrypt(
         .as_mut()
         .ok_or(SignalError::InvalidRecord("no chain key"))?;
     let key = array32(&chain_key.key).ok_or(SignalError::InvalidRecord("chain key length"))?;
-    let index = chain_key.index;
+    let index = chain_key.index();
     let next_index = index
         .checked_add(1)
         .ok_or(SignalError::InvalidRecord("sending chain exhausted"))?;
@@ -441,7 +444,7 @@ pub fn encrypt(
         &keys.mac_key,
         ratchet_key,
         index,
-        state.previous_counter,
+        state.previous_counter(),
         ciphertext,
         &state.local_identity_public,
         &state.remote_identity_public,
@@ -454,9 +457,9 @@ pub fn encrypt(
             let identity = PublicKey::deserialize(&state.local_identity_public)
                 .map_err(|_| SignalError::InvalidRecord("local identity"))?;
             let pkmsg = PreKeySignalMessage::new(
-                state.local_registration_id,
+                state.local_registration_id(),
                 pending.pre_key_id,
-                pending.signed_pre_key_id as u32,
+                pending.signed_pre_key_id() as u32,
                 base_key,
                 identity,
                 message,
@@ -472,7 +475,7 @@ pub fn encrypt(
         .and_then(|c| c.chain_key.as_mut())
         .ok_or(SignalError::InvalidRecord("no chain key"))?;
     chain_key.key.copy_from_slice(&next);
-    chain_key.index = next_index;
+    chain_key.index = Some(next_index);
     next.zeroize();
     Ok(out)
 }
@@ -602,18 +605,18 @@ pub fn decrypt_prekey_message<R: CryptoRng + ?Sized>(
     )?;
 
     let mut state = SessionStructure {
-        session_version: u32::from(CIPHERTEXT_VERSION),
+        session_version: Some(u32::from(CIPHERTEXT_VERSION)),
         local_identity_public: identity.public_key().serialize().to_vec(),
         remote_identity_public: message.identity_key().serialize().to_vec(),
         root_key: root.to_vec(),
-        previous_counter: 0,
+        previous_counter: Some(0),
         sender_chain: Some(sending_chain_of(signed.private_key(), sending_chain)),
         receiver_chains: Vec::new(),
         pending_key_exchange: None,
         pending_pre_key: None,
-        remote_registration_id: message.registration_id(),
-        local_registration_id,
-        needs_refresh: false,
+        remote_registration_id: Some(message.registration_id()),
+        local_registration_id: Some(local_registration_id),
+        needs_refresh: Some(false),
         alice_base_key: base_key.to_vec(),
     };
     let plaintext = match plan_decrypt(&state, message.message(), rng) {
@@ -714,7 +717,7 @@ impl Plan {
                 }
                 state.root_key.zeroize();
                 state.root_key = root_key.to_vec();
-                state.previous_counter = previous_counter;
+                state.previous_counter = Some(previous_counter);
                 if let Some(mut old) = state.sender_chain.replace(sending) {
                     wipe_chain(&mut old);
                 }
@@ -726,16 +729,25 @@ impl Plan {
 }
 
 /// Adds skipped keys (oldest first in `skipped`) newest first, as libsignal keeps
-/// them, dropping the oldest beyond the limit.
+/// them, then drops the lowest counters beyond the limit (by counter, not by
+/// position: other implementations keep the list in other orders).
 fn add_skipped(chain: &mut Chain, skipped: Vec<MessageKey>) {
-    if skipped.is_empty() {
+    if !skipped.is_empty() {
+        chain.message_keys.splice(0..0, skipped.into_iter().rev());
+    }
+    trim_message_keys(chain);
+}
+
+/// Keeps the [`MAX_MESSAGE_KEYS`] highest counters of a chain.
+fn trim_message_keys(chain: &mut Chain) {
+    if chain.message_keys.len() <= MAX_MESSAGE_KEYS {
         return;
     }
-    chain.message_keys.splice(0..0, skipped.into_iter().rev());
-    while chain.message_keys.len() > MAX_MESSAGE_KEYS {
-        if let Some(mut old) = chain.message_keys.pop() {
-            wipe_message_key(&mut old);
-        }
+    chain
+        .message_keys
+        .sort_by_key(|k| std::cmp::Reverse(k.index()));
+    for mut old in chain.message_keys.drain(MAX_MESSAGE_KEYS..) {
+        wipe_message_key(&mut old);
     }
 }
 
@@ -759,7 +771,7 @@ fn advance_chain(
         let keys = MessageKeys::derive(&seed);
         seed.zeroize();
         skipped.push(MessageKey {
-            index: i,
+            index: Some(i),
             cipher_key: keys.cipher_key.to_vec(),
             mac_key: keys.mac_key.to_vec(),
             iv: keys.iv.to_vec(),
@@ -772,7 +784,7 @@ fn advance_chain(
     let keys = MessageKeys::derive(&seed);
     seed.zeroize();
     let next_key = ChainKey {
-        index: counter.wrapping_add(1),
+        index: Some(counter.wrapping_add(1)),
         key: next.to_vec(),
     };
     next.zeroize();
@@ -796,9 +808,9 @@ fn plan_decrypt<R: CryptoRng + ?Sized>(
     let Some(sender_chain) = &state.sender_chain else {
         return Err(SignalError::NoSession);
     };
-    if state.session_version != u32::from(CIPHERTEXT_VERSION) {
+    if state.session_version() != u32::from(CIPHERTEXT_VERSION) {
         return Err(SignalError::UnsupportedVersion(
-            u8::try_from(state.session_version).unwrap_or(u8::MAX),
+            u8::try_from(state.session_version()).unwrap_or(u8::MAX),
         ));
     }
     let their = message.ratchet_key().serialize();
@@ -815,10 +827,10 @@ fn plan_decrypt<R: CryptoRng + ?Sized>(
                 .chain_key
                 .as_ref()
                 .ok_or(SignalError::InvalidRecord("no chain key"))?;
-            if counter < chain_key.index {
-                let Some(k) = chain.message_keys.iter().position(|k| k.index == counter) else {
+            if counter < chain_key.index() {
+                let Some(k) = chain.message_keys.iter().position(|k| k.index() == counter) else {
                     return Err(SignalError::DuplicateMessage {
-                        chain_index: chain_key.index,
+                        chain_index: chain_key.index(),
                         counter,
                     });
                 };
@@ -829,7 +841,7 @@ fn plan_decrypt<R: CryptoRng + ?Sized>(
             } else {
                 let key = array32(&chain_key.key)
                     .ok_or(SignalError::InvalidRecord("chain key length"))?;
-                let (keys, skipped, next) = advance_chain(chain_key.index, key, counter)?;
+                let (keys, skipped, next) = advance_chain(chain_key.index(), key, counter)?;
                 (
                     keys,
                     Step::Advance {
@@ -851,7 +863,7 @@ fn plan_decrypt<R: CryptoRng + ?Sized>(
                 array32(&sender_chain.sender_ratchet_key_private)
                     .ok_or(SignalError::InvalidRecord("ratchet private key length"))?,
             );
-            let sending_index = sender_chain.chain_key.as_ref().map_or(0, |k| k.index);
+            let sending_index = sender_chain.chain_key.as_ref().map_or(0, |k| k.index());
             let (root, receiving_key) =
                 ratchet_root(&state.root_key, &our_private.agree(message.ratchet_key())?);
             let new_sending = PrivateKey::generate(rng);
