@@ -472,6 +472,7 @@ impl SignalStore for RedbStore {
                     }
                     RowOp::MarkUploaded(k) => mark_uploaded(txn, k)?,
                     RowOp::Mappings(rows) => put_mappings(txn, device, rows)?,
+                    RowOp::AdvanceCounter(k, next) => advance_counter(txn, k, *next)?,
                 }
             }
             Ok(true)
@@ -486,6 +487,7 @@ enum RowOp {
     Remove(Family, Vec<u8>),
     MarkUploaded(Vec<u8>),
     Mappings(Vec<MappingRow>),
+    AdvanceCounter(Vec<u8>, u32),
 }
 
 impl RedbStore {
@@ -574,6 +576,9 @@ impl RedbStore {
                     self.device_key(),
                     convert::encode_device(device)?,
                 )),
+                WriteOp::AdvancePreKeyCounter { next } => {
+                    rows.push(RowOp::AdvanceCounter(self.device_key(), *next))
+                }
                 other => {
                     return Err(StoreError::Backend(
                         format!("write operation not supported by this version: {other:?}").into(),
@@ -583,6 +588,29 @@ impl RedbStore {
         }
         Ok(rows)
     }
+}
+
+/// Raises the saved device's prekey counter to at least `next`.
+fn advance_counter(txn: &WriteTransaction, k: &[u8], next: u32) -> StoreResult<()> {
+    let mut t = open_write(txn, DEVICES)?;
+    let updated = match t.get(k).or_store()? {
+        None => None,
+        Some(guard) => {
+            let v1 = decode::<schema::DeviceV1<'_>>(guard.value())
+                .map_err(|d| corrupt(DEVICES, k, d))?;
+            let mut device = convert::device_from_v1(&v1).map_err(|d| corrupt(DEVICES, k, d))?;
+            if device.next_pre_key_id < next {
+                device.next_pre_key_id = next;
+                Some(convert::encode_device(&device)?)
+            } else {
+                None
+            }
+        }
+    };
+    if let Some(v) = updated {
+        t.insert(k, v.as_slice()).or_store()?;
+    }
+    Ok(())
 }
 
 /// Marks one prekey row uploaded (a missing row is fine).
