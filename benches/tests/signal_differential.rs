@@ -1755,3 +1755,153 @@ fn disagreement_more_than_2000_skipped_sender_keys() {
         );
     }
 }
+
+/// Edge cases both sides refuse, leaving their records as they were: a msg
+/// with a flipped MAC bit, a msg with a flipped version byte, a group message
+/// with a legacy version byte, and a bundle with a bad signed-prekey signature.
+/// (The error kinds differ as described in [`forward_jump_limit_agrees_error_kinds_differ`];
+/// only the refusal is compared.)
+#[test]
+fn edge_cases_refused_by_both() {
+    for receiver in [Imp::Ours, Imp::Theirs] {
+        let mut alice = make(receiver.other(), 110);
+        let mut bob = make(receiver, 111);
+        alice.process_bundle("bob", &bob.bundle(true));
+        talk(&mut *alice, "alice", &mut *bob, "bob", 1);
+        talk(&mut *bob, "bob", &mut *alice, "alice", 1);
+        let skdm = alice.create_distribution(GROUP, "alice");
+        bob.process_distribution(GROUP, "alice", &skdm);
+
+        let (kind, wire) = alice.encrypt("bob", b"intact");
+        let session = bob.session_bytes("alice");
+        let mut bad_mac = wire.clone();
+        let last = bad_mac.len() - 1;
+        bad_mac[last] ^= 0x01;
+        let mut bad_version = wire.clone();
+        bad_version[0] = 0x23;
+        for bad in [&bad_mac, &bad_version] {
+            let got = bob.decrypt("alice", kind, bad);
+            assert!(matches!(got, Err(Fail::Other(_))), "{receiver:?}: {got:?}");
+            assert_eq!(bob.session_bytes("alice"), session);
+        }
+        assert_eq!(
+            bob.decrypt("alice", kind, &wire).expect("intact"),
+            b"intact"
+        );
+
+        let mut skm = alice.group_encrypt(GROUP, "alice", b"group");
+        let sender_key = bob.sender_key_bytes(GROUP, "alice");
+        skm[0] = 0x23;
+        let got = bob.group_decrypt(GROUP, "alice", &skm);
+        assert!(matches!(got, Err(Fail::Other(_))), "{receiver:?}: {got:?}");
+        assert_eq!(bob.sender_key_bytes(GROUP, "alice"), sender_key);
+    }
+
+    let bob = peer::Party::new(112);
+    let mut bundle = bob.bundle(None);
+    bundle.signed_prekey_signature[5] ^= 0x10;
+    let mut theirs = peer::Party::new(113);
+    let err = theirs
+        .process_bundle("bob", &bundle)
+        .expect_err("theirs refuses");
+    assert!(err.contains("signature"), "{err}");
+    let ours = Ours::new(114);
+    let mut record = ws::SessionRecord::new();
+    let got = ws::process_prekey_bundle(
+        &mut record,
+        &ours.identity,
+        1,
+        &our_bundle(&bundle),
+        None,
+        ws::IdentityPolicy::AcceptChanged,
+        &mut ChaCha20Rng::seed_from_u64(115),
+    );
+    assert_eq!(got.map(|_| ()), Err(ws::SignalError::BadSignature));
+    assert_eq!(record.state_count(), 0);
+}
+
+/// **Disagreement: trailing bytes after a 33-byte public key.** A pkmsg whose
+/// base key (field 2) or identity key (field 3) carries one extra byte after
+/// the 33 (the inner message's MAC does not cover these fields' bytes, only
+/// the identity keys as each side re-serializes them) is accepted by wacore,
+/// which parses the first 33 bytes and ignores the rest (an upstream
+/// libsignal quirk it keeps, per the wacore API notes §3), and refused by ours
+/// (`InvalidKey`: exactly `0x05` + 32 bytes). The protocol facts
+/// (signal-protos.md §1 "How keys are stored": every public key on the wire is
+/// 33 bytes) describe the 33-byte form and say nothing about trailing bytes;
+/// ours is the stricter reading, wacore the upstream-compatible one.
+#[test]
+fn disagreement_public_key_with_trailing_bytes() {
+    for field in ["base key", "identity key"] {
+        for receiver in [Imp::Ours, Imp::Theirs] {
+            let mut alice = make(receiver.other(), 120);
+            let mut bob = make(receiver, 121);
+            alice.process_bundle("bob", &bob.bundle(true));
+            let (kind, wire) = alice.encrypt("bob", b"padded key");
+            let mut msg =
+                ws::proto::PreKeySignalMessage::decode(&wire[1..]).expect("pkmsg protobuf");
+            let key = match field {
+                "base key" => msg.base_key.as_mut(),
+                _ => msg.identity_key.as_mut(),
+            };
+            key.expect("key present").push(0x00);
+            let mut padded = vec![wire[0]];
+            padded.extend(msg.encode_to_vec());
+            let got = bob.decrypt("alice", kind, &padded);
+            match receiver {
+                Imp::Ours => {
+                    assert_eq!(got, Err(Fail::Other("InvalidKey".into())), "{field}");
+                    assert!(bob.session_bytes("alice").is_none());
+                }
+                Imp::Theirs => {
+                    assert_eq!(got.expect(field), b"padded key");
+                    // The session works on: the trailing byte was ignored.
+                    talk(&mut *bob, "bob", &mut *alice, "alice", 1);
+                }
+            }
+        }
+    }
+}
+
+/// Simultaneous initiation across implementations: both sides start a session
+/// from the other's bundle and send pkmsgs that cross. Each side's own
+/// initiated state is archived when the other's pkmsg arrives; the first
+/// `msg` each way is decrypted by an archived state (which becomes current),
+/// and from then on both sides talk on one pair of states.
+#[test]
+fn simultaneous_initiation_across_implementations() {
+    for (ia, ib) in BOTH_WAYS {
+        for alice_first in [true, false] {
+            let mut alice = make(ia, 130);
+            let mut bob = make(ib, 131);
+            let to_bob = bob.bundle(true);
+            let to_alice = alice.bundle(true);
+            alice.process_bundle("bob", &to_bob);
+            bob.process_bundle("alice", &to_alice);
+            let (ka, wa) = alice.encrypt("bob", b"from alice");
+            let (kb, wb) = bob.encrypt("alice", b"from bob");
+            assert_eq!((ka, kb), (Kind::PreKey, Kind::PreKey));
+            assert_eq!(
+                bob.decrypt("alice", ka, &wa).expect("alice's pkmsg"),
+                b"from alice"
+            );
+            assert_eq!(
+                alice.decrypt("bob", kb, &wb).expect("bob's pkmsg"),
+                b"from bob"
+            );
+            // Each now encrypts on the state built from the other's pkmsg.
+            let (first, second) = if alice_first {
+                ((&mut alice, "alice"), (&mut bob, "bob"))
+            } else {
+                ((&mut bob, "bob"), (&mut alice, "alice"))
+            };
+            for _ in 0..3 {
+                talk(&mut **first.0, first.1, &mut **second.0, second.1, 2);
+                talk(&mut **second.0, second.1, &mut **first.0, first.1, 2);
+            }
+            let (ka, _) = alice.encrypt("bob", b"settled");
+            let (kb, _) = bob.encrypt("alice", b"settled");
+            assert_eq!((ka, kb), (Kind::Whisper, Kind::Whisper));
+        }
+    }
+}
