@@ -1570,7 +1570,28 @@ fn bug_our_session_records_omit_zero_indexes() {
     );
 }
 
-/// What the bug above looks like today (passes): wacore refuses our records,
+/// The same bug in the key records: a one-time prekey or signed prekey with
+/// id 0 is written without its id (field 1), and wacore refuses the record
+/// ("protobuf encoding was invalid"). Expected: wacore reads id 0.
+#[test]
+#[ignore = "bug in wa_core::signal: id 0 is not written to prekey/signed-prekey records (implicit presence), wacore refuses such records"]
+fn bug_our_prekey_records_omit_id_zero() {
+    let (prekey, signed) = zero_id_prekeys();
+    let mut t = peer::Party::new(151);
+    assert_eq!(t.set_prekey_record_bytes(&prekey.serialize()), Ok(0));
+    assert_eq!(t.set_signed_prekey_record_bytes(&signed.serialize()), Ok(0));
+}
+
+/// A one-time prekey and a signed prekey with id 0.
+fn zero_id_prekeys() -> (ws::PreKeyRecord, ws::SignedPreKeyRecord) {
+    let mut rng = ChaCha20Rng::seed_from_u64(150);
+    let identity = ws::IdentityKeyPair::generate(&mut rng);
+    let prekey = ws::PreKeyRecord::generate(0, &mut rng);
+    let signed = ws::SignedPreKeyRecord::generate(0, &identity, 0, &mut rng);
+    (prekey, signed)
+}
+
+/// What the bugs above look like today (passes): wacore refuses our records,
 /// while ours reads wacore's records of the same situations and goes on.
 #[test]
 fn disagreement_zero_indexes_in_session_records() {
@@ -1593,6 +1614,18 @@ fn disagreement_zero_indexes_in_session_records() {
         Err(Fail::Other(
             "invalid PreKey message: decryption failed".into()
         ))
+    );
+
+    // Prekey records with id 0: the id is not written, wacore refuses them.
+    let (prekey, signed) = zero_id_prekeys();
+    let mut t = peer::Party::new(151);
+    assert_eq!(
+        t.set_prekey_record_bytes(&prekey.serialize()),
+        Err("protobuf encoding was invalid".into())
+    );
+    assert_eq!(
+        t.set_signed_prekey_record_bytes(&signed.serialize()),
+        Err("protobuf encoding was invalid".into())
     );
 
     // Theirs -> ours: fine.
