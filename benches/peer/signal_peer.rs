@@ -40,10 +40,10 @@ use wacore_libsignal::protocol::{
     CiphertextMessage, DeviceId, Direction, GenericSignedPreKey, IdentityChange, IdentityKey,
     IdentityKeyPair, IdentityKeyStore, KeyPair, PreKeyBundle, PreKeyId, PreKeyRecord,
     PreKeySignalMessage, PreKeyStore, ProtocolAddress, PublicKey, SenderKeyDistributionMessage,
-    SenderKeyName, SenderKeyRecord, SenderKeyStore, SessionRecord, SessionStore,
-    SignalProtocolError, SignalMessage, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
-    Timestamp, UsePQRatchet, create_sender_key_distribution_message, group_decrypt,
-    group_encrypt, message_decrypt, message_encrypt, process_prekey_bundle,
+    SenderKeyName, SenderKeyRecord, SenderKeyStore, SessionRecord, SessionStore, SignalMessage,
+    SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore, Timestamp,
+    UsePQRatchet, create_sender_key_distribution_message, group_decrypt, group_encrypt,
+    message_decrypt, message_encrypt, process_prekey_bundle,
     process_sender_key_distribution_message,
 };
 
@@ -289,7 +289,9 @@ fn parse_wire(kind: Kind, bytes: &[u8]) -> Result<CiphertextMessage, String> {
         Kind::PreKey => {
             CiphertextMessage::PreKeySignalMessage(PreKeySignalMessage::try_from(bytes).map_err(e)?)
         }
-        Kind::Whisper => CiphertextMessage::SignalMessage(SignalMessage::try_from(bytes).map_err(e)?),
+        Kind::Whisper => {
+            CiphertextMessage::SignalMessage(SignalMessage::try_from(bytes).map_err(e)?)
+        }
     })
 }
 
@@ -297,7 +299,10 @@ fn kind_of(msg: &CiphertextMessage) -> Result<Kind, String> {
     match msg {
         CiphertextMessage::PreKeySignalMessage(_) => Ok(Kind::PreKey),
         CiphertextMessage::SignalMessage(_) => Ok(Kind::Whisper),
-        other => Err(format!("unexpected ciphertext type {:?}", other.message_type())),
+        other => Err(format!(
+            "unexpected ciphertext type {:?}",
+            other.message_type()
+        )),
     }
 }
 
@@ -305,7 +310,11 @@ fn bundle_to_lib(b: &Bundle) -> Result<PreKeyBundle, String> {
     let pre_key = match (b.prekey_id, b.prekey_public) {
         (Some(id), Some(pk)) => Some((PreKeyId::from(id), PublicKey::deserialize(&pk).map_err(e)?)),
         (None, None) => None,
-        _ => return Err("bundle: prekey_id and prekey_public must both be set or both unset".into()),
+        _ => {
+            return Err(
+                "bundle: prekey_id and prekey_public must both be set or both unset".into(),
+            );
+        }
     };
     PreKeyBundle::new(
         b.registration_id,
@@ -368,7 +377,9 @@ impl Party {
         for i in 0..cfg.prekey_count {
             let id = cfg.first_prekey_id + i;
             let kp = KeyPair::generate(&mut rng);
-            prekeys.0.insert(id, PreKeyRecord::new(PreKeyId::from(id), &kp));
+            prekeys
+                .0
+                .insert(id, PreKeyRecord::new(PreKeyId::from(id), &kp));
         }
 
         Party {
@@ -435,7 +446,10 @@ impl Party {
                     .0
                     .get(&id)
                     .unwrap_or_else(|| panic!("no one-time prekey with id {id}"));
-                (Some(id), Some(key33(&rec.public_key().expect("prekey public"))))
+                (
+                    Some(id),
+                    Some(key33(&rec.public_key().expect("prekey public"))),
+                )
             }
         };
         Bundle {
@@ -510,7 +524,10 @@ impl Party {
 
     /// Identity key we have recorded for `remote` (33 bytes), if any.
     pub fn remote_identity(&self, remote: &str) -> Option<[u8; 33]> {
-        self.identity.known.get(&addr(remote)).map(|k| k.serialize())
+        self.identity
+            .known
+            .get(&addr(remote))
+            .map(|k| k.serialize())
     }
 
     // ----- record exchange ------------------------------------------------
@@ -774,7 +791,11 @@ pub mod stored {
         sessions.0.insert(a.clone(), session_from_bytes(session)?);
         let mut ids = id_store(local);
         let msg = block_on(message_encrypt(plaintext, &a, &mut sessions, &mut ids)).map_err(e)?;
-        Ok((kind_of(&msg)?, msg.serialize().to_vec(), take_session(&sessions, &a)?))
+        Ok((
+            kind_of(&msg)?,
+            msg.serialize().to_vec(),
+            take_session(&sessions, &a)?,
+        ))
     }
 
     /// Decrypt a `msg`: `(plaintext, updated session record bytes)`.
@@ -880,8 +901,10 @@ pub mod stored {
         if let Some(r) = record {
             store.0.insert(name.clone(), sender_key_from_bytes(r)?);
         }
-        let skdm =
-            block_on(create_sender_key_distribution_message(&name, &mut store, rng)).map_err(e)?;
+        let skdm = block_on(create_sender_key_distribution_message(
+            &name, &mut store, rng,
+        ))
+        .map_err(e)?;
         Ok((skdm.serialized().to_vec(), take_sk(&store, &name)?))
     }
 
@@ -898,7 +921,10 @@ pub mod stored {
             store.0.insert(name.clone(), sender_key_from_bytes(r)?);
         }
         let m = SenderKeyDistributionMessage::try_from(skdm).map_err(e)?;
-        block_on(process_sender_key_distribution_message(&name, &m, &mut store)).map_err(e)?;
+        block_on(process_sender_key_distribution_message(
+            &name, &m, &mut store,
+        ))
+        .map_err(e)?;
         take_sk(&store, &name)
     }
 
@@ -913,7 +939,10 @@ pub mod stored {
         let name = sk_name(group_id, own);
         let mut store = SkStore::default();
         store.0.insert(name.clone(), sender_key_from_bytes(record)?);
-        let skm = block_on(wacore_libsignal::protocol::group_encrypt(&mut store, &name, plaintext, rng)).map_err(e)?;
+        let skm = block_on(wacore_libsignal::protocol::group_encrypt(
+            &mut store, &name, plaintext, rng,
+        ))
+        .map_err(e)?;
         Ok((skm.serialized().to_vec(), take_sk(&store, &name)?))
     }
 
@@ -927,7 +956,10 @@ pub mod stored {
         let name = sk_name(group_id, sender);
         let mut store = SkStore::default();
         store.0.insert(name.clone(), sender_key_from_bytes(record)?);
-        let pt = block_on(wacore_libsignal::protocol::group_decrypt(wire, &mut store, &name)).map_err(e)?;
+        let pt = block_on(wacore_libsignal::protocol::group_decrypt(
+            wire, &mut store, &name,
+        ))
+        .map_err(e)?;
         Ok((pt, take_sk(&store, &name)?))
     }
 }
