@@ -9,25 +9,23 @@
 //!
 //! Where the two implementations disagree, a focused test below documents the
 //! disagreement as it is (it asserts each side's actual behaviour) and says
-//! which side the protocol facts (`/work/notes/signal-protos.md`) support.
-//! Bugs found in ours have a test stating the expected behaviour, marked
-//! `#[ignore]`, next to a passing test showing today's behaviour:
+//! which side the protocol facts (`docs/signal.md`) support.
+//!
+//! Bugs these tests found in ours, now fixed, keep their tests:
 //!
 //! * `bug_our_session_records_omit_zero_indexes`, `bug_our_prekey_records_omit_id_zero`:
-//!   zero-valued fields (chain/message-key index 0, prekey id 0) are not
-//!   written, and wacore refuses such records. Because of it, records move
-//!   only from wacore to ours in the random conversations;
-//!   `diagnosis_zero_indexes_are_the_only_obstacle` shows that writing the
-//!   zeros is all the other direction needs.
+//!   zero-valued fields (chain/message-key index 0, prekey id 0) were not
+//!   written, and wacore refuses such records.
 //! * `bug_our_skipped_key_eviction_assumes_newest_first`: above 2,000 skipped
-//!   keys ours evicts by list position, which drops the wrong keys in records
-//!   written oldest-first.
+//!   keys ours evicted by list position, which dropped the wrong keys in
+//!   records written oldest-first.
 //!
 //! Disagreements where ours follows the facts (or neither is wrong):
 //! `forward_jump_limit_agrees_error_kinds_differ`,
-//! `disagreement_prekey_record_public_key_form`,
+//! `disagreement_prekey_record_public_key_form` (both read both forms now),
 //! `disagreement_more_than_2000_skipped_keys`,
-//! `disagreement_more_than_2000_skipped_sender_keys`,
+//! `disagreement_more_than_2000_skipped_sender_keys` (wacore keeps up to
+//! ~2,050 keys; ours trims such records to 2,000 on read),
 //! `disagreement_public_key_with_trailing_bytes`.
 
 #[path = "../peer/signal_peer.rs"]
@@ -747,7 +745,6 @@ fn session_records_cross_over_mid_conversation() {
 
 /// The same, records moving from ours to wacore.
 #[test]
-#[ignore = "our session records omit zero chain/message-key indexes, which wacore refuses: see bug_our_session_records_omit_zero_indexes"]
 fn session_records_cross_over_mid_conversation_into_wacore() {
     session_records_cross_over(Imp::Ours);
 }
@@ -822,7 +819,6 @@ fn pending_initiator_record_crosses_over() {
 
 /// The same, records moving from ours to wacore.
 #[test]
-#[ignore = "our session records omit zero chain/message-key indexes, which wacore refuses: see bug_our_session_records_omit_zero_indexes"]
 fn pending_initiator_record_crosses_over_into_wacore() {
     pending_initiator_record_crosses(Imp::Ours);
 }
@@ -1442,7 +1438,6 @@ fn random_conversations_theirs_initiating() {
 }
 
 #[test]
-#[ignore = "our session records omit zero chain/message-key indexes, which wacore refuses: see bug_our_session_records_omit_zero_indexes"]
 fn random_conversations_with_our_records_into_wacore() {
     random_conversations(Imp::Ours, 3_000_000, true);
     random_conversations(Imp::Theirs, 4_000_000, true);
@@ -1565,14 +1560,13 @@ fn zero_index_case(from: Imp) -> ZeroIndexCase {
 /// index"), so a session record written by ours and loaded into wacore cannot
 /// encrypt, or cannot decrypt the message whose key was stored.
 ///
-/// The protocol facts (signal-protos.md §1: "For our code, use proto2
-/// semantics (the WhatsApp schema): optional everywhere") support writing the
+/// The protocol facts (WhatsApp's and libsignal-java's schemas are proto2,
+/// every field optional and written when set; docs/signal.md, "Records") support writing the
 /// fields whenever they are set, zero included, as the WhatsApp schema and
 /// wacore do; Java's proto2 reader and libsignal's proto3 reader would read an
 /// absent index as 0, so only strict proto2 readers such as wacore break. This
 /// test states the expected behaviour and fails today.
 #[test]
-#[ignore = "bug in wa_core::signal: zero indexes are not written to session records (implicit presence), wacore refuses such records"]
 fn bug_our_session_records_omit_zero_indexes() {
     let mut case = zero_index_case(Imp::Ours);
     let (k, w) = case.initiator.encrypt("bob", b"from the moved record");
@@ -1593,7 +1587,6 @@ fn bug_our_session_records_omit_zero_indexes() {
 /// id 0 is written without its id (field 1), and wacore refuses the record
 /// ("protobuf encoding was invalid"). Expected: wacore reads id 0.
 #[test]
-#[ignore = "bug in wa_core::signal: id 0 is not written to prekey/signed-prekey records (implicit presence), wacore refuses such records"]
 fn bug_our_prekey_records_omit_id_zero() {
     let (prekey, signed) = zero_id_prekeys();
     let mut t = peer::Party::new(151);
@@ -1610,68 +1603,14 @@ fn zero_id_prekeys() -> (ws::PreKeyRecord, ws::SignedPreKeyRecord) {
     (prekey, signed)
 }
 
-/// What the bugs above look like today (passes): wacore refuses our records,
-/// while ours reads wacore's records of the same situations and goes on.
-#[test]
-fn disagreement_zero_indexes_in_session_records() {
-    // Ours -> theirs: refused.
-    let ZeroIndexCase {
-        initiator,
-        responder,
-        held,
-        ..
-    } = zero_index_case(Imp::Ours);
-    let bytes = initiator.session_bytes("bob").expect("record");
-    let mut t = Theirs::with_identity(&initiator.identity_bytes(), 1, 76);
-    t.set_session_bytes("bob", &bytes);
-    let err = t.0.encrypt("bob", b"x").expect_err("wacore refuses");
-    assert!(err.contains("missing sender chain key index"), "{err}");
-    let mut responder = responder;
-    let (k, w) = &held;
-    assert_eq!(
-        responder.decrypt("alice", *k, w),
-        Err(Fail::Other(
-            "invalid PreKey message: decryption failed".into()
-        ))
-    );
-
-    // Prekey records with id 0: the id is not written, wacore refuses them.
-    let (prekey, signed) = zero_id_prekeys();
-    let mut t = peer::Party::new(151);
-    assert_eq!(
-        t.set_prekey_record_bytes(&prekey.serialize()),
-        Err("protobuf encoding was invalid".into())
-    );
-    assert_eq!(
-        t.set_signed_prekey_record_bytes(&signed.serialize()),
-        Err("protobuf encoding was invalid".into())
-    );
-
-    // Theirs -> ours: fine.
-    let mut case = zero_index_case(Imp::Theirs);
-    let (k, w) = case.initiator.encrypt("bob", b"from the moved record");
-    assert_eq!(
-        case.initiator_peer.decrypt("alice", k, &w).expect("pkmsg"),
-        b"from the moved record"
-    );
-    let (k, w) = &case.held;
-    assert_eq!(
-        case.responder
-            .decrypt("alice", *k, w)
-            .expect("the stored key"),
-        b"zero"
-    );
-}
-
 /// **Disagreement: prekey and signed-prekey record layout.** wacore writes the
 /// public key (field 2) of `PreKeyRecordStructure` and
 /// `SignedPreKeyRecordStructure` as the raw 32-byte key; it reads 32 or 33
 /// bytes. Ours writes and requires the 33-byte `0x05` form, so it refuses
 /// wacore's records (the keys themselves are fine: see
 /// [`prekey_records_cross_over`], which re-encodes them). The protocol facts
-/// (signal-protos.md §1, PreKeyRecordStructure / SignedPreKeyRecordStructure:
-/// "publicKey bytes (33, 0x05-prefixed)"; "Every public key in records … is
-/// 33 bytes") support ours on what to write; wacore's reader is the more
+/// (libsignal's storage.proto stores 33-byte 0x05-prefixed public keys; see
+/// docs/signal.md, "Keys" and "Records") support ours on what to write; wacore's reader is the more
 /// lenient one.
 #[test]
 fn disagreement_prekey_record_public_key_form() {
@@ -1684,13 +1623,21 @@ fn disagreement_prekey_record_public_key_form() {
     let p = ws::proto::PreKeyRecordStructure::decode(&prekey[..]).expect("decodes");
     let s = ws::proto::SignedPreKeyRecordStructure::decode(&signed[..]).expect("decodes");
     assert_eq!((p.public_key.len(), s.public_key.len()), (32, 32));
+    // Ours reads the 32-byte form too, and writes the 33-byte one back.
+    let read = ws::PreKeyRecord::deserialize(&prekey).expect("32-byte prekey record");
+    assert_eq!(read.public_key().raw().as_slice(), &p.public_key[..]);
+    let read = ws::SignedPreKeyRecord::deserialize(&signed).expect("32-byte signed prekey record");
+    assert_eq!(read.public_key().raw().as_slice(), &s.public_key[..]);
     assert_eq!(
-        ws::PreKeyRecord::deserialize(&prekey).map(|_| ()),
-        Err(ws::SignalError::InvalidKey)
-    );
-    assert_eq!(
-        ws::SignedPreKeyRecord::deserialize(&signed).map(|_| ()),
-        Err(ws::SignalError::InvalidKey)
+        ws::proto::PreKeyRecordStructure::decode(
+            &ws::PreKeyRecord::deserialize(&prekey)
+                .expect("read")
+                .serialize()[..]
+        )
+        .expect("decodes")
+        .public_key
+        .len(),
+        33
     );
 
     let ours = Ours::new(81);
@@ -1708,14 +1655,13 @@ fn disagreement_prekey_record_public_key_form() {
 /// counter 1999 (1,999 keys stored), then counter 2050 (50 more, 2,049 in all).
 /// Ours keeps the newest 2,000 (drops counters 0..=48); wacore prunes lazily
 /// and keeps all 2,049. So message 0 is refused as a duplicate by ours and
-/// decrypted by wacore, and wacore's record (2,049 keys in one chain) is
-/// refused by ours' reader ("too many message keys").
+/// decrypted by wacore; wacore's record (2,049 keys in one chain) is trimmed
+/// to the newest 2,000 by ours' reader.
 ///
-/// The protocol facts (signal-protos.md §3 MAX_MESSAGE_KEYS = 2000, and §4:
-/// "Both drop the oldest key above 2000") support ours on what is kept;
-/// wacore's record breaks that limit. Refusing the whole record (rather than
-/// trimming it) is ours' own choice, which no fact requires; it loses the
-/// session when a wacore-written store holds 2,001..=2,051 keys in a chain.
+/// The protocol facts (libsignal and libsignal-java both keep 2,000 and drop
+/// the oldest; docs/signal.md, "Limits") support ours on what is kept;
+/// wacore's record breaks that limit; ours trims it on read rather than
+/// refusing it (which would lose the session).
 #[test]
 fn disagreement_more_than_2000_skipped_keys() {
     for receiver in [Imp::Ours, Imp::Theirs] {
@@ -1741,10 +1687,14 @@ fn disagreement_more_than_2000_skipped_keys() {
                 assert_eq!(bob.decrypt("alice", *k0, w0), Err(Fail::Duplicate));
             }
             Imp::Theirs => {
-                assert_eq!(
-                    ws::SessionRecord::deserialize(&bytes).map(|_| ()),
-                    Err(ws::SignalError::InvalidRecord("too many message keys"))
-                );
+                // Ours trims wacore's record to the newest 2,000 keys.
+                let mut trimmed =
+                    ws::SessionRecord::deserialize(&bytes).expect("trimmed, not refused");
+                let mut rng = ChaCha20Rng::seed_from_u64(94);
+                assert!(matches!(
+                    ws::decrypt(&mut trimmed, w0, &mut rng),
+                    Err(ws::SignalError::DuplicateMessage { .. })
+                ));
                 assert_eq!(bob.decrypt("alice", *k0, w0).expect("kept"), b"0");
             }
         }
@@ -1759,9 +1709,8 @@ fn disagreement_more_than_2000_skipped_keys() {
 
 /// The same for a sender-key state: iteration 1999, then 2050. Ours keeps the
 /// newest 2,000 skipped keys (drops iterations 0..=48); wacore keeps 2,049 and
-/// decrypts iteration 0; ours refuses wacore's record ("too many sender message
-/// keys"). The facts (signal-protos.md §1 SenderKeyStateStructure field 4:
-/// "above 2000, index 0 is removed") support ours.
+/// decrypts iteration 0; ours trims wacore's record to 2,000 on read. The facts (libsignal keeps 2,000
+/// and removes the oldest; docs/signal.md, "Limits") support ours.
 #[test]
 fn disagreement_more_than_2000_skipped_sender_keys() {
     for receiver in [Imp::Ours, Imp::Theirs] {
@@ -1788,12 +1737,13 @@ fn disagreement_more_than_2000_skipped_sender_keys() {
                 );
             }
             Imp::Theirs => {
-                assert_eq!(
-                    ws::SenderKeyRecord::deserialize(&bytes).map(|_| ()),
-                    Err(ws::SignalError::InvalidRecord(
-                        "too many sender message keys"
-                    ))
-                );
+                // Ours trims wacore's record to the newest 2,000 keys.
+                let mut trimmed =
+                    ws::SenderKeyRecord::deserialize(&bytes).expect("trimmed, not refused");
+                assert!(matches!(
+                    ws::group_decrypt(&mut trimmed, &skms[0]),
+                    Err(ws::SignalError::DuplicateMessage { .. })
+                ));
                 assert_eq!(
                     bob.group_decrypt(GROUP, "alice", &skms[0]).expect("kept"),
                     b"0"
@@ -1879,8 +1829,7 @@ fn edge_cases_refused_by_both() {
 /// which parses the first 33 bytes and ignores the rest (an upstream
 /// libsignal quirk it keeps, per the wacore API notes §3), and refused by ours
 /// (`InvalidKey`: exactly `0x05` + 32 bytes). The protocol facts
-/// (signal-protos.md §1 "How keys are stored": every public key on the wire is
-/// 33 bytes) describe the 33-byte form and say nothing about trailing bytes;
+/// (every public key on the wire is 33 bytes; docs/signal.md, "Keys") describe the 33-byte form and say nothing about trailing bytes;
 /// ours is the stricter reading, wacore the upstream-compatible one.
 #[test]
 fn disagreement_public_key_with_trailing_bytes() {
@@ -2001,14 +1950,13 @@ fn eviction_case() -> (Box<dyn Client>, Vec<Wire>) {
 ///
 /// Input: [`eviction_case`] (wacore record with keys 0..=1499 in ascending
 /// order, imported into ours; ours then decrypts message 2100, skipping
-/// 1501..=2099). Expected (signal-protos.md §3 MAX_MESSAGE_KEYS and §4 "Both
-/// drop the oldest key above 2000"): keys 0..=98 are dropped, so message 0 is
+/// 1501..=2099). Expected (the oldest keys go above
+/// 2,000; docs/signal.md, "Limits"): keys 0..=98 are dropped, so message 0 is
 /// refused as a duplicate and message 1499 decrypts. Actual: keys
 /// 1401..=1499 are dropped; message 1499 is refused as a duplicate and
 /// message 0 decrypts. (Evicting by lowest counter, as wacore does, would be
 /// independent of the stored order.)
 #[test]
-#[ignore = "bug in wa_core::signal: skipped-key eviction drops from the end of the list, which holds the newest keys in records written oldest-first (wacore, Java, WhatsApp)"]
 fn bug_our_skipped_key_eviction_assumes_newest_first() {
     let (mut bob, msgs) = eviction_case();
     assert_eq!(
@@ -2020,28 +1968,5 @@ fn bug_our_skipped_key_eviction_assumes_newest_first() {
         bob.decrypt("alice", msgs[0].0, &msgs[0].1),
         Err(Fail::Duplicate),
         "key 0 is the oldest, dropped"
-    );
-}
-
-/// What the bug above does today (passes).
-#[test]
-fn our_skipped_key_eviction_on_a_wacore_record_today() {
-    let (mut bob, msgs) = eviction_case();
-    assert_eq!(
-        bob.decrypt("alice", msgs[1_499].0, &msgs[1_499].1),
-        Err(Fail::Duplicate)
-    );
-    assert_eq!(
-        bob.decrypt("alice", msgs[1_401].0, &msgs[1_401].1),
-        Err(Fail::Duplicate)
-    );
-    assert_eq!(
-        bob.decrypt("alice", msgs[1_400].0, &msgs[1_400].1)
-            .expect("kept"),
-        b"1400"
-    );
-    assert_eq!(
-        bob.decrypt("alice", msgs[0].0, &msgs[0].1).expect("kept"),
-        b"0"
     );
 }
