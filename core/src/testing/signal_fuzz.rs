@@ -25,6 +25,7 @@ use crate::signal::{
 };
 
 /// One side of the fuzzed conversations.
+#[derive(Clone)]
 struct Party {
     identity: IdentityKeyPair,
     registration_id: u32,
@@ -245,38 +246,26 @@ pub struct OpsStats {
 pub fn session_ops(data: &[u8]) -> OpsStats {
     let mut stats = OpsStats::default();
     let mut rng = ChaCha20Rng::seed_from_u64(data.len() as u64);
-    let alice = Party::new(&mut rng, 1);
-    let bob = Party::new(&mut rng, 2);
-    let mut a = SessionRecord::new();
-    process_prekey_bundle(
-        &mut a,
-        &alice.identity,
-        1,
-        &bob.bundle(),
-        None,
-        IdentityPolicy::AcceptChanged,
-        &mut rng,
-    )
-    .expect("bundle");
+    // The parties and their first state are the same for every input (built
+    // once: key generation would dominate a run).
+    let start = ops_fixture();
     let mut sides = [
         Side {
-            party: alice,
-            session: a,
+            party: start.alice.clone(),
+            session: SessionRecord::deserialize(&start.alice_session).expect("fixture record"),
             chains_seen: Vec::new(),
             inbox: Vec::new(),
         },
         Side {
-            party: bob,
+            party: start.bob.clone(),
             session: SessionRecord::new(),
             chains_seen: Vec::new(),
             inbox: Vec::new(),
         },
     ];
-    // Alice's sender key, held by Bob.
-    let mut group_own = SenderKeyRecord::new();
-    let dist = create_sender_key_distribution(&mut group_own, &mut rng).expect("dist");
-    let mut group_theirs = SenderKeyRecord::new();
-    process_sender_key_distribution(&mut group_theirs, &dist);
+    let mut group_own = SenderKeyRecord::deserialize(&start.group_own).expect("fixture record");
+    let mut group_theirs =
+        SenderKeyRecord::deserialize(&start.group_theirs).expect("fixture record");
     let mut group_inbox: Vec<Sent> = Vec::new();
     let mut counter = 0u32;
 
@@ -419,6 +408,48 @@ pub fn session_ops(data: &[u8]) -> OpsStats {
         }
     }
     stats
+}
+
+/// The start of every [`session_ops`] run.
+struct OpsFixture {
+    alice: Party,
+    bob: Party,
+    /// Alice's session with Bob, from his bundle, before any message.
+    alice_session: Vec<u8>,
+    /// Alice's sender key, and Bob's copy of it.
+    group_own: Vec<u8>,
+    group_theirs: Vec<u8>,
+}
+
+fn ops_fixture() -> &'static OpsFixture {
+    static FIXTURE: OnceLock<OpsFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let mut rng = ChaCha20Rng::seed_from_u64(0x6f70_7321);
+        let alice = Party::new(&mut rng, 1);
+        let bob = Party::new(&mut rng, 2);
+        let mut a = SessionRecord::new();
+        process_prekey_bundle(
+            &mut a,
+            &alice.identity,
+            1,
+            &bob.bundle(),
+            None,
+            IdentityPolicy::AcceptChanged,
+            &mut rng,
+        )
+        .expect("fixture bundle");
+        let mut own = SenderKeyRecord::new();
+        let dist = create_sender_key_distribution(&mut own, &mut rng).expect("fixture dist");
+        let mut theirs = SenderKeyRecord::new();
+        process_sender_key_distribution(&mut theirs, &dist);
+        OpsFixture {
+            alice,
+            bob,
+            alice_session: a.serialize(),
+            group_own: own.serialize(),
+            group_theirs: theirs.serialize(),
+        }
+    })
 }
 
 /// Seeds for [`session_ops`].
