@@ -197,3 +197,134 @@ fn extended_text_with_a_quote_round_trips() {
         Some(original.as_str())
     );
 }
+
+/// Runs every queue until the network is quiet; returns each party's events.
+fn settle(net: &mut Network, parties: &mut [&mut Party]) -> Vec<Vec<MessagingEvent>> {
+    let mut all: Vec<Vec<MessagingEvent>> = parties.iter().map(|_| Vec::new()).collect();
+    loop {
+        let mut any = false;
+        for (i, p) in parties.iter_mut().enumerate() {
+            let got = p.receive_all(net);
+            any |= !got.is_empty();
+            all[i].extend(got);
+        }
+        if parties.iter().all(|p| net.queued(&p.jid) == 0) && !any {
+            return all;
+        }
+    }
+}
+
+#[test]
+fn a_lost_session_is_recovered_through_retry_receipts() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 61);
+    let mut bob = Party::join(&mut net, "15550002", 0, 62);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "before");
+    bob.receive_all(&mut net);
+    bob.send_text(&mut net, &Jid::pn("15550001"), "reply");
+    alice.receive_all(&mut net);
+
+    // Bob loses his session with Alice.
+    let address = wa_core::message::SignalAddress::of(&alice.jid).to_string();
+    smol::block_on(bob.store.delete_session(&address)).expect("delete");
+    let id = alice.send_text(&mut net, &Jid::pn("15550002"), "after the loss");
+    let events = settle(&mut net, &mut [&mut alice, &mut bob]);
+    let bob_events = &events[1];
+    // First attempt and the plain retry fail; the retry with keys succeeds.
+    let undecryptable = bob_events
+        .iter()
+        .filter(|e| matches!(e, MessagingEvent::Undecryptable { .. }))
+        .count();
+    assert_eq!(undecryptable, 2, "{bob_events:?}");
+    let got = messages(bob_events);
+    assert_eq!(got.len(), 1, "{bob_events:?}");
+    assert_eq!(got[0].id, id);
+    assert_eq!(got[0].message.text_content(), Some("after the loss"));
+    // And the conversation goes on both ways.
+    bob.send_text(&mut net, &Jid::pn("15550001"), "back again");
+    assert_eq!(texts(&alice.receive_all(&mut net)), ["back again"]);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "good");
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["good"]);
+}
+
+#[test]
+fn prekeys_are_refilled_with_ids_never_repeated_across_restarts() {
+    use wa_core::messaging::{Messenger, OwnDevice, PREKEY_BATCH};
+    let mut net = Network::new();
+    let mut bob = Party::join(&mut net, "15550002", 0, 72);
+    assert_eq!(net.prekey_count(&bob.jid), PREKEY_BATCH as usize);
+    let first = bob.device().next_pre_key_id;
+    assert_eq!(
+        first,
+        1 + PREKEY_BATCH,
+        "the counter is persisted with the keys"
+    );
+
+    // The server runs out; Bob checks after his next login and refills.
+    net.drain_prekeys(&bob.jid);
+    let device = bob.device();
+    let job = bob.messenger.refill_prekeys(false, &device);
+    bob.run(&mut net, job);
+    assert_eq!(net.prekey_count(&bob.jid), PREKEY_BATCH as usize);
+    assert_eq!(bob.device().next_pre_key_id, 1 + 2 * PREKEY_BATCH);
+
+    // A restart (a new messenger from the stored device) continues the count,
+    // and an upload the server asks for (forced) takes fresh ids again.
+    let device = bob.device();
+    bob.messenger = Messenger::new(
+        OwnDevice::from_device(&device).expect("registered"),
+        [9; 32],
+    );
+    let job = bob.messenger.refill_prekeys(true, &device);
+    bob.run(&mut net, job);
+    assert_eq!(bob.device().next_pre_key_id, 1 + 3 * PREKEY_BATCH);
+    // Every id the server ever held for Bob is distinct: hand them all out.
+    let mut alice_users = Vec::new();
+    for i in 0..5u16 {
+        let mut a = Party::join(&mut net, &format!("1666000{i}"), 0, 100 + u64::from(i));
+        a.send_text(&mut net, &Jid::pn("15550002"), "hi");
+        alice_users.push(a);
+    }
+    let ids: Vec<u32> = net
+        .handed_out
+        .iter()
+        .filter(|(d, _)| *d == bob.jid)
+        .map(|(_, id)| *id)
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len());
+    assert!(
+        ids.iter().all(|id| *id > PREKEY_BATCH),
+        "{ids:?}: none from the drained batch"
+    );
+    assert_eq!(texts(&bob.receive_all(&mut net)).len(), 5);
+}
+
+#[test]
+fn a_contact_with_a_new_identity_is_reported_and_reached() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 81);
+    let mut bob = Party::join(&mut net, "15550002", 0, 82);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "first");
+    bob.receive_all(&mut net);
+    bob.send_text(&mut net, &Jid::pn("15550001"), "ok");
+    alice.receive_all(&mut net);
+
+    // Bob reinstalls: same number and device, new keys.
+    let mut new_bob = Party::join(&mut net, "15550002", 0, 83);
+    let id = alice.send_text(&mut net, &Jid::pn("15550002"), "are you there?");
+    let events = settle(&mut net, &mut [&mut alice, &mut new_bob]);
+    assert!(
+        events[0].iter().any(
+            |e| matches!(e, MessagingEvent::IdentityChanged { device } if *device == new_bob.jid)
+        ),
+        "{:?}",
+        events[0]
+    );
+    let got = messages(&events[1]);
+    assert_eq!(got.len(), 1, "{:?}", events[1]);
+    assert_eq!(got[0].id, id);
+    drop(bob);
+}

@@ -42,6 +42,7 @@
 
 mod prekeys;
 mod receive;
+mod retry;
 mod send;
 
 use std::collections::HashMap;
@@ -58,6 +59,7 @@ use crate::store::{Backend, Device, DeviceListRecord, StoreResult, WriteBatch};
 
 pub use prekeys::{MIN_SERVER_PREKEYS, PREKEY_BATCH};
 pub use receive::ReceivedMessage;
+pub use retry::MAX_RETRIES;
 
 /// Our own device, as the jobs need it.
 #[derive(Clone)]
@@ -133,6 +135,9 @@ pub struct Need {
     pub sender_keys: Vec<String>,
     /// Device lists, by user part.
     pub device_lists: Vec<String>,
+    /// Messages we sent, by (chat, id). Loading **takes** them out of the store
+    /// (the store has no plain read for them); the job's outcome puts them back.
+    pub sent_messages: Vec<(String, String)>,
 }
 
 impl Need {
@@ -161,6 +166,13 @@ impl Need {
             r.device_lists
                 .insert(u.clone(), store.get_devices(u).await?);
         }
+        for (chat, id) in &self.sent_messages {
+            // The time is not kept by `take_sent_message`; the job stores the
+            // payload back stamped with the time it ran.
+            let taken = store.take_sent_message(chat, id).await?;
+            r.sent_messages
+                .insert((chat.clone(), id.clone()), taken.map(|p| (p, 0)));
+        }
         Ok(r)
     }
 
@@ -169,6 +181,9 @@ impl Need {
         *self == Need::default()
     }
 }
+
+/// A sent message's payload and sent time (0 when unknown).
+pub type SentPayload = (Vec<u8>, i64);
 
 /// What the driver loaded for a [`Need`]; absent keys read as missing.
 #[derive(Debug, Clone, Default)]
@@ -185,6 +200,8 @@ pub struct Records {
     pub sender_keys: HashMap<String, Option<Bytes>>,
     /// Device lists by user.
     pub device_lists: HashMap<String, Option<DeviceListRecord>>,
+    /// Sent messages by (chat, id): payload and sent time (0 when unknown).
+    pub sent_messages: HashMap<(String, String), Option<SentPayload>>,
 }
 
 impl Records {
@@ -271,6 +288,8 @@ pub enum Job {
     Send(send::SendJob),
     /// A prekey check and refill.
     PreKeys(prekeys::PreKeyJob),
+    /// A retry receipt to answer.
+    Retry(retry::RetryJob),
 }
 
 impl Job {
@@ -280,6 +299,7 @@ impl Job {
             Job::Receive(j) => j.step(),
             Job::Send(j) => j.step(),
             Job::PreKeys(j) => j.step(),
+            Job::Retry(j) => j.step(),
         }
     }
 
@@ -288,6 +308,7 @@ impl Job {
         match self {
             Job::Receive(j) => j.provide(records),
             Job::Send(j) => j.provide(records),
+            Job::Retry(j) => j.provide(records),
             Job::PreKeys(_) => {}
         }
     }
@@ -298,6 +319,7 @@ impl Job {
             Job::Receive(_) => {}
             Job::Send(j) => j.answer(answer),
             Job::PreKeys(j) => j.answer(answer),
+            Job::Retry(j) => j.answer(answer),
         }
     }
 
@@ -365,6 +387,13 @@ impl Messenger {
             seed,
         );
         (id, Job::Send(job))
+    }
+
+    /// A job for a `<receipt type="retry">` about a message we sent, at `now`
+    /// (unix seconds). Answered at most [`MAX_RETRIES`] times per message.
+    pub fn retry(&mut self, receipt: &Node, now: i64) -> Job {
+        let seed = self.fork_seed();
+        Job::Retry(retry::RetryJob::new(self.own.clone(), receipt, now, seed))
     }
 
     /// A job that checks the server's prekey count and uploads a new batch when

@@ -425,6 +425,10 @@ impl Party {
                 let job = self.messenger.receive(stanza, net.now() as i64);
                 self.run(net, job)
             }
+            "receipt" if stanza.get_attr_str("type") == Some("retry") => {
+                let job = self.messenger.retry(stanza, net.now() as i64);
+                self.run(net, job)
+            }
             "ack" => stanza
                 .get_attr_str("id")
                 .map(|id| vec![MessagingEvent::Sent { id: id.to_owned() }])
