@@ -328,3 +328,32 @@ fn a_contact_with_a_new_identity_is_reported_and_reached() {
     assert_eq!(got[0].id, id);
     drop(bob);
 }
+
+#[test]
+fn a_stale_device_list_shows_in_the_phash_and_the_new_device_still_gets_the_message() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 91);
+    let mut bob = Party::join(&mut net, "15550002", 0, 92);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "first");
+    bob.receive_all(&mut net);
+    alice.receive_all(&mut net);
+
+    // Bob links a new device; Alice's cached list does not have it.
+    let mut bob_web = Party::join(&mut net, "15550002", 5, 93);
+    let id = alice.send_text(&mut net, &Jid::pn("15550002"), "second");
+    assert_eq!(net.queued(&bob_web.jid), 0, "sent from the stale cache");
+    // The ack's phash differs; Alice re-queries and sends to the new device.
+    let alice_events = alice.receive_all(&mut net);
+    assert!(alice_events.contains(&MessagingEvent::Sent { id: id.clone() }), "{alice_events:?}");
+    let got = bob_web.receive_all(&mut net);
+    let m = messages(&got);
+    assert_eq!(m.len(), 1, "{got:?}");
+    assert_eq!((m[0].id.as_str(), m[0].message.text_content()), (id.as_str(), Some("second")));
+    // Bob's first device got it once, and the list is now fresh: the next
+    // message reaches both without a follow-up.
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["second"]);
+    alice.receive_all(&mut net);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "third");
+    assert_eq!(texts(&bob_web.receive_all(&mut net)), ["third"]);
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["third"]);
+}

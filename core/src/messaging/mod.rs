@@ -261,6 +261,25 @@ pub struct Outcome {
     pub stanzas: Vec<Node>,
     /// Events for the application, after the stanzas.
     pub events: Vec<MessagingEvent>,
+    /// For [`Messenger::observe`]: what a send went out to.
+    pub sent: Option<SentRecord>,
+}
+
+/// What a send went out to, kept until the server's ack to check its phash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentRecord {
+    /// The message id.
+    pub id: String,
+    /// The chat.
+    pub to: Jid,
+    /// The message.
+    pub message: Message,
+    /// Every device it was encrypted for.
+    pub devices: Vec<Jid>,
+    /// Their phash.
+    pub phash: String,
+    /// Whether this already was the follow-up of a stale device list.
+    pub refreshed: bool,
 }
 
 /// What a job wants next.
@@ -338,6 +357,8 @@ pub struct Messenger {
     rng: ChaCha20Rng,
     /// Failed decryptions per message id (for the retry count).
     retries: HashMap<String, u32>,
+    /// Sends waiting for the server's ack.
+    pending: HashMap<String, SentRecord>,
     next_id: u64,
 }
 
@@ -357,8 +378,40 @@ impl Messenger {
             own,
             rng: ChaCha20Rng::from_seed(seed),
             retries: HashMap::new(),
+            pending: HashMap::new(),
             next_id: 0,
         }
+    }
+
+    /// The server's `<ack class="message">` of one of our messages: reports it
+    /// sent and, when the ack's phash shows the device list we used was stale,
+    /// returns a job that re-queries the lists and sends the message to the
+    /// devices it missed (once per message).
+    pub fn on_server_ack(&mut self, ack: &Node, now: i64) -> (Vec<MessagingEvent>, Option<Job>) {
+        let Some(ack) = crate::message::stanza::ServerAck::parse(ack) else {
+            return (Vec::new(), None);
+        };
+        let mut events = Vec::new();
+        if let Some(error) = ack.error {
+            events.push(MessagingEvent::SendFailed {
+                id: ack.id.clone(),
+                reason: format!("server error {error}"),
+            });
+            self.pending.remove(&ack.id);
+            return (events, None);
+        }
+        events.push(MessagingEvent::Sent { id: ack.id.clone() });
+        let Some(sent) = self.pending.remove(&ack.id) else {
+            return (events, None);
+        };
+        let stale = ack.phash.as_ref().is_some_and(|p| *p != sent.phash);
+        if !stale || sent.refreshed {
+            return (events, None);
+        }
+        let seed = self.fork_seed();
+        let job = send::SendJob::new(self.own.clone(), sent.to, sent.id, sent.message, now, seed)
+            .refreshed(sent.devices);
+        (events, Some(Job::Send(job)))
     }
 
     /// Our device.
@@ -416,6 +469,12 @@ impl Messenger {
     /// retry receipts, the prekey counter). Call it after every job.
     pub fn observe(&mut self, outcome: &Outcome) {
         receive::note(self, outcome);
+        if let Some(sent) = &outcome.sent {
+            if self.pending.len() >= MAX_PENDING_ACKS {
+                self.pending.clear();
+            }
+            self.pending.insert(sent.id.clone(), sent.clone());
+        }
         for op in outcome.batch.ops() {
             if let crate::store::WriteOp::AdvancePreKeyCounter { next } = op {
                 self.own.next_pre_key_id = self.own.next_pre_key_id.max(*next);
@@ -457,6 +516,10 @@ impl Messenger {
 
 /// The largest one-time prekey id (ids are 24-bit on the wire).
 pub const MAX_PREKEY_ID: u32 = 0xFF_FFFF;
+
+/// Sends whose server ack is awaited at once (older ones are forgotten: their
+/// phash is then not checked).
+const MAX_PENDING_ACKS: usize = 1024;
 
 /// Message ids whose failed attempts are remembered at once.
 const MAX_TRACKED_RETRIES: usize = 4096;

@@ -257,6 +257,7 @@ impl ReceiveJob {
                     sender,
                     reason: error.to_string(),
                 }],
+                sent: None,
             };
         }
         let _ = duplicate; // a duplicate is answered like a success, not re-delivered
@@ -279,6 +280,7 @@ impl ReceiveJob {
             batch,
             stanzas: vec![msg.delivery_receipt(from_me)],
             events,
+            sent: None,
         }
     }
 

@@ -266,6 +266,7 @@ impl RetryJob {
             batch,
             stanzas: vec![stanza],
             events,
+            sent: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use prost::Message as _;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use super::{IqAnswer, MessagingEvent, Need, Outcome, OwnDevice, Records, Step};
+use super::{IqAnswer, MessagingEvent, Need, Outcome, OwnDevice, Records, SentRecord, Step};
 use crate::binary::{Jid, Node};
 use crate::message::iq::{self, BundleResult};
 use crate::message::proto::DeviceSentMessage;
@@ -47,6 +47,10 @@ pub struct SendJob {
     bundles: Vec<(Jid, PreKeyBundle)>,
     events: Vec<MessagingEvent>,
     failed: Option<String>,
+    /// Re-query every device list instead of reading the cache.
+    refresh: bool,
+    /// Devices that already have the message.
+    exclude: Vec<Jid>,
 }
 
 impl std::fmt::Debug for SendJob {
@@ -88,7 +92,17 @@ impl SendJob {
             bundles: Vec::new(),
             events: Vec::new(),
             failed: None,
+            refresh: false,
+            exclude: Vec::new(),
         }
+    }
+
+    /// The follow-up of a send whose server ack showed a stale device list:
+    /// re-query the lists and send to the devices not in `delivered`.
+    pub(super) fn refreshed(mut self, delivered: Vec<Jid>) -> Self {
+        self.refresh = true;
+        self.exclude = delivered;
+        self
     }
 
     /// Every device to encrypt for, except ours.
@@ -97,7 +111,7 @@ impl SendJob {
         for (user, devices) in self.devices.values() {
             for d in devices {
                 let jid = user.clone().with_device(*d);
-                if jid != self.own.jid {
+                if jid != self.own.jid && !self.exclude.contains(&jid) {
                     out.push(jid);
                 }
             }
@@ -117,6 +131,10 @@ impl SendJob {
             });
         }
         match self.state {
+            State::Start if self.refresh => {
+                self.state = State::DeviceLists;
+                self.step()
+            }
             State::Start => {
                 self.state = State::DeviceLists;
                 Step::Load(Need {
@@ -349,11 +367,27 @@ impl SendJob {
             &recipients,
             Some(&self.own.device_identity),
         );
-        let _expected_phash = phash(delivered.iter());
+        if recipients.is_empty() && self.refresh {
+            // Nobody new: nothing to send.
+            return Outcome {
+                batch: std::mem::take(&mut self.batch),
+                events: std::mem::take(&mut self.events),
+                ..Outcome::default()
+            };
+        }
+        delivered.extend(self.exclude.iter().cloned());
         Outcome {
             batch: std::mem::take(&mut self.batch),
             stanzas: vec![stanza],
             events: std::mem::take(&mut self.events),
+            sent: Some(SentRecord {
+                id: self.id.clone(),
+                to: self.to.clone(),
+                message: self.message.clone(),
+                phash: phash(delivered.iter()),
+                devices: delivered,
+                refreshed: self.refresh,
+            }),
         }
     }
 }

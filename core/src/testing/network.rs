@@ -285,11 +285,20 @@ impl Network {
             }
         }
         self.next_id += 1;
+        // The phash covers the devices the server knows now (the recipient's
+        // and the sender's other devices), so a stale list shows.
+        let _ = delivered;
+        let mut current = self.devices_of(to.user());
+        current.extend(
+            self.devices_of(from.user())
+                .into_iter()
+                .filter(|d| d != from),
+        );
         let ack = Node::new("ack")
             .attr("class", "message")
             .attr("id", id.as_str())
             .attr("t", self.time)
-            .attr("phash", phash(delivered.iter()));
+            .attr("phash", phash(current.iter()));
         if let Some(slot) = self.devices.get_mut(from) {
             slot.queue.push_back(ack);
         }
@@ -429,10 +438,13 @@ impl Party {
                 let job = self.messenger.retry(stanza, net.now() as i64);
                 self.run(net, job)
             }
-            "ack" => stanza
-                .get_attr_str("id")
-                .map(|id| vec![MessagingEvent::Sent { id: id.to_owned() }])
-                .unwrap_or_default(),
+            "ack" => {
+                let (mut events, job) = self.messenger.on_server_ack(stanza, net.now() as i64);
+                if let Some(job) = job {
+                    events.extend(self.run(net, job));
+                }
+                events
+            }
             _ => Vec::new(),
         }
     }
