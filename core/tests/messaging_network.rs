@@ -344,11 +344,17 @@ fn a_stale_device_list_shows_in_the_phash_and_the_new_device_still_gets_the_mess
     assert_eq!(net.queued(&bob_web.jid), 0, "sent from the stale cache");
     // The ack's phash differs; Alice re-queries and sends to the new device.
     let alice_events = alice.receive_all(&mut net);
-    assert!(alice_events.contains(&MessagingEvent::Sent { id: id.clone() }), "{alice_events:?}");
+    assert!(
+        alice_events.contains(&MessagingEvent::Sent { id: id.clone() }),
+        "{alice_events:?}"
+    );
     let got = bob_web.receive_all(&mut net);
     let m = messages(&got);
     assert_eq!(m.len(), 1, "{got:?}");
-    assert_eq!((m[0].id.as_str(), m[0].message.text_content()), (id.as_str(), Some("second")));
+    assert_eq!(
+        (m[0].id.as_str(), m[0].message.text_content()),
+        (id.as_str(), Some("second"))
+    );
     // Bob's first device got it once, and the list is now fresh: the next
     // message reaches both without a follow-up.
     assert_eq!(texts(&bob.receive_all(&mut net)), ["second"]);

@@ -61,3 +61,22 @@ fn signal_session_ops_seeds_and_random_sequences() {
     assert!(total.duplicates > 100, "{total:?}");
     assert!(total.group_delivered > 100, "{total:?}");
 }
+
+#[test]
+fn inbound_stanza_seeds_and_mutations() {
+    use wa_core::testing::messaging_fuzz;
+    let seeds = messaging_fuzz::inbound_seeds();
+    write_seeds("inbound_stanzas", &seeds);
+    assert!(seeds.len() >= 6, "{}", seeds.len());
+    let answered: usize = seeds.iter().map(|s| messaging_fuzz::inbound(s)).sum();
+    assert!(answered >= 4, "the message seeds are answered: {answered}");
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    for seed in &seeds {
+        for _ in 0..100 {
+            let mut m = seed.clone();
+            let i = (rng.next_u32() as usize) % m.len();
+            m[i] ^= 1 << (rng.next_u32() % 8);
+            messaging_fuzz::inbound(&m);
+        }
+    }
+}

@@ -31,6 +31,7 @@
 //! assert!(pair.server.pings_answered() >= 20);
 //! ```
 
+pub mod messaging_fuzz;
 pub mod network;
 mod pair;
 mod phone;
