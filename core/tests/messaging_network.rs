@@ -363,3 +363,62 @@ fn a_stale_device_list_shows_in_the_phash_and_the_new_device_still_gets_the_mess
     assert_eq!(texts(&bob_web.receive_all(&mut net)), ["third"]);
     assert_eq!(texts(&bob.receive_all(&mut net)), ["third"]);
 }
+
+#[test]
+fn lid_and_phone_number_addressing_reach_one_session() {
+    use wa_core::message::SignalAddress;
+    use wa_core::store::ProtocolStore;
+    use wa_core::testing::network::Addressing;
+    let mut net = Network::new();
+    net.set_lid("15550001", "900001");
+    let mut alice = Party::join(&mut net, "15550001", 0, 101);
+    let mut bob = Party::join(&mut net, "15550002", 0, 102);
+    let bob_user = Jid::pn("15550002");
+    let pn_address = SignalAddress::of(&alice.jid).to_string();
+    let lid_address = SignalAddress::of(&Jid::lid("900001")).to_string();
+    let session = |bob: &Party, a: &str| smol::block_on(bob.store.get_session(a)).expect("store");
+
+    // 1. Phone-number addressing, no mapping known: the session is under PN.
+    alice.send_text(&mut net, &bob_user, "pn");
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["pn"]);
+    assert!(session(&bob, &pn_address).is_some());
+
+    // 2. The server now names the LID too: the mapping is learned and the
+    //    session moves to the LID address.
+    net.addressing = Addressing::PnWithLid;
+    alice.send_text(&mut net, &bob_user, "pn+lid");
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["pn+lid"]);
+    let mapping = smol::block_on(bob.store.get_pn_mapping("15550001")).expect("store");
+    assert_eq!(mapping.map(|m| m.lid), Some("900001".to_owned()));
+    assert!(session(&bob, &lid_address).is_some(), "migrated to the LID address");
+    assert!(session(&bob, &pn_address).is_none(), "no second session under PN");
+
+    // 3. LID-addressed stanzas find the same session.
+    net.addressing = Addressing::Lid;
+    alice.send_text(&mut net, &bob_user, "lid");
+    let got = bob.receive_all(&mut net);
+    assert_eq!(texts(&got), ["lid"]);
+    assert_eq!(messages(&got)[0].sender, Jid::lid("900001"));
+
+    // 4. Plain phone-number stanzas again: the stored mapping leads there.
+    net.addressing = Addressing::Pn;
+    alice.send_text(&mut net, &bob_user, "pn again");
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["pn again"]);
+    assert!(session(&bob, &pn_address).is_none());
+
+    // 5. Bob's reply to Alice's phone number uses the LID session (a plain
+    //    ratchet message, not a new session).
+    bob.send_text(&mut net, &Jid::pn("15550001"), "reply");
+    let stanzas = net.take_queue(&alice.jid);
+    let enc_types: Vec<_> = stanzas
+        .iter()
+        .filter(|n| n.tag == "message")
+        .filter_map(|n| n.child("enc").and_then(|e| e.get_attr_str("type")).map(str::to_owned))
+        .collect();
+    assert_eq!(enc_types, ["msg"]);
+    let mut events = Vec::new();
+    for s in &stanzas {
+        events.extend(alice.handle(&mut net, s));
+    }
+    assert_eq!(texts(&events), ["reply"]);
+}

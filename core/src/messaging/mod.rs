@@ -135,6 +135,8 @@ pub struct Need {
     pub sender_keys: Vec<String>,
     /// Device lists, by user part.
     pub device_lists: Vec<String>,
+    /// LID users of these phone-number users (from the stored mappings).
+    pub lid_of: Vec<String>,
     /// Messages we sent, by (chat, id). Loading **takes** them out of the store
     /// (the store has no plain read for them); the job's outcome puts them back.
     pub sent_messages: Vec<(String, String)>,
@@ -165,6 +167,12 @@ impl Need {
         for u in &self.device_lists {
             r.device_lists
                 .insert(u.clone(), store.get_devices(u).await?);
+        }
+        for user in &self.lid_of {
+            r.lid_of.insert(
+                user.clone(),
+                store.get_pn_mapping(user).await?.map(|m| m.lid),
+            );
         }
         for (chat, id) in &self.sent_messages {
             // The time is not kept by `take_sent_message`; the job stores the
@@ -200,6 +208,8 @@ pub struct Records {
     pub sender_keys: HashMap<String, Option<Bytes>>,
     /// Device lists by user.
     pub device_lists: HashMap<String, Option<DeviceListRecord>>,
+    /// LID user of phone-number users, where a mapping is stored.
+    pub lid_of: HashMap<String, Option<String>>,
     /// Sent messages by (chat, id): payload and sent time (0 when unknown).
     pub sent_messages: HashMap<(String, String), Option<SentPayload>>,
 }
@@ -207,6 +217,17 @@ pub struct Records {
 impl Records {
     fn session(&self, address: &str) -> Option<&Bytes> {
         self.sessions.get(address).and_then(Option::as_ref)
+    }
+
+    /// The LID form of a phone-number device, when its user's mapping is
+    /// known; other JIDs as they are.
+    fn lid_form(&self, device: &Jid) -> Jid {
+        if device.is_pn()
+            && let Some(Some(lid)) = self.lid_of.get(device.user())
+        {
+            return Jid::lid(lid).with_device(device.device());
+        }
+        device.clone()
     }
 
     fn identity(&self, address: &str) -> Option<PublicKey> {

@@ -51,6 +51,10 @@ pub struct ReceiveJob {
     rng: ChaCha20Rng,
     loaded: Option<Records>,
     started: bool,
+    /// The sender's LID user, once known (phase one of loading).
+    mapping: Option<Records>,
+    mapping_loaded: bool,
+    now: i64,
 }
 
 impl std::fmt::Debug for ReceiveJob {
@@ -78,15 +82,21 @@ impl ReceiveJob {
             rng: ChaCha20Rng::from_seed(seed),
             loaded: None,
             started: false,
+            mapping: None,
+            mapping_loaded: false,
+            now: _now,
         }
     }
 
     fn need(&self, msg: &IncomingMessage) -> Need {
-        let address = SignalAddress::of(msg.sender()).to_string();
         let mut need = Need::default();
         if msg.encs.iter().any(|e| e.kind != EncType::SenderKey) {
-            need.sessions.push(address.clone());
-            need.identities.push(address);
+            // The session may live under either form of the sender's JID.
+            for device in self.forms(msg) {
+                let address = SignalAddress::of(&device).to_string();
+                need.sessions.push(address.clone());
+                need.identities.push(address);
+            }
         }
         for enc in &msg.encs {
             if enc.kind == EncType::PreKey
@@ -105,6 +115,33 @@ impl ReceiveJob {
         need
     }
 
+    /// The sender's device in each JID form known so far: the stanza's, then
+    /// the other one (from the stanza's attributes or a stored mapping).
+    fn forms(&self, msg: &IncomingMessage) -> Vec<Jid> {
+        let sender = msg.sender().clone();
+        let mut forms = vec![sender.clone()];
+        let other = match &msg.sender_alt {
+            Some(alt) => Some(alt.to_non_ad().with_device(sender.device())),
+            None => self
+                .mapping
+                .as_ref()
+                .map(|m| m.lid_form(&sender))
+                .filter(|l| *l != sender),
+        };
+        forms.extend(other);
+        forms
+    }
+
+    /// The form sessions are kept under: the LID one when known.
+    fn canonical(&self, msg: &IncomingMessage) -> Jid {
+        let forms = self.forms(msg);
+        forms
+            .iter()
+            .find(|j| j.is_lid())
+            .unwrap_or(&forms[0])
+            .clone()
+    }
+
     pub(super) fn step(&mut self) -> Step {
         let msg = match &self.parsed {
             Ok(m) => m.clone(),
@@ -119,6 +156,15 @@ impl ReceiveJob {
         match self.loaded.take() {
             None if !self.started => {
                 self.started = true;
+                // A phone-number sender without its LID in the stanza: look
+                // the mapping up first.
+                if msg.sender().is_pn() && msg.sender_alt.is_none() && !self.mapping_loaded {
+                    self.mapping = Some(Records::default());
+                    return Step::Load(Need {
+                        lid_of: vec![msg.sender().user().to_owned()],
+                        ..Need::default()
+                    });
+                }
                 Step::Load(self.need(&msg))
             }
             None => Step::Done(Outcome {
@@ -130,6 +176,15 @@ impl ReceiveJob {
     }
 
     pub(super) fn provide(&mut self, records: Records) {
+        if let Some(mapping) = &mut self.mapping
+            && mapping.lid_of.is_empty()
+            && !records.lid_of.is_empty()
+        {
+            *mapping = records;
+            self.started = false;
+            self.mapping_loaded = true;
+            return;
+        }
         self.loaded = Some(records);
     }
 
@@ -141,8 +196,38 @@ impl ReceiveJob {
                 .lid
                 .as_ref()
                 .is_some_and(|l| l.user() == sender.user());
-        let address = SignalAddress::of(&sender).to_string();
+        let canonical = self.canonical(msg);
+        let address = SignalAddress::of(&canonical).to_string();
         let mut batch = WriteBatch::new();
+        // A session found only under the other form moves to this one.
+        let mut migrated_from = None;
+        if records.session(&address).is_none() {
+            for form in self.forms(msg) {
+                let other = SignalAddress::of(&form).to_string();
+                if other != address && records.session(&other).is_some() {
+                    migrated_from = Some(other);
+                    break;
+                }
+            }
+        }
+        let source = migrated_from.clone().unwrap_or_else(|| address.clone());
+        // The mapping the stanza taught us.
+        if let Some(alt) = &msg.sender_alt {
+            let (lid, pn) = if sender.is_lid() {
+                (&sender, alt)
+            } else {
+                (alt, &sender)
+            };
+            if lid.is_lid() && pn.is_pn() {
+                batch.push(WriteOp::PutLidMapping(crate::store::LidPnMappingEntry {
+                    lid: lid.user().to_owned(),
+                    phone_number: pn.user().to_owned(),
+                    created_at: self.now,
+                    updated_at: self.now,
+                    learning_source: "message".to_owned(),
+                }));
+            }
+        }
         let mut events = Vec::new();
         let mut failure: Option<SignalError> = None;
         let mut duplicate = false;
@@ -153,11 +238,13 @@ impl ReceiveJob {
         for enc in msg.encs.iter().filter(|e| e.kind != EncType::SenderKey) {
             let record = session.get_or_insert_with(|| {
                 records
-                    .session(&address)
+                    .session(&source)
                     .and_then(|b| SessionRecord::deserialize(b).ok())
                     .unwrap_or_default()
             });
-            let known = records.identity(&address);
+            let known = records
+                .identity(&address)
+                .or_else(|| records.identity(&source));
             let result = match enc.kind {
                 EncType::PreKey => self.decrypt_pkmsg(record, &enc.ciphertext, known, records),
                 _ => decrypt(record, &enc.ciphertext, &mut self.rng).map(|p| (p, None, None)),
@@ -189,6 +276,14 @@ impl ReceiveJob {
             && !plaintexts.is_empty()
         {
             batch.put_session(&address, record.serialize());
+            if let Some(old) = &migrated_from {
+                batch.push(WriteOp::DeleteSession {
+                    address: old.clone(),
+                });
+                if let Some(key) = records.identity(old) {
+                    batch.put_identity(&address, *key.raw());
+                }
+            }
         }
 
         // Then the group message, with any distribution just received.

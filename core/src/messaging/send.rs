@@ -51,6 +51,8 @@ pub struct SendJob {
     refresh: bool,
     /// Devices that already have the message.
     exclude: Vec<Jid>,
+    /// LID users of the phone-number users involved, where known.
+    lids: Records,
 }
 
 impl std::fmt::Debug for SendJob {
@@ -94,6 +96,7 @@ impl SendJob {
             failed: None,
             refresh: false,
             exclude: Vec::new(),
+            lids: Records::default(),
         }
     }
 
@@ -103,6 +106,11 @@ impl SendJob {
         self.refresh = true;
         self.exclude = delivered;
         self
+    }
+
+    /// The Signal address of a device: under its LID form when known.
+    fn address(&self, device: &Jid) -> String {
+        SignalAddress::of(&self.lids.lid_form(device)).to_string()
     }
 
     /// Every device to encrypt for, except ours.
@@ -132,13 +140,18 @@ impl SendJob {
         }
         match self.state {
             State::Start if self.refresh => {
+                // Every list is queried again; only the LID mappings are read.
                 self.state = State::DeviceLists;
-                self.step()
+                Step::Load(Need {
+                    lid_of: self.pn_users(),
+                    ..Need::default()
+                })
             }
             State::Start => {
                 self.state = State::DeviceLists;
                 Step::Load(Need {
                     device_lists: self.devices.keys().cloned().collect(),
+                    lid_of: self.pn_users(),
                     ..Need::default()
                 })
             }
@@ -171,11 +184,7 @@ impl SendJob {
                 let missing: Vec<Jid> = self
                     .targets()
                     .into_iter()
-                    .filter(|d| {
-                        self.records
-                            .session(SignalAddress::of(d).as_str())
-                            .is_none()
-                    })
+                    .filter(|d| self.records.session(self.address(d).as_str()).is_none())
                     .collect();
                 if missing.is_empty() {
                     return Step::Done(self.finish());
@@ -188,12 +197,16 @@ impl SendJob {
         }
     }
 
+    fn pn_users(&self) -> Vec<String> {
+        self.devices
+            .values()
+            .filter(|(u, _)| u.is_pn())
+            .map(|(u, _)| u.user().to_owned())
+            .collect()
+    }
+
     fn load_sessions(&mut self) -> Step {
-        let addresses: Vec<String> = self
-            .targets()
-            .iter()
-            .map(|d| SignalAddress::of(d).to_string())
-            .collect();
+        let addresses: Vec<String> = self.targets().iter().map(|d| self.address(d)).collect();
         Step::Load(Need {
             sessions: addresses.clone(),
             identities: addresses,
@@ -204,6 +217,7 @@ impl SendJob {
     pub(super) fn provide(&mut self, records: Records) {
         match self.state {
             State::DeviceLists => {
+                self.lids.lid_of.clone_from(&records.lid_of);
                 for (user, list) in &records.device_lists {
                     if let (Some(Some(list)), Some((_, devices))) =
                         (Some(list), self.devices.get_mut(user))
@@ -268,7 +282,7 @@ impl SendJob {
         self.state = State::Finished;
         let mut sessions: BTreeMap<String, SessionRecord> = BTreeMap::new();
         for (device, bundle) in std::mem::take(&mut self.bundles) {
-            let address = SignalAddress::of(&device).to_string();
+            let address = self.address(&device);
             let mut record = SessionRecord::new();
             let known = self.records.identity(&address);
             match process_prekey_bundle(
@@ -301,7 +315,7 @@ impl SendJob {
             }
         }
         for device in self.targets() {
-            let address = SignalAddress::of(&device).to_string();
+            let address = self.address(&device);
             if sessions.contains_key(&address) {
                 continue;
             }
@@ -327,7 +341,7 @@ impl SendJob {
         let mut recipients = Vec::new();
         let mut delivered = Vec::new();
         for device in self.targets() {
-            let address = SignalAddress::of(&device).to_string();
+            let address = self.address(&device);
             let Some(record) = sessions.get_mut(&address) else {
                 continue;
             };

@@ -57,6 +57,22 @@ pub struct Network {
     /// One-time prekeys handed out, in order (ids never repeat per device).
     pub handed_out: Vec<(Jid, u32)>,
     next_id: u64,
+    /// LID user of each phone-number user that has one.
+    lids: BTreeMap<String, String>,
+    /// How messages name their sender (see [`Addressing`]).
+    pub addressing: Addressing,
+}
+
+/// How the network names the sender of a message it delivers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Addressing {
+    /// `from` is the phone-number device; nothing else.
+    #[default]
+    Pn,
+    /// `from` is the phone-number device, `sender_lid` its LID form.
+    PnWithLid,
+    /// `from` is the LID device, `sender_pn` its phone-number form.
+    Lid,
 }
 
 fn result_iq(id: &str, children: Vec<Node>) -> Node {
@@ -83,6 +99,21 @@ impl Network {
     /// Moves server time on.
     pub fn advance(&mut self, seconds: u64) {
         self.time += seconds;
+    }
+
+    /// Gives a phone-number user a LID.
+    pub fn set_lid(&mut self, pn_user: &str, lid_user: &str) {
+        self.lids.insert(pn_user.to_owned(), lid_user.to_owned());
+    }
+
+    /// The registered (phone-number) device of a JID in either form.
+    fn resolve(&self, jid: &Jid) -> Jid {
+        if jid.is_lid()
+            && let Some((pn, _)) = self.lids.iter().find(|(_, l)| *l == jid.user())
+        {
+            return Jid::pn(pn).with_device(jid.device());
+        }
+        jid.clone()
     }
 
     /// Registers a device (its keys, no prekeys yet).
@@ -237,7 +268,7 @@ impl Network {
         match node.tag.as_str() {
             "message" => self.fan_out(from, node),
             "receipt" => {
-                if let Ok(to) = node.attr_jid("to") {
+                if let Ok(to) = node.attr_jid("to").map(|t| self.resolve(&t)) {
                     let mut relayed = node.clone();
                     relayed.attrs.insert("from", from);
                     relayed.attrs.remove("to");
@@ -266,11 +297,19 @@ impl Network {
                 let Some(slot) = self.devices.get_mut(&device) else {
                     continue;
                 };
-                let mut msg = Node::new("message")
-                    .attr("id", id.as_str())
-                    .attr("from", from)
-                    .attr("t", self.time)
-                    .attr("type", "text");
+                let lid = self
+                    .lids
+                    .get(from.user())
+                    .map(|l| Jid::lid(l).with_device(from.device()));
+                let mut msg = Node::new("message").attr("id", id.as_str());
+                msg = match (self.addressing, &lid) {
+                    (Addressing::PnWithLid, Some(lid)) => {
+                        msg.attr("from", from).attr("sender_lid", lid)
+                    }
+                    (Addressing::Lid, Some(lid)) => msg.attr("from", lid).attr("sender_pn", from),
+                    _ => msg.attr("from", from),
+                };
+                let mut msg = msg.attr("t", self.time).attr("type", "text");
                 if device.user() == from.user() {
                     msg = msg.attr("recipient", &to);
                 }
