@@ -46,7 +46,10 @@ fn logged_in_connection(traffic: bool) -> Connection {
     pair.drive();
     let events = pair.take_events();
     assert!(
-        matches!(events[..], [Event::LoggedIn { .. }]),
+        matches!(
+            events[..],
+            [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+        ),
         "login: {events:?}"
     );
     if traffic {
@@ -58,7 +61,7 @@ fn logged_in_connection(traffic: bool) -> Connection {
                 .spec,
         );
         for _ in 0..100 {
-            pair.client.send_node(&message).unwrap();
+            pair.client.send_node(pair.now(), &message).unwrap();
             pair.server.send_node(&message);
             pair.drive();
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message as _;
-use wa_core::binary::Jid;
+use wa_core::binary::{Jid, Node};
 use wa_core::cert::{CertError, CertRole, WA_ROOT_PUBLIC_KEY};
 use wa_core::connection::{
     Config, ConfigError, Connection, ConnectionError, DEFAULT_APP_VERSION, DisconnectReason, Event,
@@ -37,12 +37,18 @@ fn login_succeeds_and_logged_in_carries_server_time_and_lid() {
     let events = pair.take_events();
     match &events[..] {
         [
+            Event::DeviceChanged { device: changed },
             Event::LoggedIn {
                 server_time,
                 lid,
                 stanza,
             },
         ] => {
+            // Before the login is reported: the login counter went up and the
+            // LID from <success> was adopted.
+            assert_eq!(changed.login_counter, device.login_counter + 1);
+            let own_lid = Jid::lid("98765000000001").with_device(7).to_string();
+            assert_eq!(changed.lid.as_deref(), Some(own_lid.as_str()));
             assert_eq!(*server_time, Some(TEST_UNIX_TIME));
             assert_eq!(
                 lid.as_ref(),
@@ -214,7 +220,10 @@ fn edge_routing_pre_intro_is_sent_when_the_device_has_routing_info() {
     assert_eq!(&first[7..20], b"routing-token");
     assert_eq!(first[20..24], *b"WA\x06\x03");
     assert_eq!(pair.server.edge_routing(), Some(&b"routing-token"[..]));
-    assert!(matches!(pair.take_events()[..], [Event::LoggedIn { .. }]));
+    assert!(matches!(
+        pair.take_events()[..],
+        [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+    ));
 }
 
 #[test]
@@ -362,7 +371,10 @@ fn the_validity_check_uses_the_wall_clock_given_as_data() {
     let mut pair = Pair::with_config(server, config, &registered_device(1));
     pair.client.set_wall_clock(Instant::ZERO, test_wall_clock());
     pair.advance(secs(3));
-    assert!(matches!(pair.events()[..], [Event::LoggedIn { .. }]));
+    assert!(matches!(
+        pair.events()[..],
+        [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+    ));
     pair.client.handle_timeout(pair.now()); // brings the client's clock to now
     assert_eq!(pair.client.unix_time(), TEST_UNIX_TIME + 3);
 }
@@ -372,7 +384,10 @@ fn every_tampered_byte_of_the_server_hello_is_refused() {
     // Find the ServerHello's size with a clean run.
     let mut clean = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     clean.drive();
-    assert!(matches!(clean.events()[..], [Event::LoggedIn { .. }]));
+    assert!(matches!(
+        clean.events()[..],
+        [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+    ));
     let hello_len = {
         let mut server = TestServer::new([1; 32]);
         for t in clean.client_transmits().iter().take(1) {
@@ -446,14 +461,60 @@ fn a_server_silent_after_the_handshake_times_out_too() {
 }
 
 #[test]
+fn stanzas_other_than_the_login_answer_do_not_end_the_login_deadline() {
+    let mut server = TestServer::new([1; 32]);
+    server.set_login_reply(LoginReply::Silent);
+    let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+    pair.advance(secs(5));
+    assert!(pair.server.is_established());
+    // A server that talks but never logs the connection in.
+    pair.server
+        .send_node(&Node::new("ib").children([Node::new("dirty")]));
+    pair.server
+        .send_node(&Node::new("notification").attr("id", "n-1"));
+    pair.advance(secs(14));
+    assert!(
+        matches!(pair.events(), [Event::Stanza(_), Event::Stanza(_)]),
+        "{:?}",
+        pair.events()
+    );
+    pair.advance(secs(1));
+    let (reason, reconnect, _) = single_disconnect(pair.events());
+    assert_eq!(reason, DisconnectReason::HandshakeTimeout);
+    assert!(reconnect);
+    assert!(!pair.client.is_logged_in());
+}
+
+#[test]
+fn a_late_success_after_other_stanzas_ends_the_login_deadline() {
+    let mut server = TestServer::new([1; 32]);
+    server.set_login_reply(LoginReply::Silent);
+    let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+    pair.advance(secs(5));
+    pair.server.send_node(&Node::new("ib"));
+    pair.advance(secs(10));
+    pair.server
+        .send_node(&Node::new("success").attr("t", "1700000000"));
+    pair.advance(secs(60));
+    assert!(pair.client.is_logged_in());
+    assert!(pair.disconnects().is_empty(), "{:?}", pair.events());
+}
+
+#[test]
 fn sending_is_refused_before_the_handshake_and_after_the_end() {
     let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     let node = wa_core::binary::Node::new("presence");
-    assert_eq!(pair.client.send_node(&node), Err(SendError::Handshaking));
+    assert_eq!(
+        pair.client.send_node(pair.now(), &node),
+        Err(SendError::Handshaking)
+    );
     pair.drive();
-    assert_eq!(pair.client.send_node(&node), Ok(()));
-    pair.client.close();
-    assert_eq!(pair.client.send_node(&node), Err(SendError::Closed));
+    assert_eq!(pair.client.send_node(pair.now(), &node), Ok(()));
+    pair.client.close(pair.now());
+    assert_eq!(
+        pair.client.send_node(pair.now(), &node),
+        Err(SendError::Closed)
+    );
     pair.drive();
     assert_eq!(single_disconnect(pair.events()).0, DisconnectReason::Closed);
 }

@@ -181,7 +181,7 @@ fn close_and_transport_loss_fail_pending_iqs_too() {
         let now = pair.now();
         let id = pair.client.send_iq(now, iq("x"), secs(75)).expect("sent");
         if close {
-            pair.client.close();
+            pair.client.close(pair.now());
         } else {
             pair.client.handle_transport_closed(now);
         }
@@ -251,14 +251,16 @@ fn an_unencodable_node_is_refused_without_sending() {
     let mut pair = logged_in_pair(8);
     let before = pair.client_transmits().len();
     assert!(matches!(
-        pair.client.send_node(&Node::new("")),
+        pair.client.send_node(pair.now(), &Node::new("")),
         Err(SendError::Encode(_))
     ));
     assert!(pair.client.poll_transmit().is_none());
     pair.drive();
     assert_eq!(pair.client_transmits().len(), before);
     // The connection (and its nonce sequence) is intact.
-    pair.client.send_node(&Node::new("presence")).expect("sent");
+    pair.client
+        .send_node(pair.now(), &Node::new("presence"))
+        .expect("sent");
     pair.drive();
     assert_eq!(
         pair.server.received().last().map(|n| n.tag.as_str()),

@@ -225,7 +225,7 @@ fn the_end_is_reported_once_whatever_follows() {
     pair.server.send_stream_end();
     pair.server.send_failure("401");
     pair.drive();
-    pair.client.close();
+    pair.client.close(pair.now());
     pair.client.handle_transport_closed(pair.now());
     pair.drive();
     let (reason, _, _) = single_disconnect(pair.events());

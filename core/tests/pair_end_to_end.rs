@@ -8,7 +8,7 @@ mod pair_support;
 
 use futures_lite::future::block_on;
 use pair_support::*;
-use wa_core::connection::{Connection, DisconnectReason, Event, Instant, StreamError};
+use wa_core::connection::{Connection, DisconnectReason, Event, Instant, Reconnect, StreamError};
 use wa_core::pair::{PairCodeRequestError, PairError, is_valid_pair_code};
 use wa_core::store::{Device, DeviceStore, MemoryStore};
 use wa_core::testing::{IqReply, Pair, PairSuccessVariant, SimulatedPhone, TestServer};
@@ -27,7 +27,10 @@ fn log_in(device: &Device, seed: u8) -> Pair {
     pair.drive();
     let events = pair.take_events();
     assert!(
-        matches!(&events[..], [Event::LoggedIn { .. }]),
+        matches!(
+            &events[..],
+            [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+        ),
         "expected LoggedIn, got {events:?}"
     );
     pair
@@ -75,7 +78,7 @@ fn qr_link_then_login_with_the_persisted_device() {
             &events[..],
             [Event::Disconnected {
                 reason: DisconnectReason::StreamError(StreamError::RestartRequired),
-                reconnect: true,
+                reconnect: Reconnect::Now,
                 ..
             }]
         ),
@@ -95,7 +98,11 @@ fn qr_link_then_login_with_the_persisted_device() {
     assert_eq!(payload.lc, Some(stored.login_counter));
     assert_eq!(pair.server.client_static(), Some(&fresh.noise_key.public));
     assert!(pair.client.is_logged_in());
-    assert!(pair.client.request_pair_code("15551234567", false).is_err());
+    assert!(
+        pair.client
+            .request_pair_code(pair.now(), "15551234567", false)
+            .is_err()
+    );
 }
 
 #[test]
@@ -109,7 +116,7 @@ fn pair_code_link_then_login() {
     let mut pair = Pair::from_parts(client, server, Instant::ZERO);
     // Asked before the server's pair-device: queued until it arrives.
     pair.client
-        .request_pair_code("+1 555 123-4567", true)
+        .request_pair_code(pair.now(), "+1 555 123-4567", true)
         .unwrap();
     pair.drive();
 
@@ -187,7 +194,7 @@ fn pair_code_link_then_login() {
     assert!(matches!(
         &restart(&mut pair)[..],
         [Event::Disconnected {
-            reconnect: true,
+            reconnect: Reconnect::Now,
             ..
         }]
     ));
@@ -207,7 +214,9 @@ fn code_shown(seed: u8, phone: &SimulatedPhone) -> (Pair, String, wa_core::pair:
     let client = Connection::new(config, &new_device(seed), Instant::ZERO).unwrap();
     let mut pair = Pair::from_parts(client, server, Instant::ZERO);
     pair.drive();
-    pair.client.request_pair_code("15551234567", false).unwrap();
+    pair.client
+        .request_pair_code(pair.now(), "15551234567", false)
+        .unwrap();
     pair.drive();
     let events = pair.take_events();
     let code = events
@@ -284,7 +293,9 @@ fn a_refused_companion_hello_is_reported() {
     let mut pair = Pair::new(server, &new_device(66), [166; 32]);
     pair.drive();
     pair.take_events();
-    pair.client.request_pair_code("15551234567", true).unwrap();
+    pair.client
+        .request_pair_code(pair.now(), "15551234567", true)
+        .unwrap();
     pair.drive();
     let events = pair.take_events();
     assert!(
@@ -305,7 +316,7 @@ fn bad_phone_numbers_are_refused_without_sending() {
     let sent = pair.server.received().len();
     for phone in ["", "12345", "0044 20 7946 0000", "1234567890123456"] {
         assert_eq!(
-            pair.client.request_pair_code(phone, true),
+            pair.client.request_pair_code(pair.now(), phone, true),
             Err(PairCodeRequestError::InvalidPhoneNumber),
             "{phone}"
         );

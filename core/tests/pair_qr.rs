@@ -6,7 +6,7 @@ mod pair_support;
 
 use pair_support::*;
 use wa_core::binary::{Jid, Node, Server};
-use wa_core::connection::{DisconnectReason, Event};
+use wa_core::connection::{DisconnectReason, Event, Reconnect};
 use wa_core::pair::{QR_DEEP_LINK_PREFIX, QrData};
 use wa_core::proto::device_props::PlatformType;
 use wa_core::testing::{TestServer, config_for, registered_device};
@@ -73,8 +73,7 @@ fn refs_rotate_after_60_then_20_seconds_and_running_out_ends_the_connection() {
                 Event::QrExhausted,
                 Event::Disconnected {
                     reason: DisconnectReason::PairingExpired,
-                    reconnect: false,
-                    logged_out: false
+                    reconnect: Reconnect::Never
                 }
             ]
         ),
@@ -214,7 +213,7 @@ fn companion_reg_refresh_rotates_the_adv_secret_and_restarts_the_qr() {
     let events = pair.take_events();
     let rotated = match &events[..] {
         [
-            Event::AdvSecretRotated { device: rotated },
+            Event::DeviceChanged { device: rotated },
             Event::Qr { code, expires_at },
         ] => {
             let data = QrData::parse(code.as_str()).unwrap();
@@ -251,10 +250,7 @@ fn companion_reg_refresh_rotates_the_adv_secret_and_restarts_the_qr() {
     pair.drive();
     let events = pair.take_events();
     assert!(
-        matches!(
-            &events[..],
-            [Event::AdvSecretRotated { .. }, Event::Qr { .. }]
-        ),
+        matches!(&events[..], [Event::DeviceChanged { .. }, Event::Qr { .. }]),
         "{events:?}"
     );
     let acks = pair
@@ -300,7 +296,8 @@ fn a_registered_device_does_not_pair() {
     assert!(matches!(&events[..], [Event::Stanza(_)]), "{events:?}");
     assert!(reply_to(&pair, "pd-1").is_none());
     assert_eq!(
-        pair.client.request_pair_code("15551234567", true),
+        pair.client
+            .request_pair_code(pair.now(), "15551234567", true),
         Err(wa_core::pair::PairCodeRequestError::NotPairing)
     );
 }

@@ -6,7 +6,7 @@ mod pair_support;
 
 use pair_support::*;
 use prost::Message as _;
-use wa_core::connection::{DisconnectReason, Event, StreamError};
+use wa_core::connection::{DisconnectReason, Event, Reconnect, StreamError};
 use wa_core::pair::{ADV_DEVICE_SIGNATURE_PREFIX, PairError, verify_device_identity};
 use wa_core::proto::AdvSignedDeviceIdentity;
 use wa_core::testing::{PairSuccessVariant, SimulatedPhone, registered_device};
@@ -165,8 +165,7 @@ fn only_the_first_pair_success_counts_and_then_515_asks_for_a_reconnect() {
             &events[..],
             [Event::Disconnected {
                 reason: DisconnectReason::StreamError(StreamError::RestartRequired),
-                reconnect: true,
-                logged_out: false
+                reconnect: Reconnect::Now
             }]
         ),
         "{events:?}"

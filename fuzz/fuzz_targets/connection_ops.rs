@@ -105,9 +105,10 @@ fuzz_target!(|data: &[u8]| {
                 pair.advance(Duration::from_secs(u64::from(secs)));
             }
             3 => {
+                let now = pair.now();
                 let _ = pair
                     .client
-                    .send_node(&Node::new("presence").attr("type", "available"));
+                    .send_node(now, &Node::new("presence").attr("type", "available"));
             }
             4 => {
                 let timeout = Duration::from_secs(u64::from(input.u8().unwrap_or(75)));
@@ -120,7 +121,10 @@ fuzz_target!(|data: &[u8]| {
                     assert!(sent.insert(id, 0).is_none(), "an id was handed out twice");
                 }
             }
-            5 => pair.client.close(),
+            5 => {
+                let now = pair.now();
+                pair.client.close(now);
+            }
             6 => {
                 let now = pair.now();
                 pair.client.handle_transport_closed(now);

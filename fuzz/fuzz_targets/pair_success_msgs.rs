@@ -191,7 +191,7 @@ impl Harness {
         let mut secret = self.initial.adv_secret_key;
         for event in self.pair.events() {
             match event {
-                Event::AdvSecretRotated { device } => secret = device.adv_secret_key,
+                Event::DeviceChanged { device } => secret = device.adv_secret_key,
                 Event::Qr { code, .. } => {
                     secret = QrData::parse(code.as_str()).ok()?.adv_secret;
                 }
@@ -385,7 +385,7 @@ fuzz_target!(|data: &[u8]| {
                     } else {
                         input.text()
                     };
-                    let _ = h.pair.client.request_pair_code(&phone, input.u8() & 1 == 0);
+                    let _ = h.pair.client.request_pair_code(h.pair.now(), &phone, input.u8() & 1 == 0);
                 }
             }
             8 => {

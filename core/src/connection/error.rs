@@ -72,6 +72,10 @@ pub enum SendError {
     /// The connection has ended.
     #[error("connection closed")]
     Closed,
+    /// [`Connection::logout`](super::Connection::logout) before the server
+    /// accepted the login (or for a device without a phone-number JID).
+    #[error("not logged in")]
+    NotLoggedIn,
     /// The node cannot be encoded.
     #[error("cannot encode node: {0}")]
     Encode(#[from] binary::EncodeError),

@@ -32,16 +32,17 @@ impl IdGenerator {
 pub(crate) enum IqKind {
     /// The caller's request: its answer becomes an `IqResponse` event.
     Caller,
-    /// The core's keepalive ping: consumed internally.
-    KeepAlive,
+    /// The device's own removal, from `Connection::logout`: a result ends
+    /// the connection logged out; an error or a timeout becomes an
+    /// `IqResponse` event.
+    Logout,
 }
 
 #[derive(Debug)]
 pub(crate) struct PendingIq {
     pub(crate) id: IqId,
     pub(crate) kind: IqKind,
-    /// `None` for the keepalive ping, whose deadline the keepalive state keeps.
-    pub(crate) deadline: Option<Instant>,
+    pub(crate) deadline: Instant,
 }
 
 /// Pending requests in the order they were sent. A linear scan is fine: a
@@ -67,28 +68,34 @@ impl PendingIqs {
     }
 
     pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
-        self.list.iter().filter_map(|p| p.deadline).min()
+        self.list.iter().map(|p| p.deadline).min()
     }
 
     /// Removes and returns the requests whose deadline is at or before `now`,
     /// in the order they were sent.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<PendingIq> {
-        if !self
-            .list
-            .iter()
-            .any(|p| p.deadline.is_some_and(|d| d <= now))
-        {
+        if !self.list.iter().any(|p| p.deadline <= now) {
             return Vec::new();
         }
         let (expired, keep) = std::mem::take(&mut self.list)
             .into_iter()
-            .partition(|p| p.deadline.is_some_and(|d| d <= now));
+            .partition(|p| p.deadline <= now);
         self.list = keep;
         expired
     }
 
     pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, PendingIq> {
         self.list.drain(..)
+    }
+
+    /// How many of `kind` are pending.
+    pub(crate) fn count(&self, kind: IqKind) -> usize {
+        self.list.iter().filter(|p| p.kind == kind).count()
+    }
+
+    /// The pending request of `kind` (the first, if several).
+    pub(crate) fn find(&self, kind: IqKind) -> Option<&PendingIq> {
+        self.list.iter().find(|p| p.kind == kind)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -127,4 +134,20 @@ pub(crate) fn keepalive_ping(id: Str) -> Node {
         .attr("xmlns", "w:p")
         .attr("type", "get")
         .attr("to", Jid::server_jid(Server::Pn))
+}
+
+/// The request that unlinks this companion: `<iq xmlns="md" type="set"
+/// to="s.whatsapp.net"><remove-companion-device jid=<own jid>
+/// reason="user_initiated"/></iq>` (PROTOCOL.md §7).
+pub(crate) fn remove_companion_device(own: &str) -> Node {
+    let jid = own
+        .parse::<Jid>()
+        .map_or_else(|_| Value::from(own.to_owned()), Value::from);
+    Node::new("iq")
+        .attr("xmlns", "md")
+        .attr("type", "set")
+        .attr("to", Jid::server_jid(Server::Pn))
+        .children([Node::new("remove-companion-device")
+            .attr("jid", jid)
+            .attr("reason", "user_initiated")])
 }

@@ -1,6 +1,7 @@
 //! The drive loop: the one place that reads the clock and the OS random
 //! source, moves bytes between the transport and the [`Connection`], runs the
-//! commands, persists the device and decides when to reconnect.
+//! commands, persists the device, and carries out the connection's decision
+//! on what comes next (reconnecting after the backoff delay it computes).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,10 +14,10 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng as _;
-use wa_core::binary::{Jid, Node, Server};
+use wa_core::binary::Node;
 use wa_core::connection::{
-    Config, Connection, DisconnectReason, Event as CoreEvent, Instant, IqError, IqId, SendError,
-    StreamError,
+    Config, Connection, DisconnectReason, Event as CoreEvent, Instant, IqError, IqId, Reconnect,
+    SendError, StreamError,
 };
 use wa_core::net::{HttpClient, Transport, TransportEvent, TransportFactory};
 use wa_core::runtime::Runtime;
@@ -26,9 +27,6 @@ use super::backoff::ReconnectPolicy;
 use super::error::{RequestError, error_chain};
 use super::event::{Event, StopReason};
 use crate::version::{VersionOutcome, WebVersionPolicy, unix_ms};
-
-/// How long a logout request may wait for the server's answer.
-const LOGOUT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The longest one transport write may take before the transport is
 /// considered dead (a peer that stopped reading).
@@ -40,11 +38,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Received chunks handled in one go before the replies are written (they
 /// leave in one transport write).
 const MAX_COALESCED_INPUTS: usize = 32;
-
-/// The longest edge-routing info kept from the server (real ones are a few
-/// dozen bytes; the pre-intro could carry up to 16 MiB, which a hostile
-/// server must not make us store and send).
-const MAX_EDGE_ROUTING_LEN: usize = 4096;
 
 pub(crate) type Reply<T> = Sender<Result<T, RequestError>>;
 
@@ -106,9 +99,6 @@ struct Session {
     pending: HashMap<IqId, Reply<Node>>,
     /// The logout request in flight and whoever awaits it.
     logout: Option<(IqId, Vec<Reply<()>>)>,
-    /// The device was linked on this connection: the restart that follows is
-    /// expected and immediate.
-    paired: bool,
     /// The credentials were wiped on this connection.
     logged_out: bool,
     /// Set when the connection has ended (or must end without another byte
@@ -344,7 +334,7 @@ impl Driver {
                 Input::Transport(None) => conn.handle_transport_closed(now),
                 Input::Command(command) => self.on_command(&mut conn, now, command, &mut session),
                 Input::Timer => conn.handle_timeout(now),
-                Input::Stop => conn.close(),
+                Input::Stop => conn.close(now),
             }
         }
     }
@@ -401,12 +391,9 @@ impl Driver {
         command: Command,
         session: &mut Session,
     ) {
-        // Bring the connection's clock up to date before a command stamps a
-        // send with it (early calls are harmless).
-        conn.handle_timeout(now);
         match command {
             Command::SendNode { node, reply } => {
-                let _ = reply.try_send(conn.send_node(&node).map_err(send_error));
+                let _ = reply.try_send(conn.send_node(now, &node).map_err(send_error));
             }
             Command::SendIq { iq, timeout, reply } => {
                 if session.pending.len() >= self.max_pending_iqs {
@@ -428,39 +415,19 @@ impl Driver {
                 reply,
             } => {
                 let result = conn
-                    .request_pair_code(&phone, show_push_notification)
+                    .request_pair_code(now, &phone, show_push_notification)
                     .map_err(RequestError::PairCode);
                 let _ = reply.try_send(result);
             }
-            Command::Logout { reply } => {
-                if let Some((_, waiters)) = &mut session.logout {
-                    waiters.push(reply);
-                    return;
+            Command::Logout { reply } => match conn.logout(now) {
+                Ok(id) => match &mut session.logout {
+                    Some((_, waiters)) => waiters.push(reply),
+                    None => session.logout = Some((id, vec![reply])),
+                },
+                Err(error) => {
+                    let _ = reply.try_send(Err(send_error(error)));
                 }
-                let Some(own) = self.device.pn.clone().filter(|_| conn.is_logged_in()) else {
-                    let _ = reply.try_send(Err(RequestError::NotConnected));
-                    return;
-                };
-                // PROTOCOL: a companion unlinks itself with
-                // <iq xmlns="md" type="set" to="s.whatsapp.net">
-                //   <remove-companion-device jid=<own jid> reason="user_initiated"/></iq>.
-                let jid = own
-                    .parse::<Jid>()
-                    .map_or_else(|_| own.clone().into(), wa_core::binary::Value::from);
-                let iq = Node::new("iq")
-                    .attr("xmlns", "md")
-                    .attr("type", "set")
-                    .attr("to", Jid::server_jid(Server::Pn))
-                    .children([Node::new("remove-companion-device")
-                        .attr("jid", jid)
-                        .attr("reason", "user_initiated")]);
-                match conn.send_iq(now, iq, LOGOUT_TIMEOUT) {
-                    Ok(id) => session.logout = Some((id, vec![reply])),
-                    Err(error) => {
-                        let _ = reply.try_send(Err(send_error(error)));
-                    }
-                }
-            }
+            },
         }
     }
 
@@ -477,8 +444,7 @@ impl Driver {
     ) -> Option<After> {
         loop {
             while let Some(event) = conn.poll_event() {
-                self.on_connection_event(conn, event, session, attempt)
-                    .await;
+                self.on_connection_event(event, session, attempt).await;
                 if session.abort {
                     return session.after.take();
                 }
@@ -515,36 +481,30 @@ impl Driver {
         session.after.take()
     }
 
+    /// Maps one core event to store calls and application events.
     async fn on_connection_event(
         &mut self,
-        conn: &mut Connection,
         event: CoreEvent,
         session: &mut Session,
         attempt: &mut u32,
     ) {
         match event {
+            CoreEvent::DeviceChanged { device } => {
+                // Not fatal if it fails: the device still logs in, and the
+                // next change (or the next login) saves it again.
+                self.device = *device;
+                if let Err(error) = self.save_device().await {
+                    tracing::warn!("could not save the device: {}", error_chain(&*error));
+                }
+            }
             CoreEvent::LoggedIn {
                 server_time, lid, ..
             } => {
                 *attempt = 0;
-                if let Some(lid) = &lid {
-                    let lid = lid.to_string();
-                    if self.device.lid.as_deref() != Some(lid.as_str()) {
-                        self.device.lid = Some(lid);
-                    }
-                }
-                // PROTOCOL §3.7: the login counter goes up after every
-                // <success> of a paired device.
-                self.device.login_counter = self.device.login_counter.saturating_add(1);
-                if let Err(error) = self.save_device().await {
-                    tracing::warn!(
-                        "could not save the device after login: {}",
-                        error_chain(&*error)
-                    );
-                }
                 tracing::info!("logged in as {}", self.device.pn.as_deref().unwrap_or("?"));
+                let jid = self.device.pn.clone();
                 self.emit(Event::LoggedIn {
-                    jid: self.device.pn.clone(),
+                    jid,
                     lid,
                     server_time,
                 })
@@ -567,200 +527,124 @@ impl Driver {
                 tracing::warn!("pairing step failed: {error}");
                 self.emit(Event::PairingFailed { error }).await;
             }
-            CoreEvent::AdvSecretRotated { device } => {
-                // Not fatal if it fails: the pair-success saves the whole
-                // device, secret included.
-                self.device = *device;
-                if let Err(error) = self.save_device().await {
-                    tracing::warn!(
-                        "could not save the new adv secret: {}",
-                        error_chain(&*error)
-                    );
-                }
-            }
             CoreEvent::PairSuccess { device } => {
-                // Persist before anything else: the reply that completes the
-                // link is still queued and leaves only if this succeeds, and
-                // the reconnect that follows logs in with this record.
-                self.device = *device;
-                match self.save_device().await {
-                    Ok(()) => {
-                        session.paired = true;
-                        *attempt = 0;
-                        tracing::info!("linked as {}", self.device.pn.as_deref().unwrap_or("?"));
-                        self.emit(Event::Paired {
-                            jid: self.device.pn.clone(),
-                            lid: self.device.lid.clone(),
-                            push_name: self.device.push_name.clone(),
-                        })
-                        .await;
-                    }
-                    Err(error) => {
-                        tracing::error!(
-                            "could not save the linked device: {}",
-                            error_chain(&*error)
-                        );
-                        conn.close();
-                        session.after = Some(After::Stop(StopReason::Store(error)));
-                        session.abort = true;
-                    }
-                }
+                self.on_pair_success(*device, session, attempt).await
             }
-            CoreEvent::Stanza(node) => {
-                if let Some(info) = edge_routing_info(&node)
-                    && self.device.edge_routing_info.as_deref() != Some(info)
-                {
-                    self.device.edge_routing_info = Some(info.to_vec());
-                    if let Err(error) = self.save_device().await {
-                        tracing::warn!(
-                            "could not save the edge routing info: {}",
-                            error_chain(&*error)
-                        );
-                    }
-                }
-                self.emit(Event::Stanza(node)).await;
-            }
+            CoreEvent::Stanza(node) => self.emit(Event::Stanza(node)).await,
             CoreEvent::IqResponse { id, result } => {
                 if session
                     .logout
                     .as_ref()
                     .is_some_and(|(logout, _)| *logout == id)
                 {
-                    if matches!(result, Err(IqError::Disconnected)) {
-                        // The connection is ending; whether the account is
-                        // logged out is decided by the Disconnected that
-                        // follows (a server may answer the removal by
-                        // ending the stream with device_removed).
-                        return;
-                    }
-                    let Some((_, waiters)) = session.logout.take() else {
-                        return;
-                    };
-                    self.on_logout_answer(conn, result.map(drop), waiters, session)
-                        .await;
+                    // The core answers a logout here only with an error.
+                    let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
+                    let error = result.err().unwrap_or(IqError::Disconnected);
+                    reply_all(waiters, Err(RequestError::Iq(error)));
                 } else if let Some(reply) = session.pending.remove(&id) {
                     let _ = reply.try_send(result.map_err(RequestError::Iq));
                 }
             }
-            CoreEvent::Disconnected {
-                reason,
-                reconnect,
-                logged_out,
-            } => {
-                let after = self
-                    .after_disconnect(&reason, reconnect, logged_out, session)
-                    .await;
-                let will_reconnect = matches!(after, After::ReconnectNow | After::Retry { .. });
-                tracing::info!(
-                    "disconnected: {reason}{}",
-                    if will_reconnect {
-                        ""
-                    } else {
-                        " (not reconnecting)"
-                    }
-                );
-                self.emit(Event::Disconnected {
-                    reason: reason.clone(),
-                    reconnect: will_reconnect,
-                })
-                .await;
-                if logged_out && matches!(after, After::Stop(StopReason::LoggedOut)) {
-                    self.emit(Event::LoggedOut {
-                        reason: Some(reason),
-                    })
-                    .await;
+            CoreEvent::LoggedOut => match self.logged_out(session).await {
+                Ok(()) => self.emit(Event::LoggedOut { reason: None }).await,
+                Err(error) => {
+                    // Stop without sending another byte.
+                    session.after = Some(After::Stop(StopReason::Store(error)));
+                    session.abort = true;
                 }
-                session.after = Some(after);
+            },
+            CoreEvent::Disconnected { reason, reconnect } => {
+                self.on_disconnected(reason, reconnect, session).await
             }
             _ => tracing::debug!("connection event not handled by this client"),
         }
     }
 
-    /// What follows a [`CoreEvent::Disconnected`].
-    async fn after_disconnect(
-        &mut self,
-        reason: &DisconnectReason,
-        reconnect: bool,
-        logged_out: bool,
-        session: &mut Session,
-    ) -> After {
-        let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
-        if session.logged_out {
-            return After::Stop(StopReason::LoggedOut);
-        }
-        if logged_out {
-            // PROTOCOL §7: a logged-out device deletes its credentials.
-            let wiped = self.wipe_credentials().await;
-            return match wiped {
-                Ok(()) => {
-                    for reply in waiters {
-                        let _ = reply.try_send(Ok(()));
-                    }
-                    After::Stop(StopReason::LoggedOut)
-                }
-                Err(error) => {
-                    for reply in waiters {
-                        let _ = reply.try_send(Err(RequestError::Store(Arc::clone(&error))));
-                    }
-                    After::Stop(StopReason::Store(error))
-                }
-            };
-        }
-        // A logout whose answer the connection's end cut off.
-        for reply in waiters {
-            let _ = reply.try_send(Err(RequestError::Iq(IqError::Disconnected)));
-        }
-        if let Some(requested) = self.requested_stop() {
-            return After::Stop(requested);
-        }
-        match reason {
-            DisconnectReason::StreamError(StreamError::Replaced) => {
-                After::Stop(StopReason::Replaced)
-            }
-            DisconnectReason::StreamError(StreamError::RestartRequired) if session.paired => {
-                After::ReconnectNow
-            }
-            _ if reconnect => After::Retry {
-                rate_limited: matches!(
-                    reason,
-                    DisconnectReason::StreamError(StreamError::RateLimited)
-                ),
-                error: reason.to_string(),
-            },
-            _ => After::Stop(StopReason::Refused(reason.clone())),
-        }
-    }
-
-    async fn on_logout_answer(
-        &mut self,
-        conn: &mut Connection,
-        result: Result<(), IqError>,
-        waiters: Vec<Reply<()>>,
-        session: &mut Session,
-    ) {
-        if let Err(error) = result {
-            for reply in waiters {
-                let _ = reply.try_send(Err(RequestError::Iq(error.clone())));
-            }
-            return;
-        }
-        match self.wipe_credentials().await {
+    /// [`CoreEvent::PairSuccess`]: persist before anything else. The reply
+    /// that completes the link is still queued and leaves only if this
+    /// succeeds, and the reconnect that follows logs in with this record.
+    async fn on_pair_success(&mut self, device: Device, session: &mut Session, attempt: &mut u32) {
+        self.device = device;
+        match self.save_device().await {
             Ok(()) => {
-                session.logged_out = true;
-                for reply in waiters {
-                    let _ = reply.try_send(Ok(()));
-                }
-                self.emit(Event::LoggedOut { reason: None }).await;
-                conn.close();
+                *attempt = 0;
+                tracing::info!("linked as {}", self.device.pn.as_deref().unwrap_or("?"));
+                self.emit(Event::Paired {
+                    jid: self.device.pn.clone(),
+                    lid: self.device.lid.clone(),
+                    push_name: self.device.push_name.clone(),
+                })
+                .await;
             }
             Err(error) => {
-                for reply in waiters {
-                    let _ = reply.try_send(Err(RequestError::Store(Arc::clone(&error))));
-                }
+                tracing::error!("could not save the linked device: {}", error_chain(&*error));
                 session.after = Some(After::Stop(StopReason::Store(error)));
                 session.abort = true;
             }
         }
+    }
+
+    /// The account is logged out: wipes the credentials and answers the
+    /// logout callers with the outcome.
+    async fn logged_out(&mut self, session: &mut Session) -> Result<(), Arc<StoreError>> {
+        let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
+        let wiped = self.wipe_credentials().await;
+        session.logged_out = wiped.is_ok();
+        reply_all(waiters, wiped.clone().map_err(RequestError::Store));
+        wiped
+    }
+
+    /// [`CoreEvent::Disconnected`]: carries out the connection's decision,
+    /// unless the client was asked to stop.
+    async fn on_disconnected(
+        &mut self,
+        reason: DisconnectReason,
+        reconnect: Reconnect,
+        session: &mut Session,
+    ) {
+        let after = if session.logged_out {
+            After::Stop(StopReason::LoggedOut)
+        } else if reconnect.is_logged_out() {
+            match self.logged_out(session).await {
+                Ok(()) => After::Stop(StopReason::LoggedOut),
+                Err(error) => After::Stop(StopReason::Store(error)),
+            }
+        } else {
+            // A logout whose answer the connection's end cut off.
+            let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
+            reply_all(waiters, Err(RequestError::Iq(IqError::Disconnected)));
+            match (self.requested_stop(), reconnect) {
+                (Some(requested), _) => After::Stop(requested),
+                (None, Reconnect::Now) => After::ReconnectNow,
+                (None, Reconnect::AfterBackoff { rate_limited }) => After::Retry {
+                    rate_limited,
+                    error: reason.to_string(),
+                },
+                (None, _) if reason == DisconnectReason::StreamError(StreamError::Replaced) => {
+                    After::Stop(StopReason::Replaced)
+                }
+                (None, _) => After::Stop(StopReason::Refused(reason.clone())),
+            }
+        };
+        let will_reconnect = matches!(after, After::ReconnectNow | After::Retry { .. });
+        let suffix = if will_reconnect {
+            ""
+        } else {
+            " (not reconnecting)"
+        };
+        tracing::info!("disconnected: {reason}{suffix}");
+        self.emit(Event::Disconnected {
+            reason: reason.clone(),
+            reconnect: will_reconnect,
+        })
+        .await;
+        if reconnect.is_logged_out() && matches!(after, After::Stop(StopReason::LoggedOut)) {
+            self.emit(Event::LoggedOut {
+                reason: Some(reason),
+            })
+            .await;
+        }
+        session.after = Some(after);
     }
 
     // -------------------------------------------------------------- helpers
@@ -853,20 +737,16 @@ impl Driver {
 
 fn send_error(error: SendError) -> RequestError {
     match error {
-        SendError::Handshaking | SendError::Closed => RequestError::NotConnected,
+        SendError::Handshaking | SendError::Closed | SendError::NotLoggedIn => {
+            RequestError::NotConnected
+        }
         other => RequestError::Send(other),
     }
 }
 
-/// The routing info of `<ib><edge_routing><routing_info>…` (PROTOCOL.md
-/// §1.3), when it is of a sane size.
-fn edge_routing_info(node: &Node) -> Option<&[u8]> {
-    if node.tag != "ib" {
-        return None;
+/// Answers every logout waiter with `result`.
+fn reply_all(waiters: Vec<Reply<()>>, result: Result<(), RequestError>) {
+    for reply in waiters {
+        let _ = reply.try_send(result.clone());
     }
-    let info = node
-        .child("edge_routing")?
-        .child("routing_info")?
-        .content_bytes()?;
-    (!info.is_empty() && info.len() <= MAX_EDGE_ROUTING_LEN).then_some(&info[..])
 }
