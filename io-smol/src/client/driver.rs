@@ -3,7 +3,6 @@
 //! commands, persists the device, and carries out the connection's decision
 //! on what comes next (reconnecting after the backoff delay it computes).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -14,18 +13,16 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng as _;
-use wa_core::binary::Node;
-use wa_core::connection::{
-    Config, Connection, DisconnectReason, Event as CoreEvent, Instant, IqError, IqId, Reconnect,
-    SendError, StreamError,
-};
+use wa_core::connection::{Config, Connection, Instant};
 use wa_core::net::{HttpClient, Transport, TransportEvent, TransportFactory};
 use wa_core::runtime::Runtime;
-use wa_core::store::{Backend, Device, StoreError};
+use wa_core::store::{Backend, Device};
 
 use super::backoff::ReconnectPolicy;
-use super::error::{RequestError, error_chain};
+use super::command::Command;
+use super::error::RequestError;
 use super::event::{Event, StopReason};
+use super::session::{After, Session};
 use crate::version::{VersionOutcome, WebVersionPolicy, unix_ms};
 
 /// The longest one transport write may take before the transport is
@@ -38,76 +35,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Received chunks handled in one go before the replies are written (they
 /// leave in one transport write).
 const MAX_COALESCED_INPUTS: usize = 32;
-
-pub(crate) type Reply<T> = Sender<Result<T, RequestError>>;
-
-/// What a [`Client`](super::Client) handle asks the driver to do.
-pub(crate) enum Command {
-    SendNode {
-        node: Node,
-        reply: Reply<()>,
-    },
-    SendIq {
-        iq: Node,
-        timeout: Duration,
-        reply: Reply<Node>,
-    },
-    Logout {
-        reply: Reply<()>,
-    },
-    RequestPairCode {
-        phone: String,
-        show_push_notification: bool,
-        reply: Reply<()>,
-    },
-}
-
-impl Command {
-    /// Answers the command with `error` without running it.
-    fn fail(self, error: RequestError) {
-        match self {
-            Command::SendNode { reply, .. }
-            | Command::Logout { reply }
-            | Command::RequestPairCode { reply, .. } => {
-                let _ = reply.try_send(Err(error));
-            }
-            Command::SendIq { reply, .. } => {
-                let _ = reply.try_send(Err(error));
-            }
-        }
-    }
-}
-
-/// What comes after one connection (or one failed attempt).
-enum After {
-    Stop(StopReason),
-    /// Connect again at once: the restart the server asks for right after
-    /// pairing.
-    ReconnectNow,
-    /// Connect again after the backoff delay.
-    Retry {
-        rate_limited: bool,
-        error: String,
-    },
-}
-
-/// The state of one connection that the driver keeps beside the
-/// [`Connection`].
-#[derive(Default)]
-struct Session {
-    /// Callers awaiting an IQ answer, by id.
-    pending: HashMap<IqId, Reply<Node>>,
-    /// The logout request in flight and whoever awaits it.
-    logout: Option<(IqId, Vec<Reply<()>>)>,
-    /// The credentials were wiped on this connection.
-    logged_out: bool,
-    /// Set when the connection has ended (or must end without another byte
-    /// sent).
-    after: Option<After>,
-    /// Stop without flushing the queued bytes (the device could not be saved,
-    /// so the reply that depends on it must not leave).
-    abort: bool,
-}
 
 /// Signals shared between the client handles and the driver.
 pub(crate) struct Shared {
@@ -384,53 +311,6 @@ impl Driver {
         }
     }
 
-    fn on_command(
-        &mut self,
-        conn: &mut Connection,
-        now: Instant,
-        command: Command,
-        session: &mut Session,
-    ) {
-        match command {
-            Command::SendNode { node, reply } => {
-                let _ = reply.try_send(conn.send_node(now, &node).map_err(send_error));
-            }
-            Command::SendIq { iq, timeout, reply } => {
-                if session.pending.len() >= self.max_pending_iqs {
-                    let _ = reply.try_send(Err(RequestError::TooManyPending(self.max_pending_iqs)));
-                    return;
-                }
-                match conn.send_iq(now, iq, timeout) {
-                    Ok(id) => {
-                        session.pending.insert(id, reply);
-                    }
-                    Err(error) => {
-                        let _ = reply.try_send(Err(send_error(error)));
-                    }
-                }
-            }
-            Command::RequestPairCode {
-                phone,
-                show_push_notification,
-                reply,
-            } => {
-                let result = conn
-                    .request_pair_code(now, &phone, show_push_notification)
-                    .map_err(RequestError::PairCode);
-                let _ = reply.try_send(result);
-            }
-            Command::Logout { reply } => match conn.logout(now) {
-                Ok(id) => match &mut session.logout {
-                    Some((_, waiters)) => waiters.push(reply),
-                    None => session.logout = Some((id, vec![reply])),
-                },
-                Err(error) => {
-                    let _ = reply.try_send(Err(send_error(error)));
-                }
-            },
-        }
-    }
-
     /// Drains the connection: events first (so the device is saved before
     /// any reply that depends on it leaves), then the queued bytes in one
     /// transport write. Returns what comes next once the connection has
@@ -481,188 +361,22 @@ impl Driver {
         session.after.take()
     }
 
-    /// Maps one core event to store calls and application events.
-    async fn on_connection_event(
-        &mut self,
-        event: CoreEvent,
-        session: &mut Session,
-        attempt: &mut u32,
-    ) {
-        match event {
-            CoreEvent::DeviceChanged { device } => {
-                // Not fatal if it fails: the device still logs in, and the
-                // next change (or the next login) saves it again.
-                self.device = *device;
-                if let Err(error) = self.save_device().await {
-                    tracing::warn!("could not save the device: {}", error_chain(&*error));
-                }
-            }
-            CoreEvent::LoggedIn {
-                server_time, lid, ..
-            } => {
-                *attempt = 0;
-                tracing::info!("logged in as {}", self.device.pn.as_deref().unwrap_or("?"));
-                let jid = self.device.pn.clone();
-                self.emit(Event::LoggedIn {
-                    jid,
-                    lid,
-                    server_time,
-                })
-                .await;
-            }
-            CoreEvent::Qr { code, expires_at } => {
-                tracing::info!("waiting for a scan of the qr code");
-                let expires_at = self.to_std(expires_at);
-                self.emit(Event::Qr { code, expires_at }).await;
-            }
-            CoreEvent::QrExhausted => {
-                tracing::info!("every qr code expired without a scan");
-                self.emit(Event::QrExhausted).await;
-            }
-            CoreEvent::PairCode { code, expires_at } => {
-                let expires_at = self.to_std(expires_at);
-                self.emit(Event::PairCode { code, expires_at }).await;
-            }
-            CoreEvent::PairingFailed { error } => {
-                tracing::warn!("pairing step failed: {error}");
-                self.emit(Event::PairingFailed { error }).await;
-            }
-            CoreEvent::PairSuccess { device } => {
-                self.on_pair_success(*device, session, attempt).await
-            }
-            CoreEvent::Stanza(node) => self.emit(Event::Stanza(node)).await,
-            CoreEvent::IqResponse { id, result } => {
-                if session
-                    .logout
-                    .as_ref()
-                    .is_some_and(|(logout, _)| *logout == id)
-                {
-                    // The core answers a logout here only with an error.
-                    let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
-                    let error = result.err().unwrap_or(IqError::Disconnected);
-                    reply_all(waiters, Err(RequestError::Iq(error)));
-                } else if let Some(reply) = session.pending.remove(&id) {
-                    let _ = reply.try_send(result.map_err(RequestError::Iq));
-                }
-            }
-            CoreEvent::LoggedOut => match self.logged_out(session).await {
-                Ok(()) => self.emit(Event::LoggedOut { reason: None }).await,
-                Err(error) => {
-                    // Stop without sending another byte.
-                    session.after = Some(After::Stop(StopReason::Store(error)));
-                    session.abort = true;
-                }
-            },
-            CoreEvent::Disconnected { reason, reconnect } => {
-                self.on_disconnected(reason, reconnect, session).await
-            }
-            _ => tracing::debug!("connection event not handled by this client"),
-        }
-    }
-
-    /// [`CoreEvent::PairSuccess`]: persist before anything else. The reply
-    /// that completes the link is still queued and leaves only if this
-    /// succeeds, and the reconnect that follows logs in with this record.
-    async fn on_pair_success(&mut self, device: Device, session: &mut Session, attempt: &mut u32) {
-        self.device = device;
-        match self.save_device().await {
-            Ok(()) => {
-                *attempt = 0;
-                tracing::info!("linked as {}", self.device.pn.as_deref().unwrap_or("?"));
-                self.emit(Event::Paired {
-                    jid: self.device.pn.clone(),
-                    lid: self.device.lid.clone(),
-                    push_name: self.device.push_name.clone(),
-                })
-                .await;
-            }
-            Err(error) => {
-                tracing::error!("could not save the linked device: {}", error_chain(&*error));
-                session.after = Some(After::Stop(StopReason::Store(error)));
-                session.abort = true;
-            }
-        }
-    }
-
-    /// The account is logged out: wipes the credentials and answers the
-    /// logout callers with the outcome.
-    async fn logged_out(&mut self, session: &mut Session) -> Result<(), Arc<StoreError>> {
-        let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
-        let wiped = self.wipe_credentials().await;
-        session.logged_out = wiped.is_ok();
-        reply_all(waiters, wiped.clone().map_err(RequestError::Store));
-        wiped
-    }
-
-    /// [`CoreEvent::Disconnected`]: carries out the connection's decision,
-    /// unless the client was asked to stop.
-    async fn on_disconnected(
-        &mut self,
-        reason: DisconnectReason,
-        reconnect: Reconnect,
-        session: &mut Session,
-    ) {
-        let after = if session.logged_out {
-            After::Stop(StopReason::LoggedOut)
-        } else if reconnect.is_logged_out() {
-            match self.logged_out(session).await {
-                Ok(()) => After::Stop(StopReason::LoggedOut),
-                Err(error) => After::Stop(StopReason::Store(error)),
-            }
-        } else {
-            // A logout whose answer the connection's end cut off.
-            let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
-            reply_all(waiters, Err(RequestError::Iq(IqError::Disconnected)));
-            match (self.requested_stop(), reconnect) {
-                (Some(requested), _) => After::Stop(requested),
-                (None, Reconnect::Now) => After::ReconnectNow,
-                (None, Reconnect::AfterBackoff { rate_limited }) => After::Retry {
-                    rate_limited,
-                    error: reason.to_string(),
-                },
-                (None, _) if reason == DisconnectReason::StreamError(StreamError::Replaced) => {
-                    After::Stop(StopReason::Replaced)
-                }
-                (None, _) => After::Stop(StopReason::Refused(reason.clone())),
-            }
-        };
-        let will_reconnect = matches!(after, After::ReconnectNow | After::Retry { .. });
-        let suffix = if will_reconnect {
-            ""
-        } else {
-            " (not reconnecting)"
-        };
-        tracing::info!("disconnected: {reason}{suffix}");
-        self.emit(Event::Disconnected {
-            reason: reason.clone(),
-            reconnect: will_reconnect,
-        })
-        .await;
-        if reconnect.is_logged_out() && matches!(after, After::Stop(StopReason::LoggedOut)) {
-            self.emit(Event::LoggedOut {
-                reason: Some(reason),
-            })
-            .await;
-        }
-        session.after = Some(after);
-    }
-
     // -------------------------------------------------------------- helpers
 
     /// The current time on the connection's clock.
-    fn now(&self) -> Instant {
+    pub(super) fn now(&self) -> Instant {
         Instant::from_std(self.origin, std::time::Instant::now())
     }
 
     /// The OS instant of a connection deadline (now, for one too far away to
     /// express).
-    fn to_std(&self, at: Instant) -> std::time::Instant {
+    pub(super) fn to_std(&self, at: Instant) -> std::time::Instant {
         at.to_std(self.origin)
             .unwrap_or_else(std::time::Instant::now)
     }
 
     /// Why the client was asked to stop, if it was.
-    fn requested_stop(&self) -> Option<StopReason> {
+    pub(super) fn requested_stop(&self) -> Option<StopReason> {
         if !self.stop.is_closed() && !self.commands.is_closed() {
             return None;
         }
@@ -706,7 +420,7 @@ impl Driver {
     /// Sends `event`, waiting for room in the channel (backpressure) unless
     /// the client is being stopped, in which case an event that does not fit
     /// is dropped rather than holding the stop up.
-    async fn emit(&self, event: Event) {
+    pub(super) async fn emit(&self, event: Event) {
         if self.requested_stop().is_some() {
             let _ = self.events.try_send(event);
             return;
@@ -718,35 +432,5 @@ impl Driver {
             let _ = self.stop.recv().await;
         };
         or(send, stop).await;
-    }
-
-    async fn save_device(&self) -> Result<(), Arc<StoreError>> {
-        match &self.backend {
-            Some(backend) => backend.save(&self.device).await.map_err(Arc::new),
-            None => Ok(()),
-        }
-    }
-
-    /// Replaces the stored device with a fresh, unlinked identity: the old
-    /// keys, account and JIDs are gone from the store.
-    async fn wipe_credentials(&mut self) -> Result<(), Arc<StoreError>> {
-        self.device = super::new_device(&mut self.rng);
-        self.save_device().await
-    }
-}
-
-fn send_error(error: SendError) -> RequestError {
-    match error {
-        SendError::Handshaking | SendError::Closed | SendError::NotLoggedIn => {
-            RequestError::NotConnected
-        }
-        other => RequestError::Send(other),
-    }
-}
-
-/// Answers every logout waiter with `result`.
-fn reply_all(waiters: Vec<Reply<()>>, result: Result<(), RequestError>) {
-    for reply in waiters {
-        let _ = reply.try_send(result.clone());
     }
 }

@@ -100,10 +100,12 @@
 //! ```
 
 mod backoff;
+mod command;
 mod driver;
 mod error;
 mod event;
 mod qr;
+mod session;
 
 pub use backoff::ReconnectPolicy;
 pub use error::{ClientError, RequestError};
@@ -128,7 +130,8 @@ use crate::SmolRuntime;
 use crate::http::SmolHttpClient;
 use crate::transport::WebSocketTransportFactory;
 use crate::version::WebVersionPolicy;
-use driver::{Command, Driver, Shared};
+use command::Command;
+use driver::{Driver, Shared};
 
 /// Default capacity of the event channel.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
