@@ -25,7 +25,10 @@
 //!
 //! let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
 //! pair.drive();
-//! assert!(matches!(pair.take_events()[..], [Event::LoggedIn { .. }]));
+//! assert!(matches!(
+//!     pair.take_events()[..],
+//!     [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+//! ));
 //! pair.advance(Duration::from_secs(600)); // ten minutes of keepalive
 //! assert!(pair.take_events().is_empty());
 //! assert!(pair.server.pings_answered() >= 20);
