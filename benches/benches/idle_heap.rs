@@ -121,7 +121,7 @@ fn big_frame() {
     // find the content length that hits the limit exactly.
     let mut content = MAX_PAYLOAD_LEN - 32;
     let frame = loop {
-        let node = Node::new("message").bytes(vec![0xa5; content]);
+        let node = Node::new("message").with_bytes(vec![0xa5; content]);
         pair.server.send_node(&node);
         let frame = pair.server.poll_transmit().expect("a frame");
         let len = frame.len() - 3;

@@ -22,8 +22,8 @@ fn session(client_seed: [u8; 32]) -> (Vec<Bytes>, Vec<Event>) {
             .send_iq(
                 now,
                 Node::new("iq")
-                    .attr("type", "get")
-                    .attr("xmlns", format!("ns{i}")),
+                    .with_attr("type", "get")
+                    .with_attr("xmlns", format!("ns{i}")),
                 Duration::from_secs(75),
             )
             .expect("sent");

@@ -23,16 +23,19 @@ use connection_support::{logged_in_pair, secs, single_disconnect};
 /// should see.
 fn script(server: &mut TestServer) -> Vec<Node> {
     let message = Node::new("message")
-        .attr("id", "M1")
-        .attr("from", Jid::pn("123"))
-        .children([Node::new("enc").attr("type", "msg").bytes(vec![7u8; 200])]);
+        .with_attr("id", "M1")
+        .with_attr("from", Jid::pn("123"))
+        .with_children([Node::new("enc")
+            .with_attr("type", "msg")
+            .with_bytes(vec![7u8; 200])]);
     let notification = Node::new("notification")
-        .attr("id", "N1")
-        .attr("type", "devices")
-        .children(
-            (0..40).map(|i| Node::new("device").attr("jid", format!("123:{i}@s.whatsapp.net"))),
+        .with_attr("id", "N1")
+        .with_attr("type", "devices")
+        .with_children(
+            (0..40)
+                .map(|i| Node::new("device").with_attr("jid", format!("123:{i}@s.whatsapp.net"))),
         );
-    let receipt = Node::new("receipt").attr("id", "R1");
+    let receipt = Node::new("receipt").with_attr("id", "R1");
     server.send_node(&message);
     server.send_node_compressed(&notification);
     server.send_ping();
@@ -70,7 +73,7 @@ fn the_clean_session_delivers_every_stanza_including_the_compressed_one() {
         pair.server
             .received()
             .last()
-            .and_then(|n| n.get_attr_str("type")),
+            .and_then(|n| n.attr_str("type")),
         Some("result"),
         "the server ping was answered"
     );

@@ -156,7 +156,7 @@ fn pair_device_starts_the_qr_sequence_and_ends_the_handshake_timer() {
         "expected one QR event, got {events:?}"
     );
     let ack = pair.server.received().last().expect("the pair-device ack");
-    assert_eq!(ack.get_attr_str("type"), Some("result"));
+    assert_eq!(ack.attr_str("type"), Some("result"));
     assert!(!pair.client.is_logged_in());
     // Past the 20 s handshake timeout, within the first QR's 60 s: the
     // connection holds.
@@ -469,9 +469,9 @@ fn stanzas_other_than_the_login_answer_do_not_end_the_login_deadline() {
     assert!(pair.server.is_established());
     // A server that talks but never logs the connection in.
     pair.server
-        .send_node(&Node::new("ib").children([Node::new("dirty")]));
+        .send_node(&Node::new("ib").with_children([Node::new("dirty")]));
     pair.server
-        .send_node(&Node::new("notification").attr("id", "n-1"));
+        .send_node(&Node::new("notification").with_attr("id", "n-1"));
     pair.advance(secs(14));
     assert!(
         matches!(pair.events(), [Event::Stanza(_), Event::Stanza(_)]),
@@ -494,7 +494,7 @@ fn a_late_success_after_other_stanzas_ends_the_login_deadline() {
     pair.server.send_node(&Node::new("ib"));
     pair.advance(secs(10));
     pair.server
-        .send_node(&Node::new("success").attr("t", "1700000000"));
+        .send_node(&Node::new("success").with_attr("t", "1700000000"));
     pair.advance(secs(60));
     assert!(pair.client.is_logged_in());
     assert!(pair.disconnects().is_empty(), "{:?}", pair.events());

@@ -16,7 +16,7 @@ fn pings(server: &TestServer) -> usize {
     server
         .received()
         .iter()
-        .filter(|n| n.tag == "iq" && n.get_attr_str("xmlns") == Some("w:p"))
+        .filter(|n| n.tag == "iq" && n.attr_str("xmlns") == Some("w:p"))
         .count()
 }
 
@@ -116,7 +116,7 @@ fn a_busy_link_is_not_pinged() {
     for i in 0..30 {
         pair.advance(secs(10));
         pair.server
-            .send_node(&Node::new("notification").attr("id", format!("n{i}")));
+            .send_node(&Node::new("notification").with_attr("id", format!("n{i}")));
         pair.drive();
     }
     assert_eq!(pings(&pair.server), 0);
@@ -148,7 +148,7 @@ fn received_traffic_pushes_an_outstanding_pings_deadline_out() {
     for i in 0..10 {
         pair.advance(secs(18));
         pair.server
-            .send_node(&Node::new("notification").attr("id", format!("m{i}")));
+            .send_node(&Node::new("notification").with_attr("id", format!("m{i}")));
         pair.drive();
     }
     assert_eq!(pings(&pair.server), 1, "one ping, still outstanding");
@@ -190,7 +190,7 @@ fn a_ping_unanswered_for_the_hard_limit_ends_the_connection_despite_traffic() {
     while pair.now() < ping_at + secs(55) {
         pair.advance(secs(5));
         pair.server
-            .send_node(&Node::new("notification").attr("id", format!("k{i}")));
+            .send_node(&Node::new("notification").with_attr("id", format!("k{i}")));
         pair.drive();
         i += 1;
     }
@@ -220,7 +220,10 @@ fn the_dead_socket_rule_probes_20_s_after_an_unanswered_send() {
     pair.advance(secs(2));
     // A stanza the server does not answer.
     pair.client
-        .send_node(pair.now(), &Node::new("presence").attr("type", "available"))
+        .send_node(
+            pair.now(),
+            &Node::new("presence").with_attr("type", "available"),
+        )
         .expect("sent");
     let sent_at = pair.now();
     pair.drive();
@@ -243,8 +246,8 @@ fn server_pings_are_answered() {
     pair.drive();
     let pong = pair.server.received().last().expect("pong").clone();
     assert_eq!(pong.tag, "iq");
-    assert_eq!(pong.get_attr_str("type"), Some("result"));
-    assert_eq!(pong.get_attr_str("id"), Some(id.as_str()));
+    assert_eq!(pong.attr_str("type"), Some("result"));
+    assert_eq!(pong.attr_str("id"), Some(id.as_str()));
     assert_eq!(
         pong.attr_jid("to").expect("to"),
         Jid::server_jid(Server::Pn)
@@ -254,13 +257,13 @@ fn server_pings_are_answered() {
     // without an id, to the sender.
     pair.server.send_node(
         &Node::new("iq")
-            .attr("from", Jid::pn("123"))
-            .children([Node::new("ping")]),
+            .with_attr("from", Jid::pn("123"))
+            .with_children([Node::new("ping")]),
     );
     pair.drive();
     let pong = pair.server.received().last().expect("pong").clone();
-    assert_eq!(pong.get_attr_str("type"), Some("result"));
-    assert!(pong.get_attr("id").is_none());
+    assert_eq!(pong.attr_str("type"), Some("result"));
+    assert!(pong.attr("id").is_none());
     assert_eq!(pong.attr_jid("to").expect("to"), Jid::pn("123"));
     // Pings are consumed by the core, not surfaced.
     assert!(pair.events().is_empty(), "{:?}", pair.events());
@@ -268,9 +271,9 @@ fn server_pings_are_answered() {
     // An iq set with a ping child is not a ping: it is a stanza for the caller.
     pair.server.send_node(
         &Node::new("iq")
-            .attr("type", "set")
-            .attr("id", "x1")
-            .children([Node::new("ping")]),
+            .with_attr("type", "set")
+            .with_attr("id", "x1")
+            .with_children([Node::new("ping")]),
     );
     pair.drive();
     assert!(matches!(pair.take_events()[..], [Event::Stanza(_)]));
@@ -317,7 +320,11 @@ fn time_going_backwards_is_clamped() {
     // A request stamped in the past counts from the latest time seen.
     let id = pair
         .client
-        .send_iq(Instant::ZERO, Node::new("iq").attr("type", "get"), secs(75))
+        .send_iq(
+            Instant::ZERO,
+            Node::new("iq").with_attr("type", "get"),
+            secs(75),
+        )
         .expect("sent");
     pair.drive();
     pair.advance_to(t + Duration::from_millis(74_999));

@@ -11,9 +11,8 @@ use wa_core::testing::{IqReply, LoginReply, Pair, TestServer, registered_device}
 use connection_support::{logged_in_pair, secs};
 
 fn ib_with_routing(info: &[u8]) -> Node {
-    Node::new("ib").children([
-        Node::new("edge_routing").children([Node::new("routing_info").bytes(info.to_vec())])
-    ])
+    Node::new("ib").with_children([Node::new("edge_routing")
+        .with_children([Node::new("routing_info").with_bytes(info.to_vec())])])
 }
 
 /// The one `Disconnected` event's decision.
@@ -72,12 +71,12 @@ fn a_confirmed_logout_reports_logged_out_then_a_closed_connection() {
         .cloned()
         .collect();
     assert_eq!(removal.len(), 1);
-    assert_eq!(removal[0].get_attr_str("xmlns"), Some("md"));
-    assert_eq!(removal[0].get_attr_str("type"), Some("set"));
+    assert_eq!(removal[0].attr_str("xmlns"), Some("md"));
+    assert_eq!(removal[0].attr_str("type"), Some("set"));
     let child = removal[0].child("remove-companion-device").unwrap();
-    assert_eq!(child.get_attr_str("reason"), Some("user_initiated"));
+    assert_eq!(child.attr_str("reason"), Some("user_initiated"));
     assert_eq!(
-        child.get_attr("jid").and_then(|j| j.to_jid().ok()),
+        child.attr("jid").and_then(|j| j.to_jid().ok()),
         device.pn.as_deref().map(|pn| pn.parse::<Jid>().unwrap())
     );
     let events = pair.take_events();
@@ -177,7 +176,7 @@ fn the_disconnect_event_carries_the_reconnect_decision() {
         ),
         (
             None,
-            Some(Node::new("conflict").attr("type", "replaced")),
+            Some(Node::new("conflict").with_attr("type", "replaced")),
             Reconnect::Never,
         ),
         (Some("401"), None, Reconnect::LoggedOut),

@@ -127,13 +127,13 @@ fn pair_code_link_then_login() {
         .iter()
         .find_map(|n| n.child("link_code_companion_reg").cloned())
         .expect("companion_hello");
-    assert_eq!(hello.get_attr_str("stage"), Some("companion_hello"));
+    assert_eq!(hello.attr_str("stage"), Some("companion_hello"));
     assert_eq!(
-        hello.get_attr("jid").map(|j| j.to_text().into_owned()),
+        hello.attr("jid").map(|j| j.to_text().into_owned()),
         Some("15551234567@s.whatsapp.net".to_owned())
     );
     assert_eq!(
-        hello.get_attr_str("should_show_push_notification"),
+        hello.attr_str("should_show_push_notification"),
         Some("true")
     );
     let bytes = |tag: &str| {
@@ -279,7 +279,7 @@ fn a_primary_hello_for_another_ref_is_refused_before_any_key_work() {
     assert!(received.iter().any(|n| n.tag == "ack"));
     assert!(!received.iter().any(|n| {
         n.child("link_code_companion_reg")
-            .is_some_and(|r| r.get_attr_str("stage") == Some("companion_finish"))
+            .is_some_and(|r| r.attr_str("stage") == Some("companion_finish"))
     }));
 }
 

@@ -39,14 +39,14 @@ fn every_variant_is_accepted_or_refused_as_the_protocol_says() {
                 assert_eq!(events.len(), 1, "{variant:?}: {events:?}");
             }
             Some((code, text)) => {
-                assert_eq!(reply.get_attr_str("type"), Some("error"), "{variant:?}");
+                assert_eq!(reply.attr_str("type"), Some("error"), "{variant:?}");
                 let error = reply.child("error").expect("error child");
                 assert_eq!(
-                    error.get_attr_str("code"),
+                    error.attr_str("code"),
                     Some(&code.to_string()[..]),
                     "{variant:?}"
                 );
-                assert_eq!(error.get_attr_str("text"), Some(text), "{variant:?}");
+                assert_eq!(error.attr_str("text"), Some(text), "{variant:?}");
                 assert!(
                     matches!(&events[..], [Event::PairingFailed { error }] if error.error_reply() == (code, text)),
                     "{variant:?}: {events:?}"
@@ -151,11 +151,8 @@ fn only_the_first_pair_success_counts_and_then_515_asks_for_a_reconnect() {
     pair.drive();
     assert!(pair.take_events().is_empty());
     let reply = reply_to(&pair, &id).unwrap();
-    assert_eq!(reply.get_attr_str("type"), Some("error"));
-    assert_eq!(
-        reply.child("error").unwrap().get_attr_str("code"),
-        Some("500")
-    );
+    assert_eq!(reply.attr_str("type"), Some("error"));
+    assert_eq!(reply.child("error").unwrap().attr_str("code"), Some("500"));
 
     pair.server.send_stream_error(Some("515"), None);
     pair.drive();

@@ -108,14 +108,14 @@ fuzz_target!(|data: &[u8]| {
                 let now = pair.now();
                 let _ = pair
                     .client
-                    .send_node(now, &Node::new("presence").attr("type", "available"));
+                    .send_node(now, &Node::new("presence").with_attr("type", "available"));
             }
             4 => {
                 let timeout = Duration::from_secs(u64::from(input.u8().unwrap_or(75)));
                 let now = pair.now();
                 if let Ok(id) = pair.client.send_iq(
                     now,
-                    Node::new("iq").attr("type", "get").attr("xmlns", "fz"),
+                    Node::new("iq").with_attr("type", "get").with_attr("xmlns", "fz"),
                     timeout,
                 ) {
                     assert!(sent.insert(id, 0).is_none(), "an id was handed out twice");
@@ -183,15 +183,15 @@ fuzz_target!(|data: &[u8]| {
                 let body = input.bytes().unwrap_or_default().to_vec();
                 pair.server.send_node(
                     &Node::new("message")
-                        .attr("id", "m")
-                        .attr("from", Jid::pn("123"))
-                        .children([Node::new("enc").bytes(body)]),
+                        .with_attr("id", "m")
+                        .with_attr("from", Jid::pn("123"))
+                        .with_children([Node::new("enc").with_bytes(body)]),
                 );
             }
             _ => {
                 let body = input.bytes().unwrap_or_default().to_vec();
                 pair.server
-                    .send_node_compressed(&Node::new("notification").bytes(body));
+                    .send_node_compressed(&Node::new("notification").with_bytes(body));
             }
         }
         pair.drive();

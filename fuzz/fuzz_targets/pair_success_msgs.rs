@@ -72,10 +72,10 @@ fn server_jid() -> Jid {
 
 fn server_iq(id: &str, child: Node) -> Node {
     Node::new("iq")
-        .attr("from", server_jid())
-        .attr("type", "set")
-        .attr("id", id)
-        .children([child])
+        .with_attr("from", server_jid())
+        .with_attr("type", "set")
+        .with_attr("id", id)
+        .with_children([child])
 }
 
 /// The `<device-identity>` bytes inside a pair-success iq, if any.
@@ -153,7 +153,7 @@ fn alter(iq: &mut Node, input: &mut Reader<'_>) {
         _ => {
             // Garbage client-props.
             let props = input.bytes();
-            parts.push(Node::new("client-props").bytes(props));
+            parts.push(Node::new("client-props").with_bytes(props));
         }
     }
 }
@@ -183,7 +183,7 @@ impl Harness {
     fn client_secret(&self) -> Option<[u8; 32]> {
         let finished = self.pair.server.received().iter().any(|n| {
             n.child("link_code_companion_reg")
-                .is_some_and(|r| r.get_attr_str("stage") == Some("companion_finish"))
+                .is_some_and(|r| r.attr_str("stage") == Some("companion_finish"))
         });
         if finished {
             return None;
@@ -345,23 +345,23 @@ fuzz_target!(|data: &[u8]| {
                     _ => input.text(),
                 };
                 let mut children = vec![
-                    Node::new("device-identity").bytes(identity),
-                    Node::new("device").attr("jid", jid.as_str()),
+                    Node::new("device-identity").with_bytes(identity),
+                    Node::new("device").with_attr("jid", jid.as_str()),
                 ];
                 if input.u8() & 1 == 1 {
-                    children.push(Node::new("biz").attr("name", input.text().as_str()));
+                    children.push(Node::new("biz").with_attr("name", input.text().as_str()));
                 }
-                let iq = server_iq(&id, Node::new("pair-success").children(children));
+                let iq = server_iq(&id, Node::new("pair-success").with_children(children));
                 h.send_pair_success(&iq);
             }
             5 => {
                 let n = usize::from(input.u8() % 8);
                 let refs: Vec<Node> = (0..n)
-                    .map(|_| Node::new("ref").bytes(input.bytes()))
+                    .map(|_| Node::new("ref").with_bytes(input.bytes()))
                     .collect();
                 h.pair
                     .server
-                    .send_node(&server_iq(&id, Node::new("pair-device").children(refs)));
+                    .send_node(&server_iq(&id, Node::new("pair-device").with_children(refs)));
             }
             6 => {
                 let child = match input.u8() % 3 {
@@ -371,10 +371,10 @@ fuzz_target!(|data: &[u8]| {
                 };
                 h.pair.server.send_node(
                     &Node::new("notification")
-                        .attr("from", server_jid())
-                        .attr("type", "companion_reg_refresh")
-                        .attr("id", id.as_str())
-                        .children(child),
+                        .with_attr("from", server_jid())
+                        .with_attr("type", "companion_reg_refresh")
+                        .with_attr("id", id.as_str())
+                        .with_children(child),
                 );
             }
             7 => {
@@ -409,16 +409,16 @@ fuzz_target!(|data: &[u8]| {
                 };
                 h.pair.server.send_node(
                     &Node::new("notification")
-                        .attr("from", server_jid())
-                        .attr("type", "link_code_companion_reg")
-                        .attr("id", id.as_str())
-                        .children([Node::new("link_code_companion_reg")
-                            .attr("stage", stage.as_str())
-                            .children([
+                        .with_attr("from", server_jid())
+                        .with_attr("type", "link_code_companion_reg")
+                        .with_attr("id", id.as_str())
+                        .with_children([Node::new("link_code_companion_reg")
+                            .with_attr("stage", stage.as_str())
+                            .with_children([
                                 Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
-                                    .bytes(wrapped),
-                                Node::new("primary_identity_pub").bytes(identity),
-                                Node::new("link_code_pairing_ref").bytes(pairing_ref),
+                                    .with_bytes(wrapped),
+                                Node::new("primary_identity_pub").with_bytes(identity),
+                                Node::new("link_code_pairing_ref").with_bytes(pairing_ref),
                             ])]),
                 );
             }
@@ -444,22 +444,22 @@ fuzz_target!(|data: &[u8]| {
                     .received()
                     .iter()
                     .rev()
-                    .find(|n| n.tag == "iq" && n.get_attr_str("type") == Some("set"))
-                    .and_then(|n| n.get_attr("id"))
+                    .find(|n| n.tag == "iq" && n.attr_str("type") == Some("set"))
+                    .and_then(|n| n.attr("id"))
                     .map(|v| v.to_text().into_owned());
                 if let Some(last) = last {
                     let mut answer = Node::new("iq")
-                        .attr("from", server_jid())
-                        .attr("id", last.as_str());
+                        .with_attr("from", server_jid())
+                        .with_attr("id", last.as_str());
                     answer = if input.u8() & 1 == 0 {
-                        answer.attr("type", "result").children([Node::new(
+                        answer.with_attr("type", "result").with_children([Node::new(
                             "link_code_companion_reg",
                         )
-                        .children([Node::new("link_code_pairing_ref").bytes(input.bytes())])])
+                        .with_children([Node::new("link_code_pairing_ref").with_bytes(input.bytes())])])
                     } else {
-                        answer.attr("type", "error").children([Node::new("error")
-                            .attr("code", input.text().as_str())
-                            .attr("text", input.text().as_str())])
+                        answer.with_attr("type", "error").with_children([Node::new("error")
+                            .with_attr("code", input.text().as_str())
+                            .with_attr("text", input.text().as_str())])
                     };
                     h.pair.server.send_node(&answer);
                 }

@@ -204,9 +204,9 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
         }
     }
     let iq = Node::new("iq")
-        .attr("xmlns", "w:stats")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid(Server::Pn));
+        .with_attr("xmlns", "w:stats")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn));
     say.line(format_args!("sending {iq}"));
     let iq_answer = client.send_iq(iq).await.context("the IQ failed")?;
     say.line(format_args!("answer: {iq_answer}"));

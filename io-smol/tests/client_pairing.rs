@@ -88,7 +88,9 @@ fn pairing_then_restart_then_login_then_keepalive() {
         watch.logged_in().await;
         assert_eq!(watch.count(|e| matches!(e, Event::Qr { .. })), 0);
         eventually(|| server.records()[2].pings_answered >= 2).await;
-        let iq = Node::new("iq").attr("xmlns", "w").attr("type", "get");
+        let iq = Node::new("iq")
+            .with_attr("xmlns", "w")
+            .with_attr("type", "get");
         client.send_iq(iq).await.unwrap();
         client.disconnect().await;
         let device = store.load().await.unwrap().unwrap();

@@ -266,14 +266,12 @@ impl LoginFailure {
     /// Reads a `<failure>` node. A missing or unknown reason is
     /// [`FailureReason::Other`] with the raw text.
     pub fn from_node(node: &Node) -> LoginFailure {
-        let reason = node.get_attr("reason").map(|v| v.to_text());
+        let reason = node.attr("reason").map(|v| v.to_text());
         LoginFailure {
             reason: FailureReason::from_text(reason.as_deref().unwrap_or("")),
-            code: node.get_attr("code").map(|v| v.to_text().into_owned()),
-            expire: node
-                .get_attr("expire")
-                .and_then(|v| v.to_text().parse().ok()),
-            message: node.get_attr("message").map(|v| v.to_text().into_owned()),
+            code: node.attr("code").map(|v| v.to_text().into_owned()),
+            expire: node.attr("expire").and_then(|v| v.to_text().parse().ok()),
+            message: node.attr("message").map(|v| v.to_text().into_owned()),
         }
     }
 }
@@ -430,10 +428,10 @@ impl StreamError {
     /// Reads a `<stream:error>` node. A `conflict` child decides first (whatsmeow
     /// sends device_removed with code 401), then the code, then other children.
     pub fn from_node(node: &Node) -> StreamError {
-        let code = node.get_attr("code").map(|v| v.to_text().into_owned());
-        let first = node.get_children().first();
+        let code = node.attr("code").map(|v| v.to_text().into_owned());
+        let first = node.children().first();
         if let Some(conflict) = node.child("conflict") {
-            match conflict.get_attr("type").map(|v| v.to_text()).as_deref() {
+            match conflict.attr("type").map(|v| v.to_text()).as_deref() {
                 Some("replaced") => return StreamError::Replaced,
                 Some("device_removed") => return StreamError::DeviceRemoved,
                 _ => {}
@@ -452,8 +450,8 @@ impl StreamError {
         }
         if let Some(ack) = node.child("ack") {
             return StreamError::AckRequired {
-                id: ack.get_attr("id").map(|v| v.to_text().into_owned()),
-                class: ack.get_attr("class").map(|v| v.to_text().into_owned()),
+                id: ack.attr("id").map(|v| v.to_text().into_owned()),
+                class: ack.attr("class").map(|v| v.to_text().into_owned()),
             };
         }
         StreamError::Other {
@@ -549,7 +547,7 @@ impl ServerError {
     /// no text.
     pub fn from_node(stanza: Node) -> ServerError {
         let error = stanza.child("error");
-        let attr = |key: &str| error.and_then(|e| e.get_attr(key)).map(|v| v.to_text());
+        let attr = |key: &str| error.and_then(|e| e.attr(key)).map(|v| v.to_text());
         ServerError {
             code: attr("code").and_then(|c| c.parse().ok()),
             text: attr("text").map(|t| t.into_owned()).unwrap_or_default(),

@@ -107,8 +107,8 @@ impl PendingIqs {
 /// `xmlns="urn:xmpp:ping"`, or a `<ping/>` child with no type or type get
 /// (PROTOCOL.md §5.2).
 pub(crate) fn is_server_ping(iq: &Node) -> bool {
-    let ty = iq.get_attr_str("type");
-    (ty == Some("get") && iq.get_attr_str("xmlns") == Some("urn:xmpp:ping"))
+    let ty = iq.attr_str("type");
+    (ty == Some("get") && iq.attr_str("xmlns") == Some("urn:xmpp:ping"))
         || (matches!(ty, None | Some("get")) && iq.child("ping").is_some())
 }
 
@@ -116,12 +116,14 @@ pub(crate) fn is_server_ping(iq: &Node) -> bool {
 /// only when the ping had one (whatsapp-rust).
 pub(crate) fn pong(ping: &Node) -> Node {
     let to = ping
-        .get_attr("from")
+        .attr("from")
         .cloned()
         .unwrap_or_else(|| Value::Jid(Jid::server_jid(Server::Pn)));
-    let mut node = Node::new("iq").attr("to", to).attr("type", "result");
-    if let Some(id) = ping.get_attr("id") {
-        node = node.attr("id", id.clone());
+    let mut node = Node::new("iq")
+        .with_attr("to", to)
+        .with_attr("type", "result");
+    if let Some(id) = ping.attr("id") {
+        node = node.with_attr("id", id.clone());
     }
     node
 }
@@ -130,10 +132,10 @@ pub(crate) fn pong(ping: &Node) -> Node {
 /// (whatsapp-rust and whatsmeow; PROTOCOL.md §5.3).
 pub(crate) fn keepalive_ping(id: Str) -> Node {
     Node::new("iq")
-        .attr("id", id)
-        .attr("xmlns", "w:p")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid(Server::Pn))
+        .with_attr("id", id)
+        .with_attr("xmlns", "w:p")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn))
 }
 
 /// The request that unlinks this companion: `<iq xmlns="md" type="set"
@@ -144,10 +146,10 @@ pub(crate) fn remove_companion_device(own: &str) -> Node {
         .parse::<Jid>()
         .map_or_else(|_| Value::from(own.to_owned()), Value::from);
     Node::new("iq")
-        .attr("xmlns", "md")
-        .attr("type", "set")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .children([Node::new("remove-companion-device")
-            .attr("jid", jid)
-            .attr("reason", "user_initiated")])
+        .with_attr("xmlns", "md")
+        .with_attr("type", "set")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([Node::new("remove-companion-device")
+            .with_attr("jid", jid)
+            .with_attr("reason", "user_initiated")])
 }

@@ -243,7 +243,7 @@ struct Established {
 ///         match event {
 ///             Event::LoggedIn { .. } => {
 ///                 logged_in = true;
-///                 let iq = Node::new("iq").attr("xmlns", "w").attr("type", "get");
+///                 let iq = Node::new("iq").with_attr("xmlns", "w").with_attr("type", "get");
 ///                 iq_id = Some(conn.send_iq(now, iq, Duration::from_secs(75))?);
 ///             }
 ///             // The login counter went up: a real driver saves the device.
@@ -481,7 +481,7 @@ impl Connection {
         if iq.tag != "iq" {
             return Err(SendError::NotAnIq(iq.tag.to_string()));
         }
-        let id = match iq.get_attr("id") {
+        let id = match iq.attr("id") {
             Some(id) => Str::new(&id.to_text()),
             None => {
                 let id = self.ids.next_id();
@@ -772,7 +772,7 @@ impl Connection {
             device: Box::new(self.device.clone()),
         });
         self.events.push_back(Event::LoggedIn {
-            server_time: node.get_attr("t").and_then(|t| t.to_text().parse().ok()),
+            server_time: node.attr("t").and_then(|t| t.to_text().parse().ok()),
             lid,
             stanza: node,
         });
@@ -800,10 +800,10 @@ impl Connection {
     }
 
     fn handle_iq(&mut self, now: Instant, node: Node) {
-        let ty = node.get_attr_str("type");
+        let ty = node.attr_str("type");
         if matches!(ty, Some("result") | Some("error")) {
             let is_error = ty == Some("error");
-            let Some(id) = node.get_attr("id").map(|id| id.to_text().into_owned()) else {
+            let Some(id) = node.attr("id").map(|id| id.to_text().into_owned()) else {
                 self.events.push_back(Event::Stanza(node));
                 return;
             };

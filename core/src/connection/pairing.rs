@@ -170,16 +170,16 @@ impl Pairing {
     // ----------------------------------------------------------------- iq
 
     fn handle_iq(&mut self, ctx: &mut Ctx<'_>, node: &Node) -> bool {
-        match node.get_attr_str("type") {
+        match node.attr_str("type") {
             Some("set") => {}
             Some("result") | Some("error") => return self.handle_iq_answer(ctx, node),
             _ => return false,
         }
         let from_server = node
-            .get_attr("from")
+            .attr("from")
             .and_then(|v| v.to_jid().ok())
             .is_some_and(|jid| jid == Jid::server_jid(Server::Pn));
-        let Some(id) = node.get_attr("id").map(|v| v.to_text().into_owned()) else {
+        let Some(id) = node.attr("id").map(|v| v.to_text().into_owned()) else {
             return false;
         };
         if !from_server {
@@ -199,10 +199,11 @@ impl Pairing {
     fn on_pair_device(&mut self, ctx: &mut Ctx<'_>, iq: &Node, id: &str, pair_device: &Node) {
         // Acknowledge at once (PROTOCOL.md §6.1 step 3).
         let mut ack = Node::new("iq");
-        if let Some(from) = iq.get_attr("from") {
-            ack = ack.attr("to", from.clone());
+        if let Some(from) = iq.attr("from") {
+            ack = ack.with_attr("to", from.clone());
         }
-        ctx.sends.push(ack.attr("id", id).attr("type", "result"));
+        ctx.sends
+            .push(ack.with_attr("id", id).with_attr("type", "result"));
         if self.is_paired() {
             return;
         }
@@ -307,13 +308,13 @@ impl Pairing {
 
     /// The answer to one of our pair-code IQs.
     fn handle_iq_answer(&mut self, ctx: &mut Ctx<'_>, node: &Node) -> bool {
-        let Some(id) = node.get_attr("id").map(|v| v.to_text()) else {
+        let Some(id) = node.attr("id").map(|v| v.to_text()) else {
             return false;
         };
         let Some(code) = &mut self.code else {
             return false;
         };
-        let is_error = node.get_attr_str("type") == Some("error");
+        let is_error = node.attr_str("type") == Some("error");
         match &code.stage {
             CodeStage::AwaitingRef { iq_id } if *iq_id == id => {
                 let pairing_ref = node
@@ -356,7 +357,7 @@ impl Pairing {
     // ------------------------------------------------------- notifications
 
     fn handle_notification(&mut self, ctx: &mut Ctx<'_>, node: &Node) -> bool {
-        let kind = node.get_attr_str("type");
+        let kind = node.attr_str("type");
         if !matches!(
             kind,
             Some("companion_reg_refresh") | Some("link_code_companion_reg")
@@ -365,13 +366,13 @@ impl Pairing {
         }
         // The caller never sees these, so the core owes the transport ack
         // (PROTOCOL.md §5.4).
-        if let (Some(id), Some(from)) = (node.get_attr("id"), node.get_attr("from")) {
+        if let (Some(id), Some(from)) = (node.attr("id"), node.attr("from")) {
             ctx.sends.push(
                 Node::new("ack")
-                    .attr("class", "notification")
-                    .attr("id", id.clone())
-                    .attr("to", from.clone())
-                    .attr("type", Value::Str(kind.unwrap_or_default().into())),
+                    .with_attr("class", "notification")
+                    .with_attr("id", id.clone())
+                    .with_attr("to", from.clone())
+                    .with_attr("type", Value::Str(kind.unwrap_or_default().into())),
             );
         }
         match kind {
@@ -411,7 +412,7 @@ impl Pairing {
     }
 
     fn on_link_code(&mut self, ctx: &mut Ctx<'_>, registration: &Node) {
-        if registration.get_attr_str("stage") != Some("primary_hello") || self.is_paired() {
+        if registration.attr_str("stage") != Some("primary_hello") || self.is_paired() {
             return;
         }
         let Some(code) = &mut self.code else {
@@ -548,11 +549,11 @@ fn refused(node: &Node) -> PairError {
     let error = node.child("error");
     PairError::PairCodeRefused {
         code: error
-            .and_then(|e| e.get_attr("code"))
+            .and_then(|e| e.attr("code"))
             .and_then(|c| c.to_text().parse().ok())
             .unwrap_or(0),
         text: error
-            .and_then(|e| e.get_attr("text"))
+            .and_then(|e| e.attr("text"))
             .map(|t| t.to_text().chars().take(128).collect())
             .unwrap_or_default(),
     }

@@ -255,11 +255,11 @@ pub fn derive_adv_secret(
 
 fn md_iq(id: &str, registration: Node) -> Node {
     Node::new("iq")
-        .attr("xmlns", "md")
-        .attr("type", "set")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .attr("id", id)
-        .children([registration])
+        .with_attr("xmlns", "md")
+        .with_attr("type", "set")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_attr("id", id)
+        .with_children([registration])
 }
 
 /// Stage 1 (PROTOCOL.md §6.3 step 5):
@@ -278,9 +278,9 @@ pub fn companion_hello_iq(
     show_push_notification: bool,
 ) -> Node {
     let registration = Node::new("link_code_companion_reg")
-        .attr("jid", Jid::pn(phone))
-        .attr("stage", "companion_hello")
-        .attr(
+        .with_attr("jid", Jid::pn(phone))
+        .with_attr("stage", "companion_hello")
+        .with_attr(
             "should_show_push_notification",
             if show_push_notification {
                 "true"
@@ -288,13 +288,14 @@ pub fn companion_hello_iq(
                 "false"
             },
         )
-        .children([
+        .with_children([
             Node::new("link_code_pairing_wrapped_companion_ephemeral_pub")
-                .bytes(wrapped_ephemeral.to_vec()),
-            Node::new("companion_server_auth_key_pub").bytes(noise_public.to_vec()),
-            Node::new("companion_platform_id").bytes(platform_id.to_string().into_bytes()),
-            Node::new("companion_platform_display").bytes(platform_display.as_bytes().to_vec()),
-            Node::new("link_code_pairing_nonce").bytes(vec![0u8]),
+                .with_bytes(wrapped_ephemeral.to_vec()),
+            Node::new("companion_server_auth_key_pub").with_bytes(noise_public.to_vec()),
+            Node::new("companion_platform_id").with_bytes(platform_id.to_string().into_bytes()),
+            Node::new("companion_platform_display")
+                .with_bytes(platform_display.as_bytes().to_vec()),
+            Node::new("link_code_pairing_nonce").with_bytes(vec![0u8]),
         ]);
     md_iq(id, registration)
 }
@@ -310,12 +311,13 @@ pub fn companion_finish_iq(
     pairing_ref: &[u8],
 ) -> Node {
     let registration = Node::new("link_code_companion_reg")
-        .attr("jid", Jid::pn(phone))
-        .attr("stage", "companion_finish")
-        .children([
-            Node::new("link_code_pairing_wrapped_key_bundle").bytes(wrapped_key_bundle.to_vec()),
-            Node::new("companion_identity_public").bytes(identity_public.to_vec()),
-            Node::new("link_code_pairing_ref").bytes(pairing_ref.to_vec()),
+        .with_attr("jid", Jid::pn(phone))
+        .with_attr("stage", "companion_finish")
+        .with_children([
+            Node::new("link_code_pairing_wrapped_key_bundle")
+                .with_bytes(wrapped_key_bundle.to_vec()),
+            Node::new("companion_identity_public").with_bytes(identity_public.to_vec()),
+            Node::new("link_code_pairing_ref").with_bytes(pairing_ref.to_vec()),
         ]);
     md_iq(id, registration)
 }
@@ -335,7 +337,7 @@ impl PrimaryHello {
     /// Reads a `<link_code_companion_reg stage="primary_hello">` node. A
     /// missing child or a wrong length is [`PairError::Malformed`].
     pub fn from_node(registration: &Node) -> Result<PrimaryHello, PairError> {
-        if registration.get_attr_str("stage") != Some("primary_hello") {
+        if registration.attr_str("stage") != Some("primary_hello") {
             return Err(PairError::Malformed("primary_hello stage"));
         }
         let bytes_of = |tag: &'static str| {
@@ -373,16 +375,16 @@ pub fn primary_hello_notification(
     primary_identity: &[u8; 32],
 ) -> Node {
     Node::new("notification")
-        .attr("from", Jid::server_jid(Server::Pn))
-        .attr("type", "link_code_companion_reg")
-        .attr("id", id)
-        .children([Node::new("link_code_companion_reg")
-            .attr("stage", "primary_hello")
-            .children([
+        .with_attr("from", Jid::server_jid(Server::Pn))
+        .with_attr("type", "link_code_companion_reg")
+        .with_attr("id", id)
+        .with_children([Node::new("link_code_companion_reg")
+            .with_attr("stage", "primary_hello")
+            .with_children([
                 Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
-                    .bytes(wrapped_primary_ephemeral.to_vec()),
-                Node::new("primary_identity_pub").bytes(primary_identity.to_vec()),
-                Node::new("link_code_pairing_ref").bytes(pairing_ref.to_vec()),
+                    .with_bytes(wrapped_primary_ephemeral.to_vec()),
+                Node::new("primary_identity_pub").with_bytes(primary_identity.to_vec()),
+                Node::new("link_code_pairing_ref").with_bytes(pairing_ref.to_vec()),
             ])])
 }
 
@@ -451,7 +453,7 @@ mod tests {
         }
         let mut short = registration.clone();
         if let crate::binary::Content::Nodes(children) = &mut short.content {
-            children[1] = Node::new("primary_identity_pub").bytes(vec![9; 31]);
+            children[1] = Node::new("primary_identity_pub").with_bytes(vec![9; 31]);
         }
         assert_eq!(
             PrimaryHello::from_node(&short),

@@ -24,13 +24,13 @@ pub fn refs(n: usize) -> Vec<String> {
 /// `<iq from="s.whatsapp.net" type="set" id xmlns="md"><pair-device><ref>…`.
 pub fn pair_device_iq(id: &str, refs: &[String]) -> Node {
     Node::new("iq")
-        .attr("from", Jid::server_jid(Server::Pn))
-        .attr("type", "set")
-        .attr("id", id)
-        .attr("xmlns", "md")
-        .children([Node::new("pair-device").children(
+        .with_attr("from", Jid::server_jid(Server::Pn))
+        .with_attr("type", "set")
+        .with_attr("id", id)
+        .with_attr("xmlns", "md")
+        .with_children([Node::new("pair-device").with_children(
             refs.iter()
-                .map(|r| Node::new("ref").bytes(r.clone().into_bytes())),
+                .map(|r| Node::new("ref").with_bytes(r.clone().into_bytes())),
         )])
 }
 
@@ -92,7 +92,7 @@ pub fn reply_to(pair: &Pair, id: &str) -> Option<Node> {
         .received()
         .iter()
         .rev()
-        .find(|n| n.tag == "iq" && n.get_attr("id").map(|v| v.to_text()).as_deref() == Some(id))
+        .find(|n| n.tag == "iq" && n.attr("id").map(|v| v.to_text()).as_deref() == Some(id))
         .cloned()
 }
 

@@ -88,9 +88,9 @@
 //! while let Ok(event) = events.recv().await {
 //!     if let Event::LoggedIn { jid, .. } = event {
 //!         println!("logged in as {jid:?}");
-//!         let iq = Node::new("iq").attr("xmlns", "w").attr("type", "get");
+//!         let iq = Node::new("iq").with_attr("xmlns", "w").with_attr("type", "get");
 //!         let answer = client.send_iq(iq).await?;
-//!         assert_eq!(answer.get_attr_str("type"), Some("result"));
+//!         assert_eq!(answer.attr_str("type"), Some("result"));
 //!         client.disconnect().await;
 //!     }
 //! }
