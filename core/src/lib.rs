@@ -22,6 +22,7 @@ pub mod cache;
 pub mod cert;
 pub mod connection;
 pub mod frame;
+pub mod keys;
 pub mod net;
 pub mod noise;
 pub mod pair;

@@ -118,7 +118,7 @@ pub use event::{
     DisconnectReason, Event, FailureReason, IqError, IqId, LoginFailure, Reconnect, ServerError,
     StreamError,
 };
-pub use payload::{DJB_KEY_TYPE, build_hash, client_payload};
+pub use payload::{build_hash, client_payload};
 pub use time::Instant;
 
 use iq::{IdGenerator, IqKind, PendingIq, PendingIqs};
@@ -322,7 +322,7 @@ impl Connection {
         let ephemeral = KeyPair::generate(&mut rng);
         // The device stores the public half; recomputing it would cost a base-point
         // multiplication (~15 µs, 5 % of the handshake budget) on every connect.
-        let static_key = KeyPair::from_stored(device.noise_key.private, device.noise_key.public);
+        let static_key = device.noise_key.clone();
         let (state, hello) = ClientHandshake::start(static_key, ephemeral, &NOISE_PROLOGUE);
         let mut out = Vec::with_capacity(encoder.encoded_len(hello.len()));
         encoder

@@ -5,6 +5,7 @@ use md5::{Digest, Md5};
 use prost::Message as _;
 
 use crate::binary::{Jid, Server};
+use crate::keys::DJB_KEY_TYPE;
 use crate::proto::ClientPayload;
 use crate::proto::client_payload::{
     ConnectType, DevicePairingRegistrationData, UserAgent, WebInfo, user_agent, web_info,
@@ -13,9 +14,6 @@ use crate::store::{AppVersion, Device};
 
 use super::config::ClientProfile;
 use super::error::ConfigError;
-
-/// The Signal "DJB" key type byte, `eKeytype` (PROTOCOL.md §3.2).
-pub const DJB_KEY_TYPE: u8 = 0x05;
 
 /// The ClientPayload for `device`: the login payload when the device is
 /// registered ([`Device::is_registered`]), the registration payload otherwise.

@@ -41,8 +41,6 @@ pub mod xx;
 use std::fmt;
 
 use curve25519_dalek::montgomery::MontgomeryPoint;
-use curve25519_dalek::scalar::clamp_integer;
-use rand_core::CryptoRng;
 
 use crate::cert::CertError;
 
@@ -126,58 +124,9 @@ pub enum NoiseError {
     MessageTooLong,
 }
 
-/// An X25519 key pair: a Noise static or ephemeral key, or a Signal identity key.
-///
-/// `Debug` shows the public key only.
-///
-/// ```
-/// use wa_core::noise::KeyPair;
-/// let kp = KeyPair::from_private_key([0x42; 32]);
-/// assert!(!format!("{kp:?}").contains("4242"));
-/// assert_eq!(KeyPair::from_private_key(*kp.private_key()).public_key(), kp.public_key());
-/// ```
-#[derive(Clone)]
-pub struct KeyPair {
-    private: [u8; 32],
-    public: [u8; 32],
-}
+pub use crate::keys::KeyPair;
 
 impl KeyPair {
-    /// The key pair of a private key; the public key is computed (X25519 of the
-    /// clamped scalar and the base point). The private bytes are kept as given.
-    pub fn from_private_key(private: [u8; 32]) -> Self {
-        let public = MontgomeryPoint::mul_base_clamped(private).to_bytes();
-        Self { private, public }
-    }
-
-    /// A key pair whose public half was computed earlier from `private` (a stored
-    /// [`crate::store::KeyPair`]), without paying for the base-point multiplication
-    /// again on every connection. Crate-internal: a mismatched pair (a damaged
-    /// store) makes the server's `se` differ, so the handshake fails with a typed
-    /// error rather than a panic; callers outside the crate get
-    /// [`KeyPair::from_private_key`].
-    pub(crate) fn from_stored(private: [u8; 32], public: [u8; 32]) -> Self {
-        Self { private, public }
-    }
-
-    /// A fresh key pair from `rng` (32 random bytes, clamped as libsignal stores
-    /// them).
-    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut private = [0u8; 32];
-        rng.fill_bytes(&mut private);
-        Self::from_private_key(clamp_integer(private))
-    }
-
-    /// The public key, raw 32 bytes.
-    pub fn public_key(&self) -> &[u8; 32] {
-        &self.public
-    }
-
-    /// The private key bytes, for persisting the key pair.
-    pub fn private_key(&self) -> &[u8; 32] {
-        &self.private
-    }
-
     /// X25519 with `their_public`; an all-zero result (a low-order peer key) is
     /// refused.
     pub(crate) fn dh(&self, their_public: &[u8; 32]) -> Result<[u8; 32], NoiseError> {
@@ -190,15 +139,6 @@ impl KeyPair {
             return Err(NoiseError::LowOrderKey);
         }
         Ok(shared)
-    }
-}
-
-impl fmt::Debug for KeyPair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("public", &HexBytes(&self.public))
-            .field("private", &"<redacted>")
-            .finish()
     }
 }
 

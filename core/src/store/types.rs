@@ -8,6 +8,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::keys::KeyPair;
+
 /// Serde for fixed-size byte arrays larger than serde's built-in 32: encoded as
 /// a byte string (one length prefix, then the bytes), decoded from a byte string
 /// or a sequence of exactly `N` bytes. A wrong length is a decode error, never a
@@ -89,54 +91,9 @@ impl fmt::Debug for Len {
     }
 }
 
-/// An X25519 key pair (Noise static, Signal identity or signed prekey;
-/// PROTOCOL.md §3.6).
-///
-/// Serialized as one 64-byte string `private ‖ public`, the layout the reference
-/// implementation persists. `Debug` prints the public key only:
-///
-/// ```
-/// use wa_core::store::KeyPair;
-/// let kp = KeyPair { private: [0xAB; 32], public: [0x01; 32] };
-/// let shown = format!("{kp:?}");
-/// assert!(shown.contains("0101") && !shown.to_lowercase().contains("abab"));
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyPair {
-    /// The private scalar (secret).
-    pub private: [u8; 32],
-    /// The public key, raw 32 bytes.
-    pub public: [u8; 32],
-}
-
-impl KeyPair {
-    /// The 64-byte stored form: `private ‖ public`.
-    pub fn to_bytes(&self) -> [u8; 64] {
-        let mut out = [0u8; 64];
-        out[..32].copy_from_slice(&self.private);
-        out[32..].copy_from_slice(&self.public);
-        out
-    }
-
-    /// Splits the 64-byte stored form `private ‖ public`.
-    pub fn from_bytes(bytes: &[u8; 64]) -> Self {
-        let mut private = [0u8; 32];
-        let mut public = [0u8; 32];
-        private.copy_from_slice(&bytes[..32]);
-        public.copy_from_slice(&bytes[32..]);
-        Self { private, public }
-    }
-}
-
-impl fmt::Debug for KeyPair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("public", &Hex(&self.public))
-            .field("private", &Redacted)
-            .finish()
-    }
-}
-
+// `KeyPair` lives in `crate::keys` (the Noise handshake shares it); its
+// stored form, one 64-byte string `private ‖ public`, is defined here with the
+// other records.
 impl Serialize for KeyPair {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         fixed_bytes::serialize(&self.to_bytes(), serializer)
