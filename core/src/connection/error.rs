@@ -12,7 +12,7 @@ use crate::noise::NoiseError;
 pub enum ConnectionError {
     /// The byte stream is not a valid frame sequence.
     #[error("bad frame: {0}")]
-    Frame(#[from] frame::DecodeError),
+    Frame(#[from] frame::FrameDecodeError),
     /// The ServerHello was refused (malformed, does not decrypt, or its
     /// certificate chain failed verification: [`NoiseError::Cert`]).
     #[error("handshake failed: {0}")]
@@ -57,7 +57,7 @@ pub enum ConfigError {
     },
     /// The stored edge-routing info does not fit a pre-intro.
     #[error("edge routing info: {0}")]
-    EdgeRouting(frame::EncodeError),
+    EdgeRouting(frame::FrameEncodeError),
 }
 
 /// A command could not be queued. Nothing was sent.

@@ -25,7 +25,7 @@
 //! ```
 //!
 //! Every state is named after what it expects next and consumes itself
-//! ([`ExpectServerHello`] → [`ExpectClientPayload`] → [`NoiseTransport`]), so the
+//! ([`ExpectServerHello`] → [`SendClientFinish`] → [`NoiseTransport`]), so the
 //! steps cannot be reordered. Nothing here reads a clock or the OS random source:
 //! key pairs come from the caller ([`KeyPair::generate`] takes the RNG) and the
 //! certificate check takes the time as an argument.
@@ -45,8 +45,8 @@ use curve25519_dalek::montgomery::MontgomeryPoint;
 use crate::cert::CertError;
 
 pub use handshake::{
-    ClientFinished, ClientHandshake, ExpectClientFinish, ExpectClientHello, ExpectClientPayload,
-    ExpectServerHello, ServerHandshake,
+    ClientFinished, ClientHandshake, ExpectClientFinish, ExpectClientHello, ExpectServerHello,
+    SendClientFinish, ServerHandshake,
 };
 pub use symmetric::{HASH_LEN, SymmetricState};
 pub use transport::{CipherBuffer, NoiseTransport};

@@ -107,7 +107,7 @@ pub enum TestServerError {
     BadIntro,
     /// A frame length over the limit.
     #[error("bad frame: {0}")]
-    Frame(#[from] crate::frame::DecodeError),
+    Frame(#[from] crate::frame::FrameDecodeError),
     /// A handshake message was refused.
     #[error("handshake: {0}")]
     Handshake(#[from] NoiseError),
