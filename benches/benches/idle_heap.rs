@@ -29,9 +29,10 @@ use std::time::Duration;
 
 use wa_benches::nodes::{fixtures, to_wa};
 use wa_core::binary::Node;
-use wa_core::connection::{Connection, Event, Instant};
+use wa_core::connection::{Connection, Event};
 use wa_core::frame::MAX_PAYLOAD_LEN;
 use wa_core::testing::{Pair, TestServer, config_for, registered_device};
+use wa_core::time::Instant;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;

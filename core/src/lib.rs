@@ -31,4 +31,5 @@ pub mod runtime;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 pub mod xeddsa;

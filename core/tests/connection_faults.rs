@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use wa_core::binary::{Jid, Node};
-use wa_core::connection::{
-    Connection, ConnectionError, DisconnectReason, Event, Instant, SendError,
-};
+use wa_core::connection::{Connection, ConnectionError, DisconnectReason, Event, SendError};
 use wa_core::noise::NoiseError;
 use wa_core::testing::{Direction, Fate, Pair, TestServer, config_for, registered_device};
+use wa_core::time::Instant;
 
 use connection_support::{logged_in_pair, secs, single_disconnect};
 

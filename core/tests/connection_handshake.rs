@@ -11,7 +11,7 @@ use wa_core::binary::{Jid, Node};
 use wa_core::cert::{CertError, CertRole, WA_ROOT_PUBLIC_KEY};
 use wa_core::connection::{
     Config, ConfigError, Connection, ConnectionError, DEFAULT_APP_VERSION, DisconnectReason, Event,
-    Instant, SendError,
+    SendError,
 };
 use wa_core::noise::NoiseError;
 use wa_core::proto::DeviceProps;
@@ -23,6 +23,7 @@ use wa_core::testing::{
     ChainFault, Direction, Fate, LoginReply, Pair, ServerOptions, TEST_UNIX_TIME, TestServer,
     config_for, fresh_device, registered_device, test_wall_clock,
 };
+use wa_core::time::Instant;
 use wa_core::xeddsa;
 
 use connection_support::{secs, single_disconnect};

@@ -6,8 +6,9 @@ mod connection_support;
 use std::time::Duration;
 
 use wa_core::binary::{Jid, Node, Server};
-use wa_core::connection::{DisconnectReason, Event, Instant};
+use wa_core::connection::{DisconnectReason, Event};
 use wa_core::testing::{IqReply, Pair, TestServer, config_for, registered_device};
+use wa_core::time::Instant;
 
 use connection_support::{logged_in_pair, secs, single_disconnect};
 

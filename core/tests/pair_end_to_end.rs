@@ -8,10 +8,11 @@ mod pair_support;
 
 use futures_lite::future::block_on;
 use pair_support::*;
-use wa_core::connection::{Connection, DisconnectReason, Event, Instant, Reconnect, StreamError};
+use wa_core::connection::{Connection, DisconnectReason, Event, Reconnect, StreamError};
 use wa_core::pair::{PairCodeRequestError, PairError, is_valid_pair_code};
 use wa_core::store::{Device, DeviceStore, MemoryStore};
 use wa_core::testing::{IqReply, Pair, PairSuccessVariant, SimulatedPhone, TestServer};
+use wa_core::time::Instant;
 
 /// Drives a linked pair through the 515 and returns the events.
 fn restart(pair: &mut Pair) -> Vec<Event> {

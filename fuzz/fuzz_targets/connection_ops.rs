@@ -17,7 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use wa_core::binary::{Jid, Node};
-use wa_core::connection::{Event, Instant, IqId};
+use wa_core::connection::{Event, IqId};
+use wa_core::time::Instant;
 use wa_core::testing::{Direction, Fate, IqReply, Pair, TestServer, registered_device};
 
 /// A pending alteration for the next server→client segment.

@@ -7,7 +7,7 @@ use crate::binary::{Jid, Node, Str};
 use crate::pair::{PairError, QrCode};
 use crate::store::Device;
 
-use super::time::Instant;
+use crate::time::Instant;
 
 use super::error::ConnectionError;
 

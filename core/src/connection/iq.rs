@@ -4,7 +4,7 @@
 use crate::binary::{Jid, Node, Server, Str, Value};
 
 use super::event::IqId;
-use super::time::Instant;
+use crate::time::Instant;
 
 /// Makes request ids of the form `"<b0>.<b1>-<n>"`: two random bytes chosen
 /// once per connection, then a counter from 1 (whatsmeow's format; PROTOCOL.md

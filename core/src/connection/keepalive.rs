@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use crate::binary::Str;
 
-use super::time::Instant;
+use crate::time::Instant;
 
 /// The keepalive ping in flight.
 #[derive(Debug)]

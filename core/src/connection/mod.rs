@@ -88,7 +88,6 @@ mod iq;
 pub mod keepalive;
 mod pairing;
 mod payload;
-mod time;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -107,6 +106,7 @@ use crate::pair::PairCodeRequestError;
 use crate::proto::device_props::PlatformType;
 use crate::store::Device;
 
+use crate::time::Instant;
 pub use codec::StanzaCodec;
 pub use config::{
     ClientProfile, Config, DEAD_SOCKET_TIMEOUT, DEFAULT_APP_VERSION, DEFAULT_IQ_TIMEOUT,
@@ -119,7 +119,6 @@ pub use event::{
     StreamError,
 };
 pub use payload::{build_hash, client_payload};
-pub use time::Instant;
 
 use iq::{IdGenerator, IqKind, PendingIq, PendingIqs};
 use keepalive::{KeepAlive, Ping};
@@ -218,7 +217,8 @@ struct Established {
 /// # #[cfg(feature = "testing")] {
 /// use std::time::Duration;
 /// use wa_core::binary::Node;
-/// use wa_core::connection::{Connection, Event, Instant};
+/// use wa_core::connection::{Connection, Event};
+/// use wa_core::time::Instant;
 /// use wa_core::testing::{self, TestServer};
 ///
 /// let mut server = TestServer::new([1; 32]);

@@ -23,7 +23,7 @@ use crate::store::Device;
 
 use super::event::{DisconnectReason, Event};
 use super::iq::IdGenerator;
-use super::time::Instant;
+use crate::time::Instant;
 
 /// At most this many refs of one `<pair-device>` are kept (real servers send
 /// six); the rest are dropped.

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::connection::{Config, Connection, Event, Instant};
+use crate::connection::{Config, Connection, Event};
 use crate::store::Device;
+use crate::time::Instant;
 
 use super::{TEST_UNIX_TIME, TestServer, config_for};
 

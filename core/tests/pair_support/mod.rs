@@ -6,10 +6,11 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use wa_core::binary::{Jid, Node, Server};
-use wa_core::connection::{Config, Event, Instant};
+use wa_core::connection::{Config, Event};
 use wa_core::pair::QrCode;
 use wa_core::store::Device;
 use wa_core::testing::{LoginReply, Pair, TestServer, config_for};
+use wa_core::time::Instant;
 
 /// A fresh device from `Device::generate` with a seeded RNG.
 pub fn new_device(seed: u8) -> Device {

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_channel::Sender;
 use wa_core::binary::Node;
-use wa_core::connection::{Connection, Instant, SendError};
+use wa_core::connection::{Connection, SendError};
+use wa_core::time::Instant;
 
 use super::driver::Driver;
 use super::error::RequestError;

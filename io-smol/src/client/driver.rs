@@ -13,10 +13,11 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng as _;
-use wa_core::connection::{Config, Connection, Instant};
+use wa_core::connection::{Config, Connection};
 use wa_core::net::{HttpClient, Transport, TransportEvent, TransportFactory};
 use wa_core::runtime::Runtime;
 use wa_core::store::{Backend, Device};
+use wa_core::time::Instant;
 
 use super::backoff::ReconnectPolicy;
 use super::command::Command;

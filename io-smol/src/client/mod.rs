@@ -39,10 +39,10 @@
 //!
 //! # Time
 //!
-//! The connection's [`Instant`](wa_core::connection::Instant) is the time
+//! The connection's [`Instant`](wa_core::time::Instant) is the time
 //! elapsed since the drive loop started: the loop takes one
 //! `std::time::Instant` as the origin and converts each reading with
-//! [`Instant::from_std`](wa_core::connection::Instant::from_std); the
+//! [`Instant::from_std`](wa_core::time::Instant::from_std); the
 //! connection's deadline becomes a [`Runtime::sleep`] of the difference. The
 //! wall-clock time (for the certificate validity check) is read once per
 //! connection.
