@@ -12,7 +12,7 @@ use bytes::Bytes;
 use wa_core::binary::{Jid, Node};
 use wa_core::connection::{Connection, ConnectionError, DisconnectReason, Event, SendError};
 use wa_core::noise::NoiseError;
-use wa_core::testing::{Direction, Fate, Pair, TestServer, config_for, registered_device};
+use wa_core::testing::{Direction, Fate, Harness, TestServer, config_for, registered_device};
 use wa_core::time::Instant;
 
 use connection_support::{logged_in_pair, secs, single_disconnect};
@@ -43,8 +43,8 @@ fn script(server: &mut TestServer) -> Vec<Node> {
 }
 
 /// Runs login + script with `hook` on the server→client link.
-fn session(hook: impl FnMut(&wa_core::testing::Segment) -> Fate + 'static) -> Pair {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+fn session(hook: impl FnMut(&wa_core::testing::Segment) -> Fate + 'static) -> Harness {
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     pair.set_hook(Direction::ToClient, hook);
     pair.drive();
     script(&mut pair.server);
@@ -54,7 +54,7 @@ fn session(hook: impl FnMut(&wa_core::testing::Segment) -> Fate + 'static) -> Pa
 
 #[test]
 fn the_clean_session_delivers_every_stanza_including_the_compressed_one() {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     pair.drive();
     let expected = script(&mut pair.server);
     pair.drive();
@@ -90,7 +90,7 @@ fn a_flipped_bit_in_any_transport_frame_kills_the_connection_cleanly() {
     let mut cases = 0;
     for frame in 1..frames {
         let len = {
-            let mut probe = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+            let mut probe = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
             let lens = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
             let seen = lens.clone();
             probe.set_hook(Direction::ToClient, move |seg| {
@@ -142,7 +142,7 @@ fn a_flipped_bit_in_any_transport_frame_kills_the_connection_cleanly() {
 
 #[test]
 fn split_and_delayed_bytes_are_reassembled() {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     pair.set_latency(Duration::from_millis(150));
     pair.set_hook(Direction::ToServer, |seg| Fate::Split(seg.bytes.len() / 3));
     pair.set_hook(Direction::ToClient, |seg| {

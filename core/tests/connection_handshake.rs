@@ -1,5 +1,5 @@
 //! Handshake, certificate chain, login and registration payloads, through the
-//! Pair harness (PROTOCOL.md §2, §3.4, §5.1).
+//! Harness (PROTOCOL.md §2, §3.4, §5.1).
 
 mod connection_support;
 
@@ -20,7 +20,7 @@ use wa_core::proto::client_payload::{ConnectReason, ConnectType};
 use wa_core::proto::device_props::PlatformType;
 use wa_core::store::AppVersion;
 use wa_core::testing::{
-    ChainFault, Direction, Fate, LoginReply, Pair, ServerOptions, TEST_UNIX_TIME, TestServer,
+    ChainFault, Direction, Fate, Harness, LoginReply, ServerOptions, TEST_UNIX_TIME, TestServer,
     config_for, fresh_device, registered_device, test_wall_clock,
 };
 use wa_core::time::Instant;
@@ -33,7 +33,7 @@ const DAY: u64 = 86_400;
 #[test]
 fn login_succeeds_and_logged_in_carries_server_time_and_lid() {
     let device = registered_device(1);
-    let mut pair = Pair::new(TestServer::new([1; 32]), &device, [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &device, [2; 32]);
     pair.advance(Duration::from_secs(5));
     let events = pair.take_events();
     match &events[..] {
@@ -68,7 +68,7 @@ fn login_succeeds_and_logged_in_carries_server_time_and_lid() {
 fn login_payload_fields() {
     let mut device = registered_device(1);
     device.lid_migrated = true;
-    let mut pair = Pair::new(TestServer::new([1; 32]), &device, [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &device, [2; 32]);
     pair.drive();
     let p = pair
         .server
@@ -104,7 +104,7 @@ fn login_payload_fields() {
 #[test]
 fn registration_payload_for_a_fresh_device() {
     let device = fresh_device(5);
-    let mut pair = Pair::new(TestServer::new([5; 32]), &device, [6; 32]);
+    let mut pair = Harness::new(TestServer::new([5; 32]), &device, [6; 32]);
     pair.drive();
     let p = pair
         .server
@@ -147,7 +147,7 @@ fn registration_payload_for_a_fresh_device() {
 
 #[test]
 fn pair_device_starts_the_qr_sequence_and_ends_the_handshake_timer() {
-    let mut pair = Pair::new(TestServer::new([5; 32]), &fresh_device(5), [6; 32]);
+    let mut pair = Harness::new(TestServer::new([5; 32]), &fresh_device(5), [6; 32]);
     pair.drive();
     let events = pair.take_events();
     // Pairing consumes the pair-device (acked, first of six refs shown for
@@ -170,7 +170,7 @@ fn pair_device_starts_the_qr_sequence_and_ends_the_handshake_timer() {
 fn push_name_is_sent_at_registration_when_known() {
     let mut device = fresh_device(5);
     device.push_name = "Alice".to_owned();
-    let mut pair = Pair::new(TestServer::new([5; 32]), &device, [6; 32]);
+    let mut pair = Harness::new(TestServer::new([5; 32]), &device, [6; 32]);
     pair.drive();
     let p = pair.server.client_payload().expect("payload");
     assert_eq!(p.push_name.as_deref(), Some("Alice"));
@@ -184,7 +184,7 @@ fn app_version_stored_in_the_device_wins() {
         secondary: 3000,
         tertiary: 1,
     });
-    let mut pair = Pair::new(TestServer::new([5; 32]), &device, [6; 32]);
+    let mut pair = Harness::new(TestServer::new([5; 32]), &device, [6; 32]);
     pair.drive();
     let p = pair.server.client_payload().expect("payload").clone();
     let v = p.user_agent.and_then(|ua| ua.app_version).expect("version");
@@ -199,7 +199,7 @@ fn app_version_stored_in_the_device_wins() {
 
 #[test]
 fn client_hello_is_the_header_then_one_frame() {
-    let pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     let mut client = pair.client;
     let hello = client.poll_transmit().expect("client hello queued by new");
     assert_eq!(hello.len(), 43);
@@ -214,7 +214,7 @@ fn client_hello_is_the_header_then_one_frame() {
 fn edge_routing_pre_intro_is_sent_when_the_device_has_routing_info() {
     let mut device = registered_device(1);
     device.edge_routing_info = Some(b"routing-token".to_vec());
-    let mut pair = Pair::new(TestServer::new([1; 32]), &device, [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &device, [2; 32]);
     pair.drive();
     let first = &pair.client_transmits()[0];
     assert_eq!(first[..7], [b'E', b'D', 0, 1, 0, 0, 13]);
@@ -258,7 +258,7 @@ fn refused(
 ) -> (DisconnectReason, bool) {
     let server = TestServer::with_options(options);
     let config = config(&server);
-    let mut pair = Pair::with_config(server, config, &registered_device(1));
+    let mut pair = Harness::with_config(server, config, &registered_device(1));
     pair.advance(secs(1));
     let (reason, reconnect, logged_out) = single_disconnect(pair.events());
     assert!(!logged_out);
@@ -369,7 +369,7 @@ fn the_validity_check_uses_the_wall_clock_given_as_data() {
     let server = TestServer::new([1; 32]);
     let mut config = config_for(&server, [2; 32]);
     config.wall_clock = test_wall_clock() + Duration::from_secs(4 * 365 * DAY);
-    let mut pair = Pair::with_config(server, config, &registered_device(1));
+    let mut pair = Harness::with_config(server, config, &registered_device(1));
     pair.client.set_wall_clock(Instant::ZERO, test_wall_clock());
     pair.advance(secs(3));
     assert!(matches!(
@@ -383,7 +383,7 @@ fn the_validity_check_uses_the_wall_clock_given_as_data() {
 #[test]
 fn every_tampered_byte_of_the_server_hello_is_refused() {
     // Find the ServerHello's size with a clean run.
-    let mut clean = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let mut clean = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     clean.drive();
     assert!(matches!(
         clean.events()[..],
@@ -398,7 +398,7 @@ fn every_tampered_byte_of_the_server_hello_is_refused() {
     };
 
     for pos in 0..hello_len {
-        let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+        let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
         pair.set_hook(Direction::ToClient, move |seg| {
             if seg.index != 0 {
                 return Fate::Deliver;
@@ -437,7 +437,7 @@ fn every_tampered_byte_of_the_server_hello_is_refused() {
 fn a_silent_server_times_the_handshake_out_after_20_s() {
     let mut server = TestServer::new([1; 32]);
     server.set_silent(true);
-    let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
     pair.advance(Duration::from_millis(19_999));
     assert!(pair.events().is_empty());
     pair.advance(Duration::from_millis(1));
@@ -450,7 +450,7 @@ fn a_silent_server_times_the_handshake_out_after_20_s() {
 fn a_server_silent_after_the_handshake_times_out_too() {
     let mut server = TestServer::new([1; 32]);
     server.set_login_reply(LoginReply::Silent);
-    let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
     pair.advance(secs(19));
     assert!(pair.server.is_established());
     assert!(pair.events().is_empty());
@@ -465,7 +465,7 @@ fn a_server_silent_after_the_handshake_times_out_too() {
 fn stanzas_other_than_the_login_answer_do_not_end_the_login_deadline() {
     let mut server = TestServer::new([1; 32]);
     server.set_login_reply(LoginReply::Silent);
-    let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
     pair.advance(secs(5));
     assert!(pair.server.is_established());
     // A server that talks but never logs the connection in.
@@ -490,7 +490,7 @@ fn stanzas_other_than_the_login_answer_do_not_end_the_login_deadline() {
 fn a_late_success_after_other_stanzas_ends_the_login_deadline() {
     let mut server = TestServer::new([1; 32]);
     server.set_login_reply(LoginReply::Silent);
-    let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
     pair.advance(secs(5));
     pair.server.send_node(&Node::new("ib"));
     pair.advance(secs(10));
@@ -503,7 +503,7 @@ fn a_late_success_after_other_stanzas_ends_the_login_deadline() {
 
 #[test]
 fn sending_is_refused_before_the_handshake_and_after_the_end() {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     let node = wa_core::binary::Node::new("presence");
     assert_eq!(
         pair.client.send_node(pair.now(), &node),

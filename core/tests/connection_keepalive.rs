@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wa_core::binary::{Jid, Node, Server};
 use wa_core::connection::{DisconnectReason, Event};
-use wa_core::testing::{IqReply, Pair, TestServer, config_for, registered_device};
+use wa_core::testing::{Harness, IqReply, TestServer, config_for, registered_device};
 use wa_core::time::Instant;
 
 use connection_support::{logged_in_pair, secs, single_disconnect};
@@ -23,7 +23,7 @@ fn pings(server: &TestServer) -> usize {
 
 /// Advances in `step`s for `total`, returning the times at which a new
 /// keepalive ping reached the server.
-fn ping_times(pair: &mut Pair, total: Duration, step: Duration) -> Vec<Instant> {
+fn ping_times(pair: &mut Harness, total: Duration, step: Duration) -> Vec<Instant> {
     let end = pair.now() + total;
     let mut seen = pings(&pair.server);
     let mut times = Vec::new();
@@ -137,7 +137,7 @@ fn received_traffic_pushes_an_outstanding_pings_deadline_out() {
     config.keepalive_interval_min = secs(15);
     config.keepalive_interval_max = secs(15);
     config.keepalive_hard_limit = secs(600);
-    let mut pair = Pair::with_config(server, config, &registered_device(4));
+    let mut pair = Harness::with_config(server, config, &registered_device(4));
     pair.drive();
     assert!(matches!(
         pair.take_events()[..],
@@ -174,7 +174,7 @@ fn a_ping_unanswered_for_the_hard_limit_ends_the_connection_despite_traffic() {
     let mut config = config_for(&server, [9; 32]);
     config.keepalive_interval_min = secs(15);
     config.keepalive_interval_max = secs(15);
-    let mut pair = Pair::with_config(server, config, &registered_device(4));
+    let mut pair = Harness::with_config(server, config, &registered_device(4));
     pair.drive();
     assert!(matches!(
         pair.take_events()[..],
@@ -212,7 +212,7 @@ fn the_dead_socket_rule_probes_20_s_after_an_unanswered_send() {
     // Keep the regular interval out of the way.
     config.keepalive_interval_min = secs(300);
     config.keepalive_interval_max = secs(300);
-    let mut pair = Pair::with_config(server, config, &registered_device(5));
+    let mut pair = Harness::with_config(server, config, &registered_device(5));
     pair.drive();
     assert!(matches!(
         pair.take_events()[..],

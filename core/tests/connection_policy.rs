@@ -6,7 +6,7 @@ mod connection_support;
 
 use wa_core::binary::{Jid, Node};
 use wa_core::connection::{DisconnectReason, Event, IqError, LOGOUT_TIMEOUT, Reconnect, SendError};
-use wa_core::testing::{IqReply, LoginReply, Pair, TestServer, registered_device};
+use wa_core::testing::{Harness, IqReply, LoginReply, TestServer, registered_device};
 
 use connection_support::{logged_in_pair, secs};
 
@@ -56,7 +56,7 @@ fn a_confirmed_logout_reports_logged_out_then_a_closed_connection() {
     let device = registered_device(2);
     let mut server = TestServer::new([1; 32]);
     server.set_iq_handler(|_| IqReply::Result(Vec::new()));
-    let mut pair = Pair::new(server, &device, [2; 32]);
+    let mut pair = Harness::new(server, &device, [2; 32]);
     pair.drive();
     pair.take_events();
     let id = pair.client.logout(pair.now()).expect("logged in");
@@ -102,7 +102,7 @@ fn a_refused_logout_is_an_iq_response_and_the_connection_stays() {
         code: 500,
         text: "internal".into(),
     });
-    let mut pair = Pair::new(server, &registered_device(3), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(3), [2; 32]);
     pair.drive();
     pair.take_events();
     let id = pair.client.logout(pair.now()).unwrap();
@@ -123,7 +123,7 @@ fn a_refused_logout_is_an_iq_response_and_the_connection_stays() {
 fn an_unanswered_logout_times_out() {
     let mut server = TestServer::new([1; 32]);
     server.set_iq_handler(|_| IqReply::Ignore);
-    let mut pair = Pair::new(server, &registered_device(4), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(4), [2; 32]);
     pair.drive();
     pair.take_events();
     let id = pair.client.logout(pair.now()).unwrap();
@@ -142,7 +142,7 @@ fn an_unanswered_logout_times_out() {
 fn logout_needs_a_logged_in_connection() {
     let mut server = TestServer::new([1; 32]);
     server.set_login_reply(LoginReply::Silent);
-    let mut pair = Pair::new(server, &registered_device(5), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(5), [2; 32]);
     assert_eq!(pair.client.logout(pair.now()), Err(SendError::Handshaking));
     pair.drive();
     assert!(pair.server.is_established());

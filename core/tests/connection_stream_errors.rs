@@ -6,7 +6,7 @@ mod connection_support;
 
 use wa_core::binary::Node;
 use wa_core::connection::{DisconnectReason, Event, FailureReason, LoginFailure, StreamError};
-use wa_core::testing::{LoginReply, Pair, TestServer, registered_device};
+use wa_core::testing::{Harness, LoginReply, TestServer, registered_device};
 
 use connection_support::{logged_in_pair, secs, single_disconnect};
 
@@ -168,7 +168,7 @@ fn each_failure_reason_is_mapped() {
         server.set_login_reply(LoginReply::Failure {
             reason: code.to_owned(),
         });
-        let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+        let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
         pair.drive();
         let (got, got_reconnect, got_logged_out) = single_disconnect(pair.events());
         let DisconnectReason::LoginFailed(failure) = got else {

@@ -11,11 +11,11 @@ use pair_support::*;
 use wa_core::connection::{Connection, DisconnectReason, Event, Reconnect, StreamError};
 use wa_core::pair::{PairCodeRequestError, PairError, is_valid_pair_code};
 use wa_core::store::{Device, DeviceStore, MemoryStore};
-use wa_core::testing::{IqReply, Pair, PairSuccessVariant, SimulatedPhone, TestServer};
+use wa_core::testing::{Harness, IqReply, PairSuccessVariant, SimulatedPhone, TestServer};
 use wa_core::time::Instant;
 
 /// Drives a linked pair through the 515 and returns the events.
-fn restart(pair: &mut Pair) -> Vec<Event> {
+fn restart(pair: &mut Harness) -> Vec<Event> {
     pair.server.send_stream_error(Some("515"), None);
     pair.drive();
     pair.take_events()
@@ -23,8 +23,8 @@ fn restart(pair: &mut Pair) -> Vec<Event> {
 
 /// Logs in with `device` against a new server; returns the pair after
 /// `LoggedIn`.
-fn log_in(device: &Device, seed: u8) -> Pair {
-    let mut pair = Pair::new(TestServer::new([seed; 32]), device, [seed ^ 0xFF; 32]);
+fn log_in(device: &Device, seed: u8) -> Harness {
+    let mut pair = Harness::new(TestServer::new([seed; 32]), device, [seed ^ 0xFF; 32]);
     pair.drive();
     let events = pair.take_events();
     assert!(
@@ -114,7 +114,7 @@ fn pair_code_link_then_login() {
     phone.serve_pair_code(&mut server);
     let config = wa_core::testing::config_for(&server, [162; 32]);
     let client = Connection::new(config, &device, Instant::ZERO).unwrap();
-    let mut pair = Pair::from_parts(client, server, Instant::ZERO);
+    let mut pair = Harness::from_parts(client, server, Instant::ZERO);
     // Asked before the server's pair-device: queued until it arrives.
     pair.client
         .request_pair_code(pair.now(), "+1 555 123-4567", true)
@@ -208,12 +208,12 @@ fn pair_code_link_then_login() {
 
 /// A pairing pair with a pair code requested and shown; returns the code
 /// and the QR on screen.
-fn code_shown(seed: u8, phone: &SimulatedPhone) -> (Pair, String, wa_core::pair::QrCode) {
+fn code_shown(seed: u8, phone: &SimulatedPhone) -> (Harness, String, wa_core::pair::QrCode) {
     let mut server = TestServer::new([seed; 32]);
     phone.serve_pair_code(&mut server);
     let config = wa_core::testing::config_for(&server, [seed ^ 0xAA; 32]);
     let client = Connection::new(config, &new_device(seed), Instant::ZERO).unwrap();
-    let mut pair = Pair::from_parts(client, server, Instant::ZERO);
+    let mut pair = Harness::from_parts(client, server, Instant::ZERO);
     pair.drive();
     pair.client
         .request_pair_code(pair.now(), "15551234567", false)
@@ -291,7 +291,7 @@ fn a_refused_companion_hello_is_reported() {
         code: 400,
         text: "bad-request".to_owned(),
     });
-    let mut pair = Pair::new(server, &new_device(66), [166; 32]);
+    let mut pair = Harness::new(server, &new_device(66), [166; 32]);
     pair.drive();
     pair.take_events();
     pair.client

@@ -13,7 +13,7 @@ use wa_core::testing::{PairSuccessVariant, SimulatedPhone, registered_device};
 use wa_core::xeddsa;
 
 /// A QR pair whose first code the phone has scanned.
-fn scanned(seed: u8) -> (wa_core::testing::Pair, SimulatedPhone) {
+fn scanned(seed: u8) -> (wa_core::testing::Harness, SimulatedPhone) {
     let mut pair = qr_pair(&new_device(seed), seed);
     let mut phone = SimulatedPhone::new(seed);
     phone.scan(first_qr(&pair.take_events()).as_str()).unwrap();

@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use wa_core::binary::{Jid, Node};
 use wa_core::connection::{Event, IqId};
 use wa_core::time::Instant;
-use wa_core::testing::{Direction, Fate, IqReply, Pair, TestServer, registered_device};
+use wa_core::testing::{Direction, Fate, IqReply, Harness, TestServer, registered_device};
 
 /// A pending alteration for the next server→client segment.
 #[derive(Clone, Copy)]
@@ -53,7 +53,7 @@ impl Reader<'_> {
 fuzz_target!(|data: &[u8]| {
     let mut input = Reader(data);
     let Some(seed) = input.u8() else { return };
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [seed; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [seed; 32]);
     let alter: Rc<RefCell<Option<Alter>>> = Rc::default();
     let hook_alter = alter.clone();
     pair.set_hook(Direction::ToClient, move |seg| {
@@ -212,7 +212,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// Checks the events from index `from` on; returns the new count.
-fn check(pair: &Pair, sent: &mut HashMap<IqId, usize>, from: usize) -> usize {
+fn check(pair: &Harness, sent: &mut HashMap<IqId, usize>, from: usize) -> usize {
     let events = pair.events();
     let ends = events
         .iter()

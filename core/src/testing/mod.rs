@@ -9,7 +9,7 @@
 //! - [`SimulatedPhone`]: the phone's side of pairing (scans a QR, signs and
 //!   sends pair-success, plays the pair-code exchange), through a
 //!   `TestServer`.
-//! - [`Pair`]: moves bytes between a `Connection` and a `TestServer` on a
+//! - [`Harness`]: moves bytes between a `Connection` and a `TestServer` on a
 //!   virtual clock, with hooks that drop, delay, duplicate, split or alter the
 //!   bytes in either direction. An hour of keepalive runs in milliseconds.
 //! - Fixtures: [`fresh_device`], [`registered_device`], [`config_for`],
@@ -21,9 +21,9 @@
 //! ```
 //! use std::time::Duration;
 //! use wa_core::connection::Event;
-//! use wa_core::testing::{Pair, TestServer, registered_device};
+//! use wa_core::testing::{Harness, TestServer, registered_device};
 //!
-//! let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+//! let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
 //! pair.drive();
 //! assert!(matches!(
 //!     pair.take_events()[..],
@@ -34,7 +34,7 @@
 //! assert!(pair.server.pings_answered() >= 20);
 //! ```
 
-mod pair;
+mod harness;
 mod phone;
 mod server;
 
@@ -46,7 +46,7 @@ use rand_core::SeedableRng;
 use crate::connection::Config;
 use crate::store::Device;
 
-pub use pair::{Direction, Fate, Pair, Segment};
+pub use harness::{Direction, Fate, Harness, Segment};
 pub use phone::{PairSuccessVariant, SimulatedPhone};
 pub use server::{ChainFault, IqReply, LoginReply, ServerOptions, TestServer, TestServerError};
 

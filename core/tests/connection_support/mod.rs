@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use wa_core::connection::{DisconnectReason, Event};
-use wa_core::testing::{Pair, TestServer, registered_device};
+use wa_core::testing::{Harness, TestServer, registered_device};
 
 /// A pair whose registered client has logged in; the `LoggedIn` event has
 /// been taken.
-pub fn logged_in_pair(seed: u8) -> Pair {
-    let mut pair = Pair::new(
+pub fn logged_in_pair(seed: u8) -> Harness {
+    let mut pair = Harness::new(
         TestServer::new([seed; 32]),
         &registered_device(seed),
         [seed.wrapping_add(100); 32],
