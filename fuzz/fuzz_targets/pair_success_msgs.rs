@@ -27,7 +27,9 @@ use wa_core::binary::{Content, Jid, Node, Server};
 use wa_core::connection::Event;
 use wa_core::pair::QrData;
 use wa_core::store::Device;
-use wa_core::testing::{IqReply, Harness, PairSuccessVariant, SimulatedPhone, TestServer, config_for};
+use wa_core::testing::{
+    Harness as Link, IqReply, PairSuccessVariant, SimulatedPhone, TestServer, config_for,
+};
 
 /// PBKDF2 with 131 072 rounds costs tens of milliseconds, a hundred times a
 /// whole run without it. Only inputs whose first byte is a multiple of 16
@@ -159,7 +161,7 @@ fn alter(iq: &mut Node, input: &mut Reader<'_>) {
 }
 
 struct Harness {
-    pair: Harness,
+    pair: Link,
     phone: SimulatedPhone,
     initial: Device,
     /// Every `<device-identity>` the server sent.
@@ -279,7 +281,7 @@ fuzz_target!(|data: &[u8]| {
     let phone = SimulatedPhone::new(seed);
     phone.serve_pair_code(&mut server);
     let config = config_for(&server, [seed; 32]);
-    let mut pair = Harness::with_config(server, config, &initial);
+    let mut pair = Link::with_config(server, config, &initial);
     pair.drive();
     let mut h = Harness {
         pair,
