@@ -18,8 +18,8 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use wa_core::binary::{Jid, Node};
 use wa_core::connection::{Event, IqId};
+use wa_core::testing::{Direction, Fate, Harness, IqReply, TestServer, registered_device};
 use wa_core::time::Instant;
-use wa_core::testing::{Direction, Fate, IqReply, Harness, TestServer, registered_device};
 
 /// A pending alteration for the next server→client segment.
 #[derive(Clone, Copy)]
@@ -116,7 +116,9 @@ fuzz_target!(|data: &[u8]| {
                 let now = pair.now();
                 if let Ok(id) = pair.client.send_iq(
                     now,
-                    Node::new("iq").with_attr("type", "get").with_attr("xmlns", "fz"),
+                    Node::new("iq")
+                        .with_attr("type", "get")
+                        .with_attr("xmlns", "fz"),
                     timeout,
                 ) {
                     assert!(sent.insert(id, 0).is_none(), "an id was handed out twice");

@@ -18,7 +18,9 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use wa_core::frame::{FrameDecodeError, FrameDecoder, FrameEncoder, LENGTH_PREFIX_LEN, MAX_PAYLOAD_LEN};
+use wa_core::frame::{
+    FrameDecodeError, FrameDecoder, FrameEncoder, LENGTH_PREFIX_LEN, MAX_PAYLOAD_LEN,
+};
 
 fuzz_target!(|data: &[u8]| {
     let byte = |i: usize| data.get(i).copied().unwrap_or(0);

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use wa_core::connection::{Connection, Event};
-use wa_core::time::Instant;
 use wa_core::store::Device;
 use wa_core::testing::{TestServer, config_for, fresh_device, registered_device};
+use wa_core::time::Instant;
 
 struct Fixture {
     root: [u8; 32],

@@ -361,9 +361,10 @@ fuzz_target!(|data: &[u8]| {
                 let refs: Vec<Node> = (0..n)
                     .map(|_| Node::new("ref").with_bytes(input.bytes()))
                     .collect();
-                h.pair
-                    .server
-                    .send_node(&server_iq(&id, Node::new("pair-device").with_children(refs)));
+                h.pair.server.send_node(&server_iq(
+                    &id,
+                    Node::new("pair-device").with_children(refs),
+                ));
             }
             6 => {
                 let child = match input.u8() % 3 {
@@ -387,7 +388,10 @@ fuzz_target!(|data: &[u8]| {
                     } else {
                         input.text()
                     };
-                    let _ = h.pair.client.request_pair_code(h.pair.now(), &phone, input.u8() & 1 == 0);
+                    let _ =
+                        h.pair
+                            .client
+                            .request_pair_code(h.pair.now(), &phone, input.u8() & 1 == 0);
                 }
             }
             8 => {
@@ -457,11 +461,15 @@ fuzz_target!(|data: &[u8]| {
                         answer.with_attr("type", "result").with_children([Node::new(
                             "link_code_companion_reg",
                         )
-                        .with_children([Node::new("link_code_pairing_ref").with_bytes(input.bytes())])])
+                        .with_children([
+                            Node::new("link_code_pairing_ref").with_bytes(input.bytes())
+                        ])])
                     } else {
-                        answer.with_attr("type", "error").with_children([Node::new("error")
-                            .with_attr("code", input.text().as_str())
-                            .with_attr("text", input.text().as_str())])
+                        answer
+                            .with_attr("type", "error")
+                            .with_children([Node::new("error")
+                                .with_attr("code", input.text().as_str())
+                                .with_attr("text", input.text().as_str())])
                     };
                     h.pair.server.send_node(&answer);
                 }
