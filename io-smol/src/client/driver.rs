@@ -169,9 +169,9 @@ impl Driver {
         }
     }
 
-    /// Issue 8: before the first connect, refresh the announced WhatsApp Web
+    /// Before the first connect, refreshes the announced WhatsApp Web
     /// version when the stored one is stale (bounded by the policy's fetch
-    /// timeout; a failure falls back with a warning) and store it with its
+    /// timeout; a failure falls back with a warning) and stores it with its
     /// fetch time.
     async fn refresh_web_version(&mut self) -> Result<(), StopReason> {
         let Some((policy, http)) = self.web_version.take() else {
