@@ -258,7 +258,7 @@ fn a_primary_hello_for_another_ref_is_refused_before_any_key_work() {
     let phone = SimulatedPhone::new(65);
     let (mut pair, _, _) = code_shown(65, &phone);
     pair.server
-        .send_node(&wa_core::pair::primary_hello_notification(
+        .send_node(&wa_core::testing::pair_crypto::primary_hello_notification(
             "n-1",
             b"some-other-ref",
             &[7; 80],

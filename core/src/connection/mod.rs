@@ -645,7 +645,7 @@ impl Connection {
 
     /// Test hook: the transport cipher's `(write, read)` counters, in the
     /// transport phase.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn transport_counters_for_testing(&self) -> Option<(u64, u64)> {
         match &self.phase {
             Phase::Transport(established) => Some((
@@ -659,7 +659,7 @@ impl Connection {
     /// Test hook: moves the transport cipher's counters (see
     /// [`NoiseTransport::set_counters_for_testing`](crate::noise::NoiseTransport::set_counters_for_testing)).
     /// Does nothing before the transport phase.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn set_transport_counters_for_testing(&mut self, write: u64, read: u64) {
         if let Phase::Transport(established) = &mut self.phase {
             established

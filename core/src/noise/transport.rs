@@ -11,6 +11,7 @@ use super::symmetric::nonce;
 use super::{NoiseError, TAG_LEN};
 
 /// The number of nonces each direction can use: counters `0 ..= u32::MAX`.
+#[cfg(feature = "testing")]
 const NONCES_PER_DIRECTION: u64 = 1 << 32;
 
 /// A growable byte buffer the transport cipher can encrypt and decrypt in place.
@@ -197,7 +198,7 @@ impl NoiseTransport {
     /// Test hook: moves both counters, for example next to the end of the nonce
     /// space. Values above `2³²` are clamped to `2³²` (exhausted). Never useful
     /// outside tests: a peer would no longer understand this side.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn set_counters_for_testing(&mut self, write_counter: u64, read_counter: u64) {
         self.write_counter = write_counter.min(NONCES_PER_DIRECTION);
         self.read_counter = read_counter.min(NONCES_PER_DIRECTION);

@@ -58,7 +58,7 @@ type Aes256Ctr = ctr::Ctr128BE<Aes256>;
 /// bit order, another alphabet).
 ///
 /// ```
-/// use wa_core::pair::encode_pair_code;
+/// use wa_core::testing::pair_crypto::encode_pair_code;
 /// assert_eq!(encode_pair_code(&[0; 5]), "11111111");
 /// assert_eq!(encode_pair_code(&[0xFF; 5]), "ZZZZZZZZ");
 /// ```
@@ -208,6 +208,7 @@ pub fn encrypt_key_bundle(
 /// Decrypts a key bundle made by [`encrypt_key_bundle`] (the primary's side).
 /// A wrong length is [`PairError::Malformed`]; a failed tag check is
 /// [`PairError::KeyBundleDecrypt`].
+#[cfg(feature = "testing")]
 pub fn decrypt_key_bundle(
     ephemeral_shared: &[u8; 32],
     wrapped: &[u8],
@@ -368,6 +369,7 @@ impl PrimaryHello {
 /// Stage 2 as the server delivers it (for test servers and simulated
 /// phones): `<notification type="link_code_companion_reg" from id>
 /// <link_code_companion_reg stage="primary_hello">…`.
+#[cfg(feature = "testing")]
 pub fn primary_hello_notification(
     id: &str,
     pairing_ref: &[u8],

@@ -298,6 +298,7 @@ pub fn pair_error_reply(iq_id: &str, error: &PairError) -> Node {
 /// `details.deviceType` is HOSTED, `06 00` otherwise. The HMAC covers
 /// `[06 05 if hosted_container] ‖ signed identity`. Returns the
 /// `<device-identity>` bytes.
+#[cfg(feature = "testing")]
 pub fn primary_device_identity(
     account_private: &[u8; 32],
     details: &AdvDeviceIdentity,

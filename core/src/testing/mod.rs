@@ -85,3 +85,19 @@ pub fn registered_device(seed: u8) -> Device {
     device.login_counter = 3;
     device
 }
+
+/// The pairing crypto and stanza shapes the simulated phone runs (the other
+/// side of linking), for known-answer tests. Inside the crate these are
+/// internals of [`crate::pair`].
+pub mod pair_crypto {
+    pub use crate::pair::code::{
+        ADV_SECRET_INFO, KEY_BUNDLE_INFO, KEY_BUNDLE_LEN, KeyBundle, PrimaryHello,
+        WRAPPED_KEY_BUNDLE_LEN, WRAPPED_KEY_LEN, companion_finish_iq, companion_hello_iq,
+        decrypt_key_bundle, derive_adv_secret, encode_pair_code, encrypt_key_bundle,
+        generate_pair_code, normalize_phone_number, pair_code_key, primary_hello_notification,
+        unwrap_key, wrap_key, x25519,
+    };
+    pub use crate::pair::success::{
+        apply_pair_success, pair_device_sign, pair_error_reply, primary_device_identity,
+    };
+}

@@ -492,7 +492,7 @@ impl SimulatedPhone {
         self.rng.fill_bytes(&mut iv);
         let wrapped_primary = pair::wrap_key(code, primary_ephemeral.public_key(), &salt, &iv);
         let id = self.next_id();
-        server.send_node(&pair::primary_hello_notification(
+        server.send_node(&super::pair_crypto::primary_hello_notification(
             &id,
             self.pairing_ref(),
             &wrapped_primary,
@@ -524,7 +524,7 @@ impl SimulatedPhone {
             &exchange.companion_ephemeral,
         )
         .map_err(|e| e.to_string())?;
-        let bundle = pair::decrypt_key_bundle(
+        let bundle = super::pair_crypto::decrypt_key_bundle(
             &ephemeral_shared,
             &child_bytes(&finish, "link_code_pairing_wrapped_key_bundle")?,
         )
