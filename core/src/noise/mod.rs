@@ -58,6 +58,16 @@ pub const NOISE_XX_PROTOCOL_NAME: [u8; 32] = *b"Noise_XX_25519_AESGCM_SHA256\0\0
 /// Length of an AES-GCM tag.
 pub const TAG_LEN: usize = 16;
 
+/// The 12-byte AES-GCM nonce for counter `n`: 8 zero bytes, then `n` as a
+/// big-endian u32 (PROTOCOL.md §2.5). For every `n < 2³²` this equals the Noise
+/// spec's 4 zero bytes plus a big-endian u64. Shared by the handshake's
+/// symmetric state and the transport cipher, below both.
+pub(crate) fn nonce(n: u32) -> aes_gcm::aead::Nonce<aes_gcm::Aes256Gcm> {
+    let mut iv = [0u8; 12];
+    iv[8..].copy_from_slice(&n.to_be_bytes());
+    iv.into()
+}
+
 /// Which side of the handshake a state belongs to; decides which split key
 /// writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

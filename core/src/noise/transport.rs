@@ -7,8 +7,7 @@ use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use bytes::BytesMut;
 
-use super::symmetric::nonce;
-use super::{NoiseError, TAG_LEN};
+use super::{NoiseError, TAG_LEN, nonce};
 
 /// The number of nonces each direction can use: counters `0 ..= u32::MAX`.
 #[cfg(feature = "testing")]
