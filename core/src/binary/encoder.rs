@@ -11,7 +11,8 @@
 //!   the caller and keep `decode(encode(n)) == n`. A JID in an attribute decodes as a
 //!   typed [`Value::Jid`], so re-encoding a received node reproduces its attribute JID
 //!   tokens; a JID in content position decodes as text (content has no JID type), so it
-//!   is re-encoded as a string, not as the JID token it arrived in.
+//!   is re-encoded as a plain string, not as the JID token it arrived in (and reads back
+//!   as byte content).
 //! - **AD_JID (#14)**: written only for a device above 0 on `s.whatsapp.net`, `lid`,
 //!   `hosted` or `hosted.lid` (whatsapp-rust and Baileys; whatsmeow also uses it for
 //!   hosted device 0). A device-0 hosted JID is a JID_PAIR, which loses nothing.
