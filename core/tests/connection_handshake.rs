@@ -48,8 +48,7 @@ fn login_succeeds_and_logged_in_carries_server_time_and_lid() {
             // Before the login is reported: the login counter went up and the
             // LID from <success> was adopted.
             assert_eq!(changed.login_counter, device.login_counter + 1);
-            let own_lid = Jid::lid("98765000000001").with_device(7).to_string();
-            assert_eq!(changed.lid.as_deref(), Some(own_lid.as_str()));
+            assert_eq!(changed.lid, Some(Jid::lid("98765000000001").with_device(7)));
             assert_eq!(*server_time, Some(TEST_UNIX_TIME));
             assert_eq!(
                 lid.as_ref(),
@@ -230,7 +229,7 @@ fn edge_routing_pre_intro_is_sent_when_the_device_has_routing_info() {
 #[test]
 fn devices_that_cannot_connect_are_refused_by_new() {
     let mut device = registered_device(1);
-    device.pn = Some("not-a-number@s.whatsapp.net".to_owned());
+    device.pn = Some("not-a-number@s.whatsapp.net".parse().unwrap());
     let server = TestServer::new([1; 32]);
     let err = Connection::new(config_for(&server, [2; 32]), &device, Instant::ZERO).unwrap_err();
     assert_eq!(

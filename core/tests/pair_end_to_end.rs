@@ -190,7 +190,10 @@ fn pair_code_link_then_login() {
     // The ADV secret is the one both sides derived, not the QR one.
     assert_ne!(paired.adv_secret_key, device.adv_secret_key);
     assert_eq!(Some(paired.adv_secret_key), phone.companion_adv_secret());
-    assert_eq!(paired.pn.as_deref(), Some("15551110062:12@s.whatsapp.net"));
+    assert_eq!(
+        paired.pn.as_ref().map(ToString::to_string).as_deref(),
+        Some("15551110062:12@s.whatsapp.net")
+    );
 
     assert!(matches!(
         &restart(&mut pair)[..],

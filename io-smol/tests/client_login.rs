@@ -93,17 +93,17 @@ fn login_then_keepalive_then_iq_then_disconnect() {
         // The login was recorded in the device: counter bumped, LID kept.
         let saved = store.load().await.unwrap().unwrap();
         assert_eq!(saved.login_counter, device.login_counter + 1);
-        assert_eq!(saved.lid.as_deref(), Some(lid.as_str()));
+        assert_eq!(
+            saved.lid.as_ref().map(ToString::to_string).as_deref(),
+            Some(lid.as_str())
+        );
         assert_eq!(saved.noise_key, device.noise_key);
         // The login payload carried the stored phone number.
         let record = &server.records()[0];
         assert_eq!(record.registration, Some(false));
         assert_eq!(
             record.username.map(|u| u.to_string()),
-            device
-                .pn
-                .as_deref()
-                .map(|pn| pn.split(':').next().unwrap().to_owned())
+            device.pn.as_ref().map(|pn| pn.user().to_owned())
         );
     });
 }

@@ -117,7 +117,7 @@ fn logout_unlinks_then_wipes_the_device() {
         assert_eq!(remove.0.attr_str("xmlns"), Some("md"));
         assert_eq!(remove.0.attr_str("type"), Some("set"));
         assert_eq!(
-            remove.1.attr("jid").map(|v| v.to_text().into_owned()),
+            remove.1.attr("jid").and_then(|v| v.to_jid().ok()),
             device.pn
         );
         assert_eq!(remove.1.attr_str("reason"), Some("user_initiated"));

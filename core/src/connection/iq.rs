@@ -141,15 +141,12 @@ pub(crate) fn keepalive_ping(id: Str) -> Node {
 /// The request that unlinks this companion: `<iq xmlns="md" type="set"
 /// to="s.whatsapp.net"><remove-companion-device jid=<own jid>
 /// reason="user_initiated"/></iq>` (PROTOCOL.md §7).
-pub(crate) fn remove_companion_device(own: &str) -> Node {
-    let jid = own
-        .parse::<Jid>()
-        .map_or_else(|_| Value::from(own.to_owned()), Value::from);
+pub(crate) fn remove_companion_device(own: &Jid) -> Node {
     Node::new("iq")
         .with_attr("xmlns", "md")
         .with_attr("type", "set")
         .with_attr("to", Jid::server_jid(Server::Pn))
         .with_children([Node::new("remove-companion-device")
-            .with_attr("jid", jid)
+            .with_attr("jid", own)
             .with_attr("reason", "user_initiated")])
 }

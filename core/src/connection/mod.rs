@@ -761,11 +761,8 @@ impl Connection {
             established.logged_in = true;
         }
         let lid = node.attr_jid_opt("lid").ok().flatten();
-        if let Some(lid) = &lid {
-            let lid = lid.to_string();
-            if self.device.lid.as_deref() != Some(lid.as_str()) {
-                self.device.lid = Some(lid);
-            }
+        if lid.is_some() && self.device.lid != lid {
+            self.device.lid.clone_from(&lid);
         }
         self.device.login_counter = self.device.login_counter.saturating_add(1);
         self.events.push_back(Event::DeviceChanged {

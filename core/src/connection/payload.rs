@@ -65,9 +65,8 @@ pub fn client_payload(
 }
 
 /// `(username, device)` from a PN JID such as `5511987650001:7@s.whatsapp.net`.
-fn login_identity(pn: &str) -> Result<(u64, u32), ConfigError> {
-    let invalid = || ConfigError::InvalidPn(pn.to_owned());
-    let jid: Jid = pn.parse().map_err(|_| invalid())?;
+fn login_identity(jid: &Jid) -> Result<(u64, u32), ConfigError> {
+    let invalid = || ConfigError::InvalidPn(jid.to_string());
     if jid.server() != Server::Pn {
         return Err(invalid());
     }
@@ -154,15 +153,19 @@ mod tests {
 
     #[test]
     fn login_identity_reads_user_and_device() {
+        let jid = |s: &str| s.parse::<Jid>().unwrap();
         assert_eq!(
-            login_identity("5511987650001:7@s.whatsapp.net").unwrap(),
+            login_identity(&jid("5511987650001:7@s.whatsapp.net")).unwrap(),
             (5_511_987_650_001, 7)
         );
-        assert_eq!(login_identity("123@s.whatsapp.net").unwrap(), (123, 0));
-        for bad in ["abc@s.whatsapp.net", "123@lid", "", "123:7@g.us"] {
+        assert_eq!(
+            login_identity(&jid("123@s.whatsapp.net")).unwrap(),
+            (123, 0)
+        );
+        for bad in ["abc@s.whatsapp.net", "123@lid", "123:7@g.us"] {
             assert_eq!(
-                login_identity(bad),
-                Err(ConfigError::InvalidPn(bad.to_owned())),
+                login_identity(&jid(bad)),
+                Err(ConfigError::InvalidPn(jid(bad).to_string())),
                 "{bad}"
             );
         }

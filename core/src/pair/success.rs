@@ -241,8 +241,8 @@ pub fn apply_pair_success(
     signed: &SignedDeviceIdentity,
 ) -> Device {
     let mut updated = device.clone();
-    updated.pn = Some(success.pn.to_string());
-    updated.lid = success.lid.as_ref().map(Jid::to_string);
+    updated.pn = Some(success.pn.clone());
+    updated.lid.clone_from(&success.lid);
     updated.account = Some(signed.account.clone());
     updated.business_name = success.business_name.clone();
     updated.platform = success.platform.clone();

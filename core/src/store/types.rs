@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::keys::KeyPair;
 
+use crate::binary::Jid;
+
 /// Serde for fixed-size byte arrays larger than serde's built-in 32: encoded as
 /// a byte string (one length prefix, then the bytes), decoded from a byte string
 /// or a sequence of exactly `N` bytes. A wrong length is a decode error, never a
@@ -201,8 +203,9 @@ impl fmt::Debug for DeviceKeys {
 ///     adv_secret_key: [5; 32],
 /// });
 /// assert!(!device.is_registered());
-/// device.pn = Some("5511987650001:7@s.whatsapp.net".into());
+/// device.pn = Some("5511987650001:7@s.whatsapp.net".parse()?);
 /// assert!(device.is_registered());
+/// # Ok::<(), wa_core::binary::JidError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -226,9 +229,10 @@ pub struct Device {
     /// our device signature); `None` until linked.
     pub account: Option<Vec<u8>>,
     /// Own phone-number JID, `phone:device@s.whatsapp.net`; set at pair-success.
-    pub pn: Option<String>,
-    /// Own LID JID, `lid:device@lid`.
-    pub lid: Option<String>,
+    /// Stored as its text form.
+    pub pn: Option<Jid>,
+    /// Own LID JID, `lid:device@lid`. Stored as its text form.
+    pub lid: Option<Jid>,
     /// Display name.
     pub push_name: String,
     /// Business name, for business accounts.
@@ -518,8 +522,8 @@ mod tests {
             adv_secret_key: secret(0x20),
         });
         d.account = Some(vec![1, 2, 3]);
-        d.pn = Some("5511987650001:7@s.whatsapp.net".into());
-        d.lid = Some("100000012345678:7@lid".into());
+        d.pn = Some("5511987650001:7@s.whatsapp.net".parse().unwrap());
+        d.lid = Some("100000012345678:7@lid".parse().unwrap());
         d.push_name = "Zoë 🙂".into();
         d.business_name = Some("Shop".into());
         d.platform = Some("android".into());

@@ -43,6 +43,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+use crate::binary::Jid;
 use crate::connection::Config;
 use crate::store::Device;
 
@@ -79,8 +80,8 @@ pub fn fresh_device(seed: u8) -> Device {
 /// a LID, a push name and login counter 3.
 pub fn registered_device(seed: u8) -> Device {
     let mut device = fresh_device(seed);
-    device.pn = Some(format!("1555000{seed:04}:7@s.whatsapp.net"));
-    device.lid = Some(format!("98765{seed:04}:7@lid"));
+    device.pn = Some(Jid::pn(&format!("1555000{seed:04}")).with_device(7));
+    device.lid = Some(Jid::lid(&format!("98765{seed:04}")).with_device(7));
     device.push_name = "Test".to_owned();
     device.login_counter = 3;
     device

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wa_core::binary::Node;
+use wa_core::binary::{Jid, Node};
 use wa_core::connection::{
     DisconnectReason, Event as CoreEvent, IqError, IqId, Reconnect, StreamError,
 };
@@ -76,7 +76,7 @@ impl Driver {
                 server_time, lid, ..
             } => {
                 *attempt = 0;
-                tracing::info!("logged in as {}", self.device.pn.as_deref().unwrap_or("?"));
+                tracing::info!("logged in as {}", display_jid(self.device.pn.as_ref()));
                 let jid = self.device.pn.clone();
                 self.emit(Event::LoggedIn {
                     jid,
@@ -145,7 +145,7 @@ impl Driver {
         match self.save_device().await {
             Ok(()) => {
                 *attempt = 0;
-                tracing::info!("linked as {}", self.device.pn.as_deref().unwrap_or("?"));
+                tracing::info!("linked as {}", display_jid(self.device.pn.as_ref()));
                 self.emit(Event::Paired {
                     jid: self.device.pn.clone(),
                     lid: self.device.lid.clone(),
@@ -244,4 +244,9 @@ fn reply_all(waiters: Vec<Reply<()>>, result: Result<(), RequestError>) {
     for reply in waiters {
         let _ = reply.try_send(result.clone());
     }
+}
+
+/// A JID for a log line, `?` when there is none.
+fn display_jid(jid: Option<&Jid>) -> String {
+    jid.map_or_else(|| "?".to_owned(), ToString::to_string)
 }
