@@ -34,6 +34,7 @@
 //! assert!(pair.server.pings_answered() >= 20);
 //! ```
 
+pub mod fuzz;
 mod harness;
 mod phone;
 mod server;
