@@ -11,7 +11,7 @@
 //! 1. A warm-up run of the whole scenario first, so one-time process-wide allocations
 //!    (lazily built tables and the like) are made before profiling starts and are not
 //!    charged to the connection.
-//! 2. A profiler is started (live bytes 0), then a `Pair` (the `Connection` and the
+//! 2. A profiler is started (live bytes 0), then a `Harness` (the `Connection` and the
 //!    `TestServer`) logs in. The connection is taken out of the pair (a throw-away
 //!    connection takes its place), the pair — server, links, collected events — is
 //!    dropped, the connection's queues are drained. The live bytes left are the ones the
@@ -29,9 +29,10 @@ use std::time::Duration;
 
 use wa_benches::nodes::{fixtures, to_wa};
 use wa_core::binary::Node;
-use wa_core::connection::{Connection, Event, Instant};
+use wa_core::connection::{Connection, Event};
 use wa_core::frame::MAX_PAYLOAD_LEN;
-use wa_core::testing::{Pair, TestServer, config_for, registered_device};
+use wa_core::testing::{Harness, TestServer, config_for, registered_device};
+use wa_core::time::Instant;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -42,11 +43,14 @@ const BUDGET_IDLE: usize = 32 * 1024;
 /// Returns the connection alone, everything else dropped and its queues drained.
 fn logged_in_connection(traffic: bool) -> Connection {
     let device = registered_device(1);
-    let mut pair = Pair::new(TestServer::new([3; 32]), &device, [4; 32]);
+    let mut pair = Harness::new(TestServer::new([3; 32]), &device, [4; 32]);
     pair.drive();
     let events = pair.take_events();
     assert!(
-        matches!(events[..], [Event::LoggedIn { .. }]),
+        matches!(
+            events[..],
+            [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+        ),
         "login: {events:?}"
     );
     if traffic {
@@ -58,7 +62,7 @@ fn logged_in_connection(traffic: bool) -> Connection {
                 .spec,
         );
         for _ in 0..100 {
-            pair.client.send_node(&message).unwrap();
+            pair.client.send_node(pair.now(), &message).unwrap();
             pair.server.send_node(&message);
             pair.drive();
         }
@@ -109,7 +113,7 @@ fn idle(traffic: bool) -> usize {
 
 fn big_frame() {
     let device = registered_device(1);
-    let mut pair = Pair::new(TestServer::new([3; 32]), &device, [4; 32]);
+    let mut pair = Harness::new(TestServer::new([3; 32]), &device, [4; 32]);
     pair.drive();
     assert!(pair.client.is_logged_in());
     pair.take_events();
@@ -118,7 +122,7 @@ fn big_frame() {
     // find the content length that hits the limit exactly.
     let mut content = MAX_PAYLOAD_LEN - 32;
     let frame = loop {
-        let node = Node::new("message").bytes(vec![0xa5; content]);
+        let node = Node::new("message").with_bytes(vec![0xa5; content]);
         pair.server.send_node(&node);
         let frame = pair.server.poll_transmit().expect("a frame");
         let len = frame.len() - 3;

@@ -39,10 +39,11 @@ use rand_core::SeedableRng;
 use wa_benches::nodes::{fixtures, from_wa, to_wa};
 use wa_benches::report::{Row, load, render};
 use wa_core::cert::{CertDetails, build_cert_chain};
-use wa_core::connection::{Connection, Instant, StanzaCodec};
+use wa_core::connection::{Connection, StanzaCodec};
 use wa_core::frame::{FrameDecoder, FrameEncoder, NOISE_PROLOGUE};
 use wa_core::noise::{ClientHandshake, KeyPair, NoiseTransport, ServerHandshake, TAG_LEN};
 use wa_core::testing::{TEST_UNIX_TIME, TestServer, config_for, registered_device};
+use wa_core::time::Instant;
 use wacore_libsignal::crypto::GcmInPlaceBuffer;
 use wacore_noise::NoiseCipher;
 

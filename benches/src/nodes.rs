@@ -68,14 +68,14 @@ impl Spec {
     }
 
     /// Adds a string attribute.
-    pub fn attr(mut self, key: &str, value: &str) -> Spec {
+    pub fn with_attr(mut self, key: &str, value: &str) -> Spec {
         self.attrs
             .push((key.to_owned(), SpecValue::Str(value.to_owned())));
         self
     }
 
     /// Adds a JID attribute.
-    pub fn jid(mut self, key: &str, user: &str, server: &str, device: u16) -> Spec {
+    pub fn with_jid(mut self, key: &str, user: &str, server: &str, device: u16) -> Spec {
         self.attrs.push((
             key.to_owned(),
             SpecValue::Jid(SpecJid {
@@ -90,13 +90,13 @@ impl Spec {
     }
 
     /// Sets byte content.
-    pub fn bytes(mut self, bytes: Vec<u8>) -> Spec {
+    pub fn with_bytes(mut self, bytes: Vec<u8>) -> Spec {
         self.content = SpecContent::Bytes(bytes);
         self
     }
 
     /// Sets child nodes.
-    pub fn children(mut self, children: Vec<Spec>) -> Spec {
+    pub fn with_children(mut self, children: Vec<Spec>) -> Spec {
         self.content = SpecContent::Nodes(children);
         self
     }
@@ -130,14 +130,14 @@ pub fn fixtures(seed: u64) -> Vec<Fixture> {
     };
 
     let message = Spec::new("message")
-        .jid("to", "5511987650001", "s.whatsapp.net", 0)
-        .attr("id", &message_id(random(8)))
-        .attr("type", "text")
-        .children(vec![
+        .with_jid("to", "5511987650001", "s.whatsapp.net", 0)
+        .with_attr("id", &message_id(random(8)))
+        .with_attr("type", "text")
+        .with_children(vec![
             Spec::new("enc")
-                .attr("v", "2")
-                .attr("type", "msg")
-                .bytes(random(256)),
+                .with_attr("v", "2")
+                .with_attr("type", "msg")
+                .with_bytes(random(256)),
         ]);
 
     let recipients = (0..8u16)
@@ -145,34 +145,34 @@ pub fn fixtures(seed: u64) -> Vec<Fixture> {
             // Four participants with two devices each, as a small group looks.
             let user = format!("55119876500{:02}", 10 + i / 2);
             Spec::new("to")
-                .jid("jid", &user, "s.whatsapp.net", i % 2 * 23)
-                .children(vec![
+                .with_jid("jid", &user, "s.whatsapp.net", i % 2 * 23)
+                .with_children(vec![
                     Spec::new("enc")
-                        .attr("v", "2")
-                        .attr("type", "pkmsg")
-                        .bytes(random(256)),
+                        .with_attr("v", "2")
+                        .with_attr("type", "pkmsg")
+                        .with_bytes(random(256)),
                 ])
         })
         .collect();
     let fanout = Spec::new("message")
-        .jid("to", "120363041234567890", "g.us", 0)
-        .attr("id", &message_id(random(8)))
-        .attr("type", "text")
-        .children(vec![Spec::new("participants").children(recipients)]);
+        .with_jid("to", "120363041234567890", "g.us", 0)
+        .with_attr("id", &message_id(random(8)))
+        .with_attr("type", "text")
+        .with_children(vec![Spec::new("participants").with_children(recipients)]);
 
     let keepalive = Spec::new("iq")
-        .attr("id", "12.34-5")
-        .attr("xmlns", "w:p")
-        .attr("type", "get")
-        .jid("to", "", "s.whatsapp.net", 0);
+        .with_attr("id", "12.34-5")
+        .with_attr("xmlns", "w:p")
+        .with_attr("type", "get")
+        .with_jid("to", "", "s.whatsapp.net", 0);
 
     let success = Spec::new("success")
-        .attr("t", "1763769600")
-        .attr("props", "6532")
-        .attr("abprops", "19")
-        .attr("location", "frc")
-        .jid("lid", "100000012345678", "lid", 7)
-        .attr("creation", "1700000000");
+        .with_attr("t", "1763769600")
+        .with_attr("props", "6532")
+        .with_attr("abprops", "19")
+        .with_attr("location", "frc")
+        .with_jid("lid", "100000012345678", "lid", 7)
+        .with_attr("creation", "1700000000");
 
     vec![
         Fixture {
@@ -202,22 +202,22 @@ pub fn to_wa(spec: &Spec) -> Node {
     let mut node = Node::new(spec.tag.as_str());
     for (key, value) in &spec.attrs {
         node = match value {
-            SpecValue::Str(s) => node.attr(key.as_str(), s.as_str()),
+            SpecValue::Str(s) => node.with_attr(key.as_str(), s.as_str()),
             SpecValue::Jid(j) => {
                 let server = Server::from_name(&j.server).expect("a known server");
                 let jid = Jid::new(&j.user, server)
                     .with_agent(j.agent)
                     .with_device(j.device)
                     .with_integrator(j.integrator);
-                node.attr(key.as_str(), jid)
+                node.with_attr(key.as_str(), jid)
             }
         };
     }
     match &spec.content {
         SpecContent::None => node,
-        SpecContent::Bytes(b) => node.bytes(b.clone()),
-        SpecContent::Text(t) => node.text(t.as_str()),
-        SpecContent::Nodes(children) => node.children(children.iter().map(to_wa)),
+        SpecContent::Bytes(b) => node.with_bytes(b.clone()),
+        SpecContent::Text(t) => node.with_text(t.as_str()),
+        SpecContent::Nodes(children) => node.with_children(children.iter().map(to_wa)),
     }
 }
 

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wa_core::net::{DisconnectReason, Transport, TransportEvent, TransportFactory};
+use wa_core::net::{Transport, TransportCloseReason, TransportEvent, TransportFactory};
 use wa_core::store::conformance::{self, StorePair};
 use wa_core::store::{
     AppStateMutationMAC, AppStateSyncKey, AppSyncStore, Backend, Device, DeviceKeys,
@@ -72,7 +72,7 @@ impl Transport for LoopbackTransport {
             .take();
         if let Some(events) = taken {
             // A slot is always free (see `send`), so this cannot be lost to a full channel.
-            let _ = events.try_send(TransportEvent::Disconnected(DisconnectReason::Unknown));
+            let _ = events.try_send(TransportEvent::Disconnected(TransportCloseReason::Unknown));
             events.close();
         }
     }

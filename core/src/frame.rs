@@ -88,7 +88,7 @@ pub const LENGTH_PREFIX_LEN: usize = 3;
 
 /// A caller asked the [`FrameEncoder`] for something the wire format cannot carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum EncodeError {
+pub enum FrameEncodeError {
     /// The payload is 16 MiB ([`FRAME_MAX_SIZE`]) or larger.
     #[error("frame payload too large: {len} bytes (max {MAX_PAYLOAD_LEN})")]
     PayloadTooLarge {
@@ -113,7 +113,7 @@ pub enum EncodeError {
 
 /// The peer sent a byte stream that is not a valid frame sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
+pub enum FrameDecodeError {
     /// A frame announced a payload longer than the decoder's limit.
     #[error("frame too large: {len} bytes (limit {max})")]
     FrameTooLarge {
@@ -151,14 +151,14 @@ impl FrameEncoder {
     /// use [`FrameEncoder::new`] when there is no routing info.
     ///
     /// Routing info longer than [`MAX_EDGE_ROUTING_LEN`] is refused with
-    /// [`EncodeError::RoutingInfoTooLarge`]. (WhatsApp-Rust silently falls back to
+    /// [`FrameEncodeError::RoutingInfoTooLarge`]. (WhatsApp-Rust silently falls back to
     /// the bare header instead; a typed error leaves that choice to the caller, who
     /// can log it and use [`FrameEncoder::new`], rather than hiding a bad stored
     /// value.)
-    pub fn with_edge_routing(routing_info: &[u8]) -> Result<Self, EncodeError> {
+    pub fn with_edge_routing(routing_info: &[u8]) -> Result<Self, FrameEncodeError> {
         let len = routing_info.len();
         if len > MAX_EDGE_ROUTING_LEN {
-            return Err(EncodeError::RoutingInfoTooLarge { len });
+            return Err(FrameEncodeError::RoutingInfoTooLarge { len });
         }
         let mut intro = Vec::with_capacity(
             EDGE_ROUTING_MAGIC.len() + LENGTH_PREFIX_LEN + len + CONN_HEADER.len(),
@@ -195,7 +195,11 @@ impl FrameEncoder {
     /// Appends one frame carrying `payload` to `out` (preceded by the intro if this
     /// is the first frame). To grow a `Vec` once, reserve
     /// [`encoded_len`](Self::encoded_len) bytes first.
-    pub fn encode<B: BufMut>(&mut self, payload: &[u8], out: &mut B) -> Result<(), EncodeError> {
+    pub fn encode<B: BufMut>(
+        &mut self,
+        payload: &[u8],
+        out: &mut B,
+    ) -> Result<(), FrameEncodeError> {
         self.check(payload.len(), self.encoded_len(payload.len()), out)?;
         self.put_prefix(payload.len(), out);
         out.put_slice(payload);
@@ -209,7 +213,7 @@ impl FrameEncoder {
         &mut self,
         payload_len: usize,
         out: &mut B,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<(), FrameEncodeError> {
         let needed = self.encoded_len(payload_len) - payload_len;
         self.check(payload_len, needed, out)?;
         self.put_prefix(payload_len, out);
@@ -221,13 +225,13 @@ impl FrameEncoder {
         payload_len: usize,
         needed: usize,
         out: &B,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<(), FrameEncodeError> {
         if payload_len > MAX_PAYLOAD_LEN {
-            return Err(EncodeError::PayloadTooLarge { len: payload_len });
+            return Err(FrameEncodeError::PayloadTooLarge { len: payload_len });
         }
         let remaining = out.remaining_mut();
         if remaining < needed {
-            return Err(EncodeError::BufferTooSmall { needed, remaining });
+            return Err(FrameEncodeError::BufferTooSmall { needed, remaining });
         }
         Ok(())
     }
@@ -275,7 +279,7 @@ pub struct FrameDecoder {
     state: State,
     /// The partial payload while `state` is `Payload`; empty (capacity 0) otherwise.
     payload: BytesMut,
-    error: Option<DecodeError>,
+    error: Option<FrameDecodeError>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -301,7 +305,7 @@ impl FrameDecoder {
     }
 
     /// A decoder accepting payloads up to `max_frame_len` bytes (clamped to
-    /// [`MAX_PAYLOAD_LEN`]); a longer one is a [`DecodeError::FrameTooLarge`].
+    /// [`MAX_PAYLOAD_LEN`]); a longer one is a [`FrameDecodeError::FrameTooLarge`].
     pub fn with_max_frame_len(max_frame_len: usize) -> Self {
         Self {
             max_frame_len: max_frame_len.min(MAX_PAYLOAD_LEN),
@@ -333,7 +337,7 @@ impl FrameDecoder {
     }
 
     /// The error that poisoned this decoder, if any.
-    pub fn error(&self) -> Option<DecodeError> {
+    pub fn error(&self) -> Option<FrameDecodeError> {
         self.error
     }
 
@@ -343,7 +347,7 @@ impl FrameDecoder {
     ///
     /// On error, frames before the bad length have already been delivered, the
     /// rest of `data` is dropped and the decoder is poisoned.
-    pub fn decode<F>(&mut self, data: &[u8], on_frame: F) -> Result<(), DecodeError>
+    pub fn decode<F>(&mut self, data: &[u8], on_frame: F) -> Result<(), FrameDecodeError>
     where
         F: FnMut(Bytes),
     {
@@ -352,14 +356,14 @@ impl FrameDecoder {
 
     /// Like [`decode`](Self::decode), but frames wholly inside `data` are
     /// zero-copy slices of it (they keep the chunk's allocation alive).
-    pub fn decode_bytes<F>(&mut self, data: Bytes, on_frame: F) -> Result<(), DecodeError>
+    pub fn decode_bytes<F>(&mut self, data: Bytes, on_frame: F) -> Result<(), FrameDecodeError>
     where
         F: FnMut(Bytes),
     {
         self.run(&data, |range| data.slice(range), on_frame)
     }
 
-    fn run<W, F>(&mut self, data: &[u8], whole: W, mut on_frame: F) -> Result<(), DecodeError>
+    fn run<W, F>(&mut self, data: &[u8], whole: W, mut on_frame: F) -> Result<(), FrameDecodeError>
     where
         W: Fn(Range<usize>) -> Bytes,
         F: FnMut(Bytes),
@@ -382,7 +386,7 @@ impl FrameDecoder {
                     let len =
                         usize::from(buf[0]) << 16 | usize::from(buf[1]) << 8 | usize::from(buf[2]);
                     if len > self.max_frame_len {
-                        let error = DecodeError::FrameTooLarge {
+                        let error = FrameDecodeError::FrameTooLarge {
                             len,
                             max: self.max_frame_len,
                         };

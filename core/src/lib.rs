@@ -22,6 +22,7 @@ pub mod cache;
 pub mod cert;
 pub mod connection;
 pub mod frame;
+pub mod keys;
 pub mod message;
 pub mod messaging;
 pub mod net;
@@ -33,4 +34,5 @@ pub mod signal;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 pub mod xeddsa;

@@ -20,10 +20,12 @@ pub const WHATSAPP_WEB_WS_URL: &str = "wss://web.whatsapp.com/ws/chat";
 /// (PROTOCOL.md §1.1).
 pub const WHATSAPP_WEB_ORIGIN: &str = "https://web.whatsapp.com";
 
-/// Why a transport connection ended.
+/// Why a transport (the byte pipe) ended, as the transport saw it. Not to be
+/// confused with [`DisconnectReason`](crate::connection::DisconnectReason), why
+/// the protocol connection on top of it ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DisconnectReason {
+pub enum TransportCloseReason {
     /// The peer sent a WebSocket close frame.
     ServerClose {
         /// The RFC 6455 close code, if the frame carried one.
@@ -39,7 +41,7 @@ pub enum DisconnectReason {
     Unknown,
 }
 
-impl DisconnectReason {
+impl TransportCloseReason {
     /// True for a graceful, server-initiated end: EOF, or a close frame with no
     /// code, 1000 (normal) or 1001 (going away). Everything else is an error
     /// worth logging loudly.
@@ -52,7 +54,7 @@ impl DisconnectReason {
     }
 }
 
-impl fmt::Display for DisconnectReason {
+impl fmt::Display for TransportCloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ServerClose {
@@ -85,7 +87,7 @@ pub enum TransportEvent {
     /// Bytes arrived. Chunk boundaries carry no meaning.
     DataReceived(Bytes),
     /// The connection ended. No event follows this one.
-    Disconnected(DisconnectReason),
+    Disconnected(TransportCloseReason),
 }
 
 /// An open byte connection to the server.
@@ -95,7 +97,7 @@ pub enum TransportEvent {
 /// ```
 /// use std::sync::{Arc, Mutex};
 /// use bytes::Bytes;
-/// use wa_core::net::{Transport, TransportEvent, DisconnectReason};
+/// use wa_core::net::{Transport, TransportEvent, TransportCloseReason};
 ///
 /// struct MockTransport {
 ///     sent: Mutex<Vec<Bytes>>,
@@ -109,7 +111,7 @@ pub enum TransportEvent {
 ///         Ok(())
 ///     }
 ///     async fn disconnect(&self) {
-///         let _ = self.events.try_send(TransportEvent::Disconnected(DisconnectReason::Unknown));
+///         let _ = self.events.try_send(TransportEvent::Disconnected(TransportCloseReason::Unknown));
 ///         self.events.close();
 ///     }
 /// }
@@ -296,8 +298,8 @@ mod tests {
 
     #[test]
     fn disconnect_reasons_classify_and_display() {
-        assert!(DisconnectReason::StreamEnded.is_clean());
-        let close = |code| DisconnectReason::ServerClose {
+        assert!(TransportCloseReason::StreamEnded.is_clean());
+        let close = |code| TransportCloseReason::ServerClose {
             code,
             reason: String::new(),
         };
@@ -305,9 +307,9 @@ mod tests {
         assert!(close(Some(1000)).is_clean());
         assert!(close(Some(1001)).is_clean());
         assert!(!close(Some(1011)).is_clean());
-        assert!(!DisconnectReason::ReadError("reset".into()).is_clean());
-        assert!(!DisconnectReason::Unknown.is_clean());
-        let with_text = DisconnectReason::ServerClose {
+        assert!(!TransportCloseReason::ReadError("reset".into()).is_clean());
+        assert!(!TransportCloseReason::Unknown.is_clean());
+        let with_text = TransportCloseReason::ServerClose {
             code: Some(4000),
             reason: "bye".into(),
         };

@@ -107,12 +107,12 @@ fn escaped_text_survives_the_wire_as_a_string_attribute() {
     let jid = Jid::new("a:1", Server::Group).with_device(2);
     let plain = Jid::new("a.5", Server::Bot);
     let node = Node::new("x")
-        .attr("to", jid.clone())
-        .attr("from", plain.clone());
+        .with_attr("to", jid.clone())
+        .with_attr("from", plain.clone());
     let mut out = Vec::new();
     encode_node(&node, &mut out).unwrap();
     let back = decode_node(&Bytes::from(out)).unwrap();
-    assert_eq!(back.get_attr_str("to"), Some("a:1:2@g.us"));
+    assert_eq!(back.attr_str("to"), Some("a:1:2@g.us"));
     assert_eq!(back.attr_jid("to").unwrap(), jid);
     // A JID_PAIR carries the user as is; its text form (logs, JSON) now reads back too.
     assert_eq!(back.attr_jid("from").unwrap(), plain);

@@ -12,9 +12,9 @@ use wa_core::binary::{
 fn building_and_reading() {
     let node = pair_device();
     assert_eq!(node.tag, "iq");
-    assert_eq!(node.attr_str("type").unwrap(), "set");
-    assert_eq!(node.get_attr_str("xmlns"), Some("md"));
-    assert_eq!(node.get_attr_str("nope"), None);
+    assert_eq!(node.require_attr_str("type").unwrap(), "set");
+    assert_eq!(node.attr_str("xmlns"), Some("md"));
+    assert_eq!(node.attr_str("nope"), None);
     assert_eq!(node.attr_jid("from").unwrap(), Jid::server_jid(Server::Pn));
     assert_eq!(node.attr_u64("id").unwrap(), 1_234_567_890);
     let pd = node.require_child("pair-device").unwrap();
@@ -26,16 +26,19 @@ fn building_and_reading() {
     assert_eq!(refs[0], "2@AbCdEf+GhIjKl==");
     assert!(node.child("missing").is_none());
     assert!(pd.child("ref").is_some());
-    assert_eq!(node.get_children().len(), 1);
-    assert!(Node::new("x").get_children().is_empty());
+    assert_eq!(node.children().len(), 1);
+    assert!(Node::new("x").children().is_empty());
 }
 
 #[test]
 fn attr_replaces_and_attrs_keep_order() {
-    let node = Node::new("iq").attr("a", "1").attr("b", "2").attr("a", "3");
+    let node = Node::new("iq")
+        .with_attr("a", "1")
+        .with_attr("b", "2")
+        .with_attr("a", "3");
     let keys: Vec<&str> = node.attrs.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(keys, ["a", "b"]);
-    assert_eq!(node.get_attr_str("a"), Some("3"));
+    assert_eq!(node.attr_str("a"), Some("3"));
 
     let mut attrs: Attrs = [("x", "1"), ("y", "2")].into_iter().collect();
     attrs.push("x", "dup");
@@ -49,11 +52,11 @@ fn attr_replaces_and_attrs_keep_order() {
 #[test]
 fn typed_getter_errors_name_the_tag_and_attribute() {
     let node = Node::new("message")
-        .attr("t", "soon")
-        .attr("from", "not a jid")
-        .attr("to", Jid::pn("1"));
+        .with_attr("t", "soon")
+        .with_attr("from", "not a jid")
+        .with_attr("to", Jid::pn("1"));
     assert_eq!(
-        node.attr_str("id"),
+        node.require_attr_str("id"),
         Err(NodeError::MissingAttr {
             tag: "message".into(),
             key: "id".into()
@@ -82,16 +85,16 @@ fn typed_getter_errors_name_the_tag_and_attribute() {
     ));
     // A JID value is not a string; its text form is available through the value.
     assert!(matches!(
-        node.attr_str("to"),
+        node.require_attr_str("to"),
         Err(NodeError::InvalidAttr {
             expected: "string",
             ..
         })
     ));
-    assert_eq!(node.get_attr("to").unwrap().to_text(), "1@s.whatsapp.net");
-    assert!(*node.get_attr("to").unwrap() == "1@s.whatsapp.net");
+    assert_eq!(node.attr("to").unwrap().to_text(), "1@s.whatsapp.net");
+    assert!(*node.attr("to").unwrap() == "1@s.whatsapp.net");
     // A string that parses as a JID is accepted by attr_jid.
-    let n = Node::new("x").attr("jid", "5:2@lid");
+    let n = Node::new("x").with_attr("jid", "5:2@lid");
     assert_eq!(n.attr_jid("jid").unwrap(), Jid::lid("5").with_device(2));
     assert_eq!(n.attr_jid_opt("other"), Ok(None));
     assert_eq!(
@@ -99,7 +102,7 @@ fn typed_getter_errors_name_the_tag_and_attribute() {
         "<x> has no child <c>"
     );
     assert!(n.attr_parse::<u8>("jid").is_err());
-    let t = Node::new("x").attr("n", 42u32);
+    let t = Node::new("x").with_attr("n", 42u32);
     assert_eq!(t.attr_parse::<u32>("n"), Ok(42));
 }
 
@@ -132,14 +135,14 @@ fn encode_errors() {
         marshal(&too_many),
         Err(EncodeError::TooManyAttrs { count: 40_000, .. })
     ));
-    let wide = Node::new("x").children((0..70_000).map(|_| Node::new("c")));
+    let wide = Node::new("x").with_children((0..70_000).map(|_| Node::new("c")));
     assert!(matches!(
         marshal(&wide),
         Err(EncodeError::TooManyChildren { count: 70_000, .. })
     ));
     // On error the output buffer is left as it was.
     let mut out = vec![1, 2, 3];
-    let bad = Node::new("ok").children([Node::new("")]);
+    let bad = Node::new("ok").with_children([Node::new("")]);
     assert_eq!(
         wa_core::binary::encode_node(&bad, &mut out),
         Err(EncodeError::EmptyTag)
@@ -153,10 +156,12 @@ fn display_one_line_and_pretty() {
         keepalive().to_string(),
         r#"<iq id="12.34-5" xmlns="w:p" type="get" to="s.whatsapp.net"/>"#
     );
-    let node = Node::new("iq").attr("q", "a<b & \"c\"").children([
-        Node::new("x").bytes(vec![0xde, 0xad]),
-        Node::new("y").text("t"),
-    ]);
+    let node = Node::new("iq")
+        .with_attr("q", "a<b & \"c\"")
+        .with_children([
+            Node::new("x").with_bytes(vec![0xde, 0xad]),
+            Node::new("y").with_text("t"),
+        ]);
     assert_eq!(
         node.to_string(),
         r#"<iq q="a&lt;b &amp; &quot;c&quot;"><x>dead</x><y>t</y></iq>"#
@@ -182,18 +187,18 @@ fn display_truncates_long_content() {
     );
     assert!(s.starts_with(r#"<message to="5511987650001:3@s.whatsapp.net" id="3EB0C5A2F4D1B8E7A6C3" type="text" t="1712345678">"#));
     let text = "é".repeat(300);
-    let s = Node::new("body").text(text.as_str()).to_string();
+    let s = Node::new("body").with_text(text.as_str()).to_string();
     assert_eq!(s, format!("<body>{}…(300 chars)</body>", "é".repeat(256)));
 }
 
 #[test]
 fn json_shape() {
     let node = Node::new("iq")
-        .attr("id", "1")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .children([
-            Node::new("a").bytes(vec![0x0a, 0xff]),
-            Node::new("b").text("hi"),
+        .with_attr("id", "1")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([
+            Node::new("a").with_bytes(vec![0x0a, 0xff]),
+            Node::new("b").with_text("hi"),
             Node::new("c"),
         ]);
     let json = serde_json::to_value(&node).unwrap();

@@ -237,10 +237,10 @@ fn jid_values_that_no_token_carries_travel_as_text() {
         Jid::new("n", Server::Newsletter).with_device(1),
     ];
     for jid in cases {
-        let node = Node::new("x").attr("to", jid.clone());
+        let node = Node::new("x").with_attr("to", jid.clone());
         let back = decode_node(&Bytes::from(encode(&node))).unwrap();
         assert_eq!(
-            back.get_attr("to"),
+            back.attr("to"),
             Some(&Value::Str(Str::from(jid.to_string())))
         );
         assert_eq!(back.attr_jid("to").unwrap(), jid);

@@ -59,7 +59,7 @@ fn decode_vectors() {
         assert_eq!(node.tag, exp["tag"].as_str().unwrap(), "{name}");
         for (k, want) in exp["attrs_subset"].as_object().unwrap() {
             assert_eq!(
-                node.get_attr_str(k),
+                node.attr_str(k),
                 Some(want.as_str().unwrap()),
                 "{name}: {k}"
             );
@@ -70,14 +70,14 @@ fn decode_vectors() {
         let attrs = baileys["attrs"].as_object().unwrap();
         assert_eq!(node.attrs.len(), attrs.len(), "{name}: attribute count");
         for (k, want) in attrs {
-            let got = node.get_attr(k).unwrap_or_else(|| panic!("{name}: no {k}"));
+            let got = node.attr(k).unwrap_or_else(|| panic!("{name}: no {k}"));
             assert_eq!(got.to_text(), want.as_str().unwrap(), "{name}: {k}");
         }
         assert!(baileys["content"].is_null());
         assert_eq!(node.content, Content::None);
         // The `lid` attribute arrives as an AD_JID and stays typed.
         assert_eq!(
-            node.get_attr("lid").and_then(Value::as_jid),
+            node.attr("lid").and_then(Value::as_jid),
             Some(&Jid::lid("100000000000001").with_device(42))
         );
         // Re-encoding reproduces the input byte for byte (Baileys agrees: reencode_equal).
@@ -101,7 +101,7 @@ fn encode_vectors() {
         let name = v["name"].as_str().unwrap();
         let n = &v["node"];
         assert!(n["attrs"].as_object().unwrap().is_empty());
-        let node = Node::new(n["tag"].as_str().unwrap()).text(n["content"].as_str().unwrap());
+        let node = Node::new(n["tag"].as_str().unwrap()).with_text(n["content"].as_str().unwrap());
         let bytes = marshal(&node).unwrap();
         assert_eq!(bytes, h(v["expected_hex"].as_str().unwrap()), "{name}");
         assert_eq!(
@@ -334,16 +334,13 @@ fn fact_00_list_size_boundaries() {
     assert_eq!(&b[..3], &[0xF9, 0x01, 0x00]);
     assert_eq!(decode_node(&Bytes::from(b)).unwrap().attrs.len(), 127);
     // The same boundaries for child lists.
-    let kids = |n| Node::new("p").children((0..n).map(|_| Node::new("c")));
+    let kids = |n| Node::new("p").with_children((0..n).map(|_| Node::new("c")));
     assert_eq!(&encode(&kids(255))[..5], &[0xF8, 0x02, 0xFC, 0x01, b'p']);
     let b = encode(&kids(255));
     assert_eq!(&b[5..7], &[0xF8, 0xFF]);
     let b = encode(&kids(256));
     assert_eq!(&b[5..8], &[0xF9, 0x01, 0x00]);
-    assert_eq!(
-        decode_node(&Bytes::from(b)).unwrap().get_children().len(),
-        256
-    );
+    assert_eq!(decode_node(&Bytes::from(b)).unwrap().children().len(), 256);
     // 0 -> 00 (LIST_EMPTY): accepted as "no content" when decoding.
     let node = decode_node(&hb("f8 02 19 00")).unwrap();
     assert_eq!(node, Node::new("iq"));
@@ -351,24 +348,24 @@ fn fact_00_list_size_boundaries() {
 
 #[test]
 fn fact_01_binary_length_boundaries() {
-    let b = encode(&Node::new("iq").bytes(vec![7u8; 255]));
+    let b = encode(&Node::new("iq").with_bytes(vec![7u8; 255]));
     assert_eq!(&b[3..5], &[0xFC, 0xFF]);
     assert_eq!(b.len(), 5 + 255);
-    let b = encode(&Node::new("iq").bytes(vec![7u8; 256]));
+    let b = encode(&Node::new("iq").with_bytes(vec![7u8; 256]));
     assert_eq!(&b[3..7], &[0xFD, 0x00, 0x01, 0x00]);
     assert_eq!(b.len(), 7 + 256);
     let back = decode_node(&Bytes::from(b)).unwrap();
     assert_eq!(back.content_bytes().unwrap().len(), 256);
     // 2^20 bytes need BINARY_32.
-    let b = encode(&Node::new("iq").bytes(vec![1u8; 1 << 20]));
+    let b = encode(&Node::new("iq").with_bytes(vec![1u8; 1 << 20]));
     assert_eq!(&b[3..8], &[0xFE, 0x00, 0x10, 0x00, 0x00]);
-    let b = encode(&Node::new("iq").bytes(vec![1u8; (1 << 20) - 1]));
+    let b = encode(&Node::new("iq").with_bytes(vec![1u8; (1 << 20) - 1]));
     assert_eq!(&b[3..7], &[0xFD, 0x0F, 0xFF, 0xFF]);
 }
 
 /// The encoded form of `s` as an attribute value (after `f8 03 19 08`).
 fn value_bytes(s: &str) -> Vec<u8> {
-    let b = encode(&Node::new("iq").attr("id", s));
+    let b = encode(&Node::new("iq").with_attr("id", s));
     assert_eq!(&b[..4], &[0xF8, 0x03, 0x19, 0x08]);
     b[4..].to_vec()
 }
@@ -396,20 +393,20 @@ fn fact_03_packed_max_boundary() {
     assert_eq!(&b[..2], &[0xFC, 0x80]);
     assert_eq!(&b[2..], d128.as_bytes());
     for s in [d127, d128] {
-        let node = Node::new("iq").attr("id", s.as_str());
+        let node = Node::new("iq").with_attr("id", s.as_str());
         let back = decode_node(&Bytes::from(encode(&node))).unwrap();
-        assert_eq!(back.get_attr_str("id"), Some(s.as_str()));
+        assert_eq!(back.attr_str("id"), Some(s.as_str()));
     }
 }
 
 #[test]
 fn fact_04_empty_strings() {
     assert_eq!(value_bytes(""), h("fc 00"));
-    let node = Node::new("iq").attr("id", "");
+    let node = Node::new("iq").with_attr("id", "");
     let back = decode_node(&Bytes::from(encode(&node))).unwrap();
-    assert_eq!(back.get_attr_str("id"), Some(""));
+    assert_eq!(back.attr_str("id"), Some(""));
     // String content "" is written as BINARY_8 0 and decodes as empty bytes.
-    let b = encode(&Node::new("iq").text(""));
+    let b = encode(&Node::new("iq").with_text(""));
     assert_eq!(b, h("f8 02 19 fc 00"));
     let back = decode_node(&Bytes::from(b)).unwrap();
     assert_eq!(back.content, Content::Bytes(Bytes::new()));
@@ -423,7 +420,7 @@ fn fact_05_jid_looking_strings() {
     // JID_PAIR.
     let s = "user@s.whatsapp.net";
     assert_eq!(value_bytes(s)[0], 0xFC);
-    let typed = encode(&Node::new("iq").attr("id", Jid::pn("abc")));
+    let typed = encode(&Node::new("iq").with_attr("id", Jid::pn("abc")));
     assert_eq!(&typed[4..], &h("fa fc 03 616263 03")[..]);
     // A 315-byte "xxx…@s.whatsapp.net" is raw BINARY_20 for everyone.
     let long = format!("{}@s.whatsapp.net", "x".repeat(300));
@@ -435,9 +432,9 @@ fn fact_05_jid_looking_strings() {
 #[test]
 fn fact_06_odd_jid_strings_round_trip_unchanged() {
     for s in ["foo:bar@s.whatsapp.net", "hello_world@s.whatsapp.net"] {
-        let node = Node::new("iq").attr("jid", s);
+        let node = Node::new("iq").with_attr("jid", s);
         let back = decode_node(&Bytes::from(encode(&node))).unwrap();
-        assert_eq!(back.get_attr_str("jid"), Some(s));
+        assert_eq!(back.attr_str("jid"), Some(s));
         assert_eq!(back, node);
     }
     // As text they are: not a JID (bad device), and a plain user.
@@ -450,7 +447,7 @@ fn fact_06_odd_jid_strings_round_trip_unchanged() {
 
 fn jid_bytes(j: &str) -> Vec<u8> {
     let jid: Jid = j.parse().unwrap();
-    let b = encode(&Node::new("iq").attr("to", jid.clone()));
+    let b = encode(&Node::new("iq").with_attr("to", jid.clone()));
     let back = decode_node(&Bytes::from(b.clone())).unwrap();
     assert_eq!(back.attr_jid("to").unwrap(), jid, "{j} round trip");
     b[4..].to_vec()
@@ -480,10 +477,10 @@ fn fact_08_no_ad_jid_for_other_servers() {
     }
     // With a device no JID token can carry it: written as its text, not lossy.
     let jid: Jid = "867051314767696:5@bot".parse().unwrap();
-    let b = encode(&Node::new("iq").attr("to", jid.clone()));
+    let b = encode(&Node::new("iq").with_attr("to", jid.clone()));
     assert_eq!(b[4], 0xFC);
     let back = decode_node(&Bytes::from(b)).unwrap();
-    assert_eq!(back.get_attr_str("to"), Some("867051314767696:5@bot"));
+    assert_eq!(back.attr_str("to"), Some("867051314767696:5@bot"));
     assert_eq!(back.attr_jid("to").unwrap(), jid);
 }
 
@@ -597,7 +594,7 @@ fn fact_12_u20_lengths() {
 fn nested(depth: usize) -> Node {
     let mut node = Node::new("n");
     for _ in 1..depth {
-        node = Node::new("n").children([node]);
+        node = Node::new("n").with_children([node]);
     }
     node
 }
@@ -641,7 +638,7 @@ fn fact_14_trailing_bytes() {
 fn fact_15_documented_normalisations() {
     // "@"-strings stay strings here (see fact_05). Non-token, non-packable string
     // content is written raw and decodes as bytes.
-    let node = Node::new("body").text("hello world");
+    let node = Node::new("body").with_text("hello world");
     let back = decode_node(&Bytes::from(encode(&node))).unwrap();
     assert_eq!(
         back.content,
@@ -649,7 +646,7 @@ fn fact_15_documented_normalisations() {
     );
     assert_eq!(back.content_text(), Some("hello world"));
     // Token and packable content stays text.
-    let node = Node::new("body").text("12345");
+    let node = Node::new("body").with_text("12345");
     let back = decode_node(&Bytes::from(encode(&node))).unwrap();
     assert_eq!(back, node);
 }
@@ -660,7 +657,7 @@ fn fact_16_device_and_agent_ranges() {
     // JIDs: a device above 255 on an AD server cannot be an AD_JID, so it is written as
     // text instead of being truncated.
     let jid = Jid::pn("5511").with_device(300);
-    let b = encode(&Node::new("iq").attr("to", jid.clone()));
+    let b = encode(&Node::new("iq").with_attr("to", jid.clone()));
     assert_eq!(b[4], 0xFC);
     let back = decode_node(&Bytes::from(b)).unwrap();
     assert_eq!(back.attr_jid("to").unwrap(), jid);
@@ -668,7 +665,7 @@ fn fact_16_device_and_agent_ranges() {
     let bot = Jid::new("123", Server::Bot).with_agent(7);
     assert_eq!(bot.to_string(), "123.7@bot");
     let back = decode_node(&Bytes::from(encode(
-        &Node::new("iq").attr("to", bot.clone()),
+        &Node::new("iq").with_attr("to", bot.clone()),
     )))
     .unwrap();
     assert_eq!(back.attr_jid("to").unwrap(), bot);
@@ -678,10 +675,10 @@ fn fact_16_device_and_agent_ranges() {
 
 #[test]
 fn fact_17_flags_byte_and_typed_jids() {
-    let b = marshal(&Node::new("iq").attr("to", "123@s.whatsapp.net")).unwrap();
+    let b = marshal(&Node::new("iq").with_attr("to", "123@s.whatsapp.net")).unwrap();
     assert_eq!(b[0], 0x00);
     assert_eq!(b[5], 0xFC, "a string attribute is never JID-parsed");
-    let b = marshal(&Node::new("iq").attr("to", Jid::pn("123"))).unwrap();
+    let b = marshal(&Node::new("iq").with_attr("to", Jid::pn("123"))).unwrap();
     assert_eq!(b[5], 0xFA);
 }
 
@@ -690,24 +687,24 @@ fn fact_17_flags_byte_and_typed_jids() {
 #[test]
 fn fb_and_interop_jids() {
     let msgr = Jid::new("100001", Server::Msgr).with_device(7);
-    let b = encode(&Node::new("iq").attr("to", msgr.clone()));
+    let b = encode(&Node::new("iq").with_attr("to", msgr.clone()));
     assert_eq!(b[4], 0xF6);
     let back = decode_node(&Bytes::from(b)).unwrap();
-    assert_eq!(back.get_attr("to").and_then(Value::as_jid), Some(&msgr));
+    assert_eq!(back.attr("to").and_then(Value::as_jid), Some(&msgr));
 
     let interop = Jid::new("4477", Server::Interop)
         .with_device(2)
         .with_integrator(9);
-    let b = encode(&Node::new("iq").attr("to", interop.clone()));
+    let b = encode(&Node::new("iq").with_attr("to", interop.clone()));
     assert_eq!(b[4], 0xF5);
     // user, u16 device, u16 integrator, then the server "interop" (not a token).
     assert!(b.ends_with(&h("00 02 00 09 fc 07 696e7465726f70")));
     let back = decode_node(&Bytes::from(b)).unwrap();
-    assert_eq!(back.get_attr("to").and_then(Value::as_jid), Some(&interop));
+    assert_eq!(back.attr("to").and_then(Value::as_jid), Some(&interop));
 
     // Without device/integrator: plain JID_PAIR.
     assert_eq!(
-        encode(&Node::new("iq").attr("to", Jid::new("1", Server::Msgr)))[4],
+        encode(&Node::new("iq").with_attr("to", Jid::new("1", Server::Msgr)))[4],
         0xFA
     );
     // A wrong server after FB_JID / INTEROP_JID is rejected.
@@ -732,7 +729,7 @@ fn jid_pair_with_unknown_server_is_kept_as_text() {
     // to = JID_PAIR("id", raw "example.com")
     let b = hb("f8 03 19 11 fa 08 fc 0b 6578616d706c652e636f6d");
     let node = decode_node(&b).unwrap();
-    assert_eq!(node.get_attr_str("to"), Some("id@example.com"));
+    assert_eq!(node.attr_str("to"), Some("id@example.com"));
     assert!(node.attr_jid("to").is_err());
     // A JID inside a JID is refused (no unbounded recursion).
     assert!(matches!(
@@ -745,6 +742,16 @@ fn jid_pair_with_unknown_server_is_kept_as_text() {
 fn jid_content_decodes_as_text() {
     let node = decode_node(&hb("f8 02 19 fa fc 03 313233 03")).unwrap();
     assert_eq!(node.content_text(), Some("123@s.whatsapp.net"));
+    // So re-encoding writes it as a plain string, not as the JID_PAIR it came
+    // in (only attribute JIDs keep their token), and that string reads back as
+    // byte content.
+    let again = encode(&node);
+    assert!(!again.contains(&0xFA), "{again:02x?}");
+    let back = decode_node(&Bytes::from(again)).unwrap();
+    assert_eq!(
+        back.content_bytes().map(|b| &b[..]),
+        Some(&b"123@s.whatsapp.net"[..])
+    );
 }
 
 #[test]

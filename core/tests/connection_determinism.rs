@@ -8,12 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use wa_core::binary::Node;
 use wa_core::connection::Event;
-use wa_core::testing::{IqReply, Pair, TestServer, registered_device};
+use wa_core::testing::{Harness, IqReply, TestServer, registered_device};
 
 /// A session exercising everything random on the client side: the ephemeral
 /// key (ClientHello), the IQ id prefix, the keepalive jitter.
 fn session(client_seed: [u8; 32]) -> (Vec<Bytes>, Vec<Event>) {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), client_seed);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), client_seed);
     pair.server.set_iq_handler(|_| IqReply::Result(Vec::new()));
     pair.drive();
     for i in 0..5 {
@@ -22,8 +22,8 @@ fn session(client_seed: [u8; 32]) -> (Vec<Bytes>, Vec<Event>) {
             .send_iq(
                 now,
                 Node::new("iq")
-                    .attr("type", "get")
-                    .attr("xmlns", format!("ns{i}")),
+                    .with_attr("type", "get")
+                    .with_attr("xmlns", format!("ns{i}")),
                 Duration::from_secs(75),
             )
             .expect("sent");

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use wa_core::binary::{Jid, Node};
-use wa_core::connection::{
-    Connection, ConnectionError, DisconnectReason, Event, Instant, SendError,
-};
+use wa_core::connection::{Connection, ConnectionError, DisconnectReason, Event, SendError};
 use wa_core::noise::NoiseError;
-use wa_core::testing::{Direction, Fate, Pair, TestServer, config_for, registered_device};
+use wa_core::testing::{Direction, Fate, Harness, TestServer, config_for, registered_device};
+use wa_core::time::Instant;
 
 use connection_support::{logged_in_pair, secs, single_disconnect};
 
@@ -23,16 +22,19 @@ use connection_support::{logged_in_pair, secs, single_disconnect};
 /// should see.
 fn script(server: &mut TestServer) -> Vec<Node> {
     let message = Node::new("message")
-        .attr("id", "M1")
-        .attr("from", Jid::pn("123"))
-        .children([Node::new("enc").attr("type", "msg").bytes(vec![7u8; 200])]);
+        .with_attr("id", "M1")
+        .with_attr("from", Jid::pn("123"))
+        .with_children([Node::new("enc")
+            .with_attr("type", "msg")
+            .with_bytes(vec![7u8; 200])]);
     let notification = Node::new("notification")
-        .attr("id", "N1")
-        .attr("type", "devices")
-        .children(
-            (0..40).map(|i| Node::new("device").attr("jid", format!("123:{i}@s.whatsapp.net"))),
+        .with_attr("id", "N1")
+        .with_attr("type", "devices")
+        .with_children(
+            (0..40)
+                .map(|i| Node::new("device").with_attr("jid", format!("123:{i}@s.whatsapp.net"))),
         );
-    let receipt = Node::new("receipt").attr("id", "R1");
+    let receipt = Node::new("receipt").with_attr("id", "R1");
     server.send_node(&message);
     server.send_node_compressed(&notification);
     server.send_ping();
@@ -41,8 +43,8 @@ fn script(server: &mut TestServer) -> Vec<Node> {
 }
 
 /// Runs login + script with `hook` on the server→client link.
-fn session(hook: impl FnMut(&wa_core::testing::Segment) -> Fate + 'static) -> Pair {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+fn session(hook: impl FnMut(&wa_core::testing::Segment) -> Fate + 'static) -> Harness {
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     pair.set_hook(Direction::ToClient, hook);
     pair.drive();
     script(&mut pair.server);
@@ -52,7 +54,7 @@ fn session(hook: impl FnMut(&wa_core::testing::Segment) -> Fate + 'static) -> Pa
 
 #[test]
 fn the_clean_session_delivers_every_stanza_including_the_compressed_one() {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     pair.drive();
     let expected = script(&mut pair.server);
     pair.drive();
@@ -61,7 +63,7 @@ fn the_clean_session_delivers_every_stanza_including_the_compressed_one() {
         .into_iter()
         .filter_map(|e| match e {
             Event::Stanza(n) => Some(n),
-            Event::LoggedIn { .. } => None,
+            Event::LoggedIn { .. } | Event::DeviceChanged { .. } => None,
             other => panic!("unexpected {other:?}"),
         })
         .collect();
@@ -70,7 +72,7 @@ fn the_clean_session_delivers_every_stanza_including_the_compressed_one() {
         pair.server
             .received()
             .last()
-            .and_then(|n| n.get_attr_str("type")),
+            .and_then(|n| n.attr_str("type")),
         Some("result"),
         "the server ping was answered"
     );
@@ -88,7 +90,7 @@ fn a_flipped_bit_in_any_transport_frame_kills_the_connection_cleanly() {
     let mut cases = 0;
     for frame in 1..frames {
         let len = {
-            let mut probe = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+            let mut probe = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
             let lens = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
             let seen = lens.clone();
             probe.set_hook(Direction::ToClient, move |seg| {
@@ -140,7 +142,7 @@ fn a_flipped_bit_in_any_transport_frame_kills_the_connection_cleanly() {
 
 #[test]
 fn split_and_delayed_bytes_are_reassembled() {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     pair.set_latency(Duration::from_millis(150));
     pair.set_hook(Direction::ToServer, |seg| Fate::Split(seg.bytes.len() / 3));
     pair.set_hook(Direction::ToClient, |seg| {
@@ -153,7 +155,10 @@ fn split_and_delayed_bytes_are_reassembled() {
     pair.advance(secs(5));
     assert!(pair.events().is_empty(), "success arrived before its delay");
     pair.advance(secs(1));
-    assert!(matches!(pair.take_events()[..], [Event::LoggedIn { .. }]));
+    assert!(matches!(
+        pair.take_events()[..],
+        [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+    ));
     let expected = script(&mut pair.server);
     pair.advance(secs(600));
     let stanzas: Vec<Node> = pair
@@ -244,7 +249,7 @@ fn write_nonce_exhaustion_closes_the_connection() {
     pair.server.set_transport_counters_for_testing(sw, last);
     // Nonce u32::MAX is the last one: it is used...
     pair.client
-        .send_node(&Node::new("presence"))
+        .send_node(pair.now(), &Node::new("presence"))
         .expect("last nonce");
     pair.drive();
     assert_eq!(
@@ -253,7 +258,7 @@ fn write_nonce_exhaustion_closes_the_connection() {
     );
     // ...and never reused.
     assert_eq!(
-        pair.client.send_node(&Node::new("presence")),
+        pair.client.send_node(pair.now(), &Node::new("presence")),
         Err(SendError::Closed)
     );
     pair.drive();

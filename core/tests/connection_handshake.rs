@@ -1,5 +1,5 @@
 //! Handshake, certificate chain, login and registration payloads, through the
-//! Pair harness (PROTOCOL.md §2, §3.4, §5.1).
+//! Harness (PROTOCOL.md §2, §3.4, §5.1).
 
 mod connection_support;
 
@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message as _;
-use wa_core::binary::Jid;
+use wa_core::binary::{Jid, Node};
 use wa_core::cert::{CertError, CertRole, WA_ROOT_PUBLIC_KEY};
 use wa_core::connection::{
     Config, ConfigError, Connection, ConnectionError, DEFAULT_APP_VERSION, DisconnectReason, Event,
-    Instant, SendError,
+    SendError,
 };
 use wa_core::noise::NoiseError;
 use wa_core::proto::DeviceProps;
@@ -20,9 +20,10 @@ use wa_core::proto::client_payload::{ConnectReason, ConnectType};
 use wa_core::proto::device_props::PlatformType;
 use wa_core::store::AppVersion;
 use wa_core::testing::{
-    ChainFault, Direction, Fate, LoginReply, Pair, ServerOptions, TEST_UNIX_TIME, TestServer,
+    ChainFault, Direction, Fate, Harness, LoginReply, ServerOptions, TEST_UNIX_TIME, TestServer,
     config_for, fresh_device, registered_device, test_wall_clock,
 };
+use wa_core::time::Instant;
 use wa_core::xeddsa;
 
 use connection_support::{secs, single_disconnect};
@@ -32,17 +33,22 @@ const DAY: u64 = 86_400;
 #[test]
 fn login_succeeds_and_logged_in_carries_server_time_and_lid() {
     let device = registered_device(1);
-    let mut pair = Pair::new(TestServer::new([1; 32]), &device, [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &device, [2; 32]);
     pair.advance(Duration::from_secs(5));
     let events = pair.take_events();
     match &events[..] {
         [
+            Event::DeviceChanged { device: changed },
             Event::LoggedIn {
                 server_time,
                 lid,
                 stanza,
             },
         ] => {
+            // Before the login is reported: the login counter went up and the
+            // LID from <success> was adopted.
+            assert_eq!(changed.login_counter, device.login_counter + 1);
+            assert_eq!(changed.lid, Some(Jid::lid("98765000000001").with_device(7)));
             assert_eq!(*server_time, Some(TEST_UNIX_TIME));
             assert_eq!(
                 lid.as_ref(),
@@ -61,7 +67,7 @@ fn login_succeeds_and_logged_in_carries_server_time_and_lid() {
 fn login_payload_fields() {
     let mut device = registered_device(1);
     device.lid_migrated = true;
-    let mut pair = Pair::new(TestServer::new([1; 32]), &device, [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &device, [2; 32]);
     pair.drive();
     let p = pair
         .server
@@ -97,7 +103,7 @@ fn login_payload_fields() {
 #[test]
 fn registration_payload_for_a_fresh_device() {
     let device = fresh_device(5);
-    let mut pair = Pair::new(TestServer::new([5; 32]), &device, [6; 32]);
+    let mut pair = Harness::new(TestServer::new([5; 32]), &device, [6; 32]);
     pair.drive();
     let p = pair
         .server
@@ -140,7 +146,7 @@ fn registration_payload_for_a_fresh_device() {
 
 #[test]
 fn pair_device_starts_the_qr_sequence_and_ends_the_handshake_timer() {
-    let mut pair = Pair::new(TestServer::new([5; 32]), &fresh_device(5), [6; 32]);
+    let mut pair = Harness::new(TestServer::new([5; 32]), &fresh_device(5), [6; 32]);
     pair.drive();
     let events = pair.take_events();
     // Pairing consumes the pair-device (acked, first of six refs shown for
@@ -150,7 +156,7 @@ fn pair_device_starts_the_qr_sequence_and_ends_the_handshake_timer() {
         "expected one QR event, got {events:?}"
     );
     let ack = pair.server.received().last().expect("the pair-device ack");
-    assert_eq!(ack.get_attr_str("type"), Some("result"));
+    assert_eq!(ack.attr_str("type"), Some("result"));
     assert!(!pair.client.is_logged_in());
     // Past the 20 s handshake timeout, within the first QR's 60 s: the
     // connection holds.
@@ -163,7 +169,7 @@ fn pair_device_starts_the_qr_sequence_and_ends_the_handshake_timer() {
 fn push_name_is_sent_at_registration_when_known() {
     let mut device = fresh_device(5);
     device.push_name = "Alice".to_owned();
-    let mut pair = Pair::new(TestServer::new([5; 32]), &device, [6; 32]);
+    let mut pair = Harness::new(TestServer::new([5; 32]), &device, [6; 32]);
     pair.drive();
     let p = pair.server.client_payload().expect("payload");
     assert_eq!(p.push_name.as_deref(), Some("Alice"));
@@ -177,7 +183,7 @@ fn app_version_stored_in_the_device_wins() {
         secondary: 3000,
         tertiary: 1,
     });
-    let mut pair = Pair::new(TestServer::new([5; 32]), &device, [6; 32]);
+    let mut pair = Harness::new(TestServer::new([5; 32]), &device, [6; 32]);
     pair.drive();
     let p = pair.server.client_payload().expect("payload").clone();
     let v = p.user_agent.and_then(|ua| ua.app_version).expect("version");
@@ -192,7 +198,7 @@ fn app_version_stored_in_the_device_wins() {
 
 #[test]
 fn client_hello_is_the_header_then_one_frame() {
-    let pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     let mut client = pair.client;
     let hello = client.poll_transmit().expect("client hello queued by new");
     assert_eq!(hello.len(), 43);
@@ -207,20 +213,23 @@ fn client_hello_is_the_header_then_one_frame() {
 fn edge_routing_pre_intro_is_sent_when_the_device_has_routing_info() {
     let mut device = registered_device(1);
     device.edge_routing_info = Some(b"routing-token".to_vec());
-    let mut pair = Pair::new(TestServer::new([1; 32]), &device, [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &device, [2; 32]);
     pair.drive();
     let first = &pair.client_transmits()[0];
     assert_eq!(first[..7], [b'E', b'D', 0, 1, 0, 0, 13]);
     assert_eq!(&first[7..20], b"routing-token");
     assert_eq!(first[20..24], *b"WA\x06\x03");
     assert_eq!(pair.server.edge_routing(), Some(&b"routing-token"[..]));
-    assert!(matches!(pair.take_events()[..], [Event::LoggedIn { .. }]));
+    assert!(matches!(
+        pair.take_events()[..],
+        [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+    ));
 }
 
 #[test]
 fn devices_that_cannot_connect_are_refused_by_new() {
     let mut device = registered_device(1);
-    device.pn = Some("not-a-number@s.whatsapp.net".to_owned());
+    device.pn = Some("not-a-number@s.whatsapp.net".parse().unwrap());
     let server = TestServer::new([1; 32]);
     let err = Connection::new(config_for(&server, [2; 32]), &device, Instant::ZERO).unwrap_err();
     assert_eq!(
@@ -248,7 +257,7 @@ fn refused(
 ) -> (DisconnectReason, bool) {
     let server = TestServer::with_options(options);
     let config = config(&server);
-    let mut pair = Pair::with_config(server, config, &registered_device(1));
+    let mut pair = Harness::with_config(server, config, &registered_device(1));
     pair.advance(secs(1));
     let (reason, reconnect, logged_out) = single_disconnect(pair.events());
     assert!(!logged_out);
@@ -359,10 +368,13 @@ fn the_validity_check_uses_the_wall_clock_given_as_data() {
     let server = TestServer::new([1; 32]);
     let mut config = config_for(&server, [2; 32]);
     config.wall_clock = test_wall_clock() + Duration::from_secs(4 * 365 * DAY);
-    let mut pair = Pair::with_config(server, config, &registered_device(1));
+    let mut pair = Harness::with_config(server, config, &registered_device(1));
     pair.client.set_wall_clock(Instant::ZERO, test_wall_clock());
     pair.advance(secs(3));
-    assert!(matches!(pair.events()[..], [Event::LoggedIn { .. }]));
+    assert!(matches!(
+        pair.events()[..],
+        [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+    ));
     pair.client.handle_timeout(pair.now()); // brings the client's clock to now
     assert_eq!(pair.client.unix_time(), TEST_UNIX_TIME + 3);
 }
@@ -370,9 +382,12 @@ fn the_validity_check_uses_the_wall_clock_given_as_data() {
 #[test]
 fn every_tampered_byte_of_the_server_hello_is_refused() {
     // Find the ServerHello's size with a clean run.
-    let mut clean = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let mut clean = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     clean.drive();
-    assert!(matches!(clean.events()[..], [Event::LoggedIn { .. }]));
+    assert!(matches!(
+        clean.events()[..],
+        [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+    ));
     let hello_len = {
         let mut server = TestServer::new([1; 32]);
         for t in clean.client_transmits().iter().take(1) {
@@ -382,7 +397,7 @@ fn every_tampered_byte_of_the_server_hello_is_refused() {
     };
 
     for pos in 0..hello_len {
-        let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+        let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
         pair.set_hook(Direction::ToClient, move |seg| {
             if seg.index != 0 {
                 return Fate::Deliver;
@@ -421,7 +436,7 @@ fn every_tampered_byte_of_the_server_hello_is_refused() {
 fn a_silent_server_times_the_handshake_out_after_20_s() {
     let mut server = TestServer::new([1; 32]);
     server.set_silent(true);
-    let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
     pair.advance(Duration::from_millis(19_999));
     assert!(pair.events().is_empty());
     pair.advance(Duration::from_millis(1));
@@ -434,7 +449,7 @@ fn a_silent_server_times_the_handshake_out_after_20_s() {
 fn a_server_silent_after_the_handshake_times_out_too() {
     let mut server = TestServer::new([1; 32]);
     server.set_login_reply(LoginReply::Silent);
-    let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
     pair.advance(secs(19));
     assert!(pair.server.is_established());
     assert!(pair.events().is_empty());
@@ -446,14 +461,60 @@ fn a_server_silent_after_the_handshake_times_out_too() {
 }
 
 #[test]
+fn stanzas_other_than_the_login_answer_do_not_end_the_login_deadline() {
+    let mut server = TestServer::new([1; 32]);
+    server.set_login_reply(LoginReply::Silent);
+    let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
+    pair.advance(secs(5));
+    assert!(pair.server.is_established());
+    // A server that talks but never logs the connection in.
+    pair.server
+        .send_node(&Node::new("ib").with_children([Node::new("dirty")]));
+    pair.server
+        .send_node(&Node::new("notification").with_attr("id", "n-1"));
+    pair.advance(secs(14));
+    assert!(
+        matches!(pair.events(), [Event::Stanza(_), Event::Stanza(_)]),
+        "{:?}",
+        pair.events()
+    );
+    pair.advance(secs(1));
+    let (reason, reconnect, _) = single_disconnect(pair.events());
+    assert_eq!(reason, DisconnectReason::HandshakeTimeout);
+    assert!(reconnect);
+    assert!(!pair.client.is_logged_in());
+}
+
+#[test]
+fn a_late_success_after_other_stanzas_ends_the_login_deadline() {
+    let mut server = TestServer::new([1; 32]);
+    server.set_login_reply(LoginReply::Silent);
+    let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
+    pair.advance(secs(5));
+    pair.server.send_node(&Node::new("ib"));
+    pair.advance(secs(10));
+    pair.server
+        .send_node(&Node::new("success").with_attr("t", "1700000000"));
+    pair.advance(secs(60));
+    assert!(pair.client.is_logged_in());
+    assert!(pair.disconnects().is_empty(), "{:?}", pair.events());
+}
+
+#[test]
 fn sending_is_refused_before_the_handshake_and_after_the_end() {
-    let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+    let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
     let node = wa_core::binary::Node::new("presence");
-    assert_eq!(pair.client.send_node(&node), Err(SendError::Handshaking));
+    assert_eq!(
+        pair.client.send_node(pair.now(), &node),
+        Err(SendError::Handshaking)
+    );
     pair.drive();
-    assert_eq!(pair.client.send_node(&node), Ok(()));
-    pair.client.close();
-    assert_eq!(pair.client.send_node(&node), Err(SendError::Closed));
+    assert_eq!(pair.client.send_node(pair.now(), &node), Ok(()));
+    pair.client.close(pair.now());
+    assert_eq!(
+        pair.client.send_node(pair.now(), &node),
+        Err(SendError::Closed)
+    );
     pair.drive();
     assert_eq!(single_disconnect(pair.events()).0, DisconnectReason::Closed);
 }

@@ -11,7 +11,9 @@ use wa_core::testing::IqReply;
 use connection_support::{logged_in_pair, secs, single_disconnect};
 
 fn iq(xmlns: &str) -> Node {
-    Node::new("iq").attr("xmlns", xmlns).attr("type", "get")
+    Node::new("iq")
+        .with_attr("xmlns", xmlns)
+        .with_attr("type", "get")
 }
 
 /// The IqResponse events for `id`.
@@ -29,8 +31,8 @@ fn responses<'a>(events: &'a [Event], id: &IqId) -> Vec<&'a Result<Node, IqError
 fn a_result_is_correlated_by_id() {
     let mut pair = logged_in_pair(1);
     pair.server.set_iq_handler(|req| {
-        assert_eq!(req.get_attr_str("xmlns"), Some("usync"));
-        IqReply::Result(vec![Node::new("usync").attr("sid", "s1")])
+        assert_eq!(req.attr_str("xmlns"), Some("usync"));
+        IqReply::Result(vec![Node::new("usync").with_attr("sid", "s1")])
     });
     let now = pair.now();
     let id = pair
@@ -46,14 +48,14 @@ fn a_result_is_correlated_by_id() {
 
     pair.drive();
     let sent = pair.server.received().last().expect("request").clone();
-    assert_eq!(sent.get_attr_str("id"), Some(id.as_str()));
+    assert_eq!(sent.attr_str("id"), Some(id.as_str()));
     let events = pair.take_events();
     let results = responses(&events, &id);
     assert_eq!(results.len(), 1);
     let node = results[0].as_ref().expect("ok");
-    assert_eq!(node.get_attr_str("type"), Some("result"));
+    assert_eq!(node.attr_str("type"), Some("result"));
     assert_eq!(
-        node.child("usync").and_then(|u| u.get_attr_str("sid")),
+        node.child("usync").and_then(|u| u.attr_str("sid")),
         Some("s1")
     );
     assert_eq!(pair.client.pending_iqs(), 0);
@@ -77,7 +79,7 @@ fn an_error_answer_is_typed() {
         [Err(IqError::Server(error))] => {
             assert_eq!(error.code, Some(404));
             assert_eq!(error.text, "item-not-found");
-            assert_eq!(error.stanza.get_attr_str("type"), Some("error"));
+            assert_eq!(error.stanza.attr_str("type"), Some("error"));
         }
         ref other => panic!("expected a server error, got {other:?}"),
     }
@@ -87,7 +89,7 @@ fn an_error_answer_is_typed() {
 fn an_iq_whose_answer_is_lost_times_out_and_only_that_one() {
     let mut pair = logged_in_pair(3);
     pair.server.set_iq_handler(|req| {
-        if req.get_attr_str("xmlns") == Some("lost") {
+        if req.attr_str("xmlns") == Some("lost") {
             IqReply::Ignore
         } else {
             IqReply::Result(Vec::new())
@@ -119,15 +121,15 @@ fn an_iq_whose_answer_is_lost_times_out_and_only_that_one() {
     // A late answer to the timed-out request is not a second response.
     pair.server.send_node(
         &Node::new("iq")
-            .attr("type", "result")
-            .attr("id", lost.as_str()),
+            .with_attr("type", "result")
+            .with_attr("id", lost.as_str()),
     );
     pair.advance(secs(29));
     assert_eq!(responses(pair.events(), &lost).len(), 1);
     assert!(
         pair.events()
             .iter()
-            .any(|e| matches!(e, Event::Stanza(n) if n.get_attr_str("id") == Some(lost.as_str())))
+            .any(|e| matches!(e, Event::Stanza(n) if n.attr_str("id") == Some(lost.as_str())))
     );
     assert!(responses(pair.events(), &slow).is_empty());
     pair.advance(secs(1));
@@ -181,7 +183,7 @@ fn close_and_transport_loss_fail_pending_iqs_too() {
         let now = pair.now();
         let id = pair.client.send_iq(now, iq("x"), secs(75)).expect("sent");
         if close {
-            pair.client.close();
+            pair.client.close(pair.now());
         } else {
             pair.client.handle_transport_closed(now);
         }
@@ -213,23 +215,26 @@ fn caller_ids_are_kept_and_duplicates_refused() {
     let now = pair.now();
     let id = pair
         .client
-        .send_iq(now, iq("a").attr("id", "my-1"), secs(75))
+        .send_iq(now, iq("a").with_attr("id", "my-1"), secs(75))
         .expect("sent");
     assert_eq!(id.as_str(), "my-1");
     assert_eq!(
         pair.client
-            .send_iq(now, iq("a").attr("id", "my-1"), secs(75)),
+            .send_iq(now, iq("a").with_attr("id", "my-1"), secs(75)),
         Err(SendError::DuplicateIqId("my-1".into()))
     );
     pair.drive();
-    pair.server
-        .send_node(&Node::new("iq").attr("type", "result").attr("id", "my-1"));
+    pair.server.send_node(
+        &Node::new("iq")
+            .with_attr("type", "result")
+            .with_attr("id", "my-1"),
+    );
     pair.drive();
     assert_eq!(responses(pair.events(), &id).len(), 1);
     // Answered, so the id is free again.
     assert!(
         pair.client
-            .send_iq(now, iq("a").attr("id", "my-1"), secs(75))
+            .send_iq(now, iq("a").with_attr("id", "my-1"), secs(75))
             .is_ok()
     );
 }
@@ -251,14 +256,16 @@ fn an_unencodable_node_is_refused_without_sending() {
     let mut pair = logged_in_pair(8);
     let before = pair.client_transmits().len();
     assert!(matches!(
-        pair.client.send_node(&Node::new("")),
+        pair.client.send_node(pair.now(), &Node::new("")),
         Err(SendError::Encode(_))
     ));
     assert!(pair.client.poll_transmit().is_none());
     pair.drive();
     assert_eq!(pair.client_transmits().len(), before);
     // The connection (and its nonce sequence) is intact.
-    pair.client.send_node(&Node::new("presence")).expect("sent");
+    pair.client
+        .send_node(pair.now(), &Node::new("presence"))
+        .expect("sent");
     pair.drive();
     assert_eq!(
         pair.server.received().last().map(|n| n.tag.as_str()),
@@ -269,13 +276,16 @@ fn an_unencodable_node_is_refused_without_sending() {
 #[test]
 fn iq_results_nobody_waits_for_are_stanzas() {
     let mut pair = logged_in_pair(9);
-    pair.server
-        .send_node(&Node::new("iq").attr("type", "result").attr("id", "nobody"));
     pair.server.send_node(
         &Node::new("iq")
-            .attr("type", "set")
-            .attr("id", "srv-9")
-            .attr("xmlns", "encrypt"),
+            .with_attr("type", "result")
+            .with_attr("id", "nobody"),
+    );
+    pair.server.send_node(
+        &Node::new("iq")
+            .with_attr("type", "set")
+            .with_attr("id", "srv-9")
+            .with_attr("xmlns", "encrypt"),
     );
     pair.drive();
     let events = pair.take_events();

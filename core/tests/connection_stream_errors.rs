@@ -6,7 +6,7 @@ mod connection_support;
 
 use wa_core::binary::Node;
 use wa_core::connection::{DisconnectReason, Event, FailureReason, LoginFailure, StreamError};
-use wa_core::testing::{LoginReply, Pair, TestServer, registered_device};
+use wa_core::testing::{Harness, LoginReply, TestServer, registered_device};
 
 use connection_support::{logged_in_pair, secs, single_disconnect};
 
@@ -19,7 +19,7 @@ fn end_with(stanza: Node) -> (DisconnectReason, bool, bool) {
     // Later input is ignored: more stanzas, pings, time.
     let before = pair.events().len();
     pair.server
-        .send_node(&Node::new("message").attr("id", "late"));
+        .send_node(&Node::new("message").with_attr("id", "late"));
     pair.server.send_ping();
     pair.advance(secs(600));
     assert_eq!(
@@ -38,17 +38,17 @@ fn end_with(stanza: Node) -> (DisconnectReason, bool, bool) {
 fn stream_error(code: Option<&str>, child: Option<Node>) -> Node {
     let mut node = Node::new("stream:error");
     if let Some(code) = code {
-        node = node.attr("code", code);
+        node = node.with_attr("code", code);
     }
     if let Some(child) = child {
-        node = node.children([child]);
+        node = node.with_children([child]);
     }
     node
 }
 
 #[test]
 fn each_stream_error_is_mapped() {
-    let conflict = |ty: &str| Some(Node::new("conflict").attr("type", ty));
+    let conflict = |ty: &str| Some(Node::new("conflict").with_attr("type", ty));
     // (code, child, expected error, reconnect, logged out)
     type Case<'a> = (Option<&'a str>, Option<Node>, StreamError, bool, bool);
     let cases: Vec<Case> = vec![
@@ -94,7 +94,11 @@ fn each_stream_error_is_mapped() {
         ),
         (
             None,
-            Some(Node::new("ack").attr("id", "A1").attr("class", "message")),
+            Some(
+                Node::new("ack")
+                    .with_attr("id", "A1")
+                    .with_attr("class", "message"),
+            ),
             StreamError::AckRequired {
                 id: Some("A1".into()),
                 class: Some("message".into()),
@@ -164,7 +168,7 @@ fn each_failure_reason_is_mapped() {
         server.set_login_reply(LoginReply::Failure {
             reason: code.to_owned(),
         });
-        let mut pair = Pair::new(server, &registered_device(1), [2; 32]);
+        let mut pair = Harness::new(server, &registered_device(1), [2; 32]);
         pair.drive();
         let (got, got_reconnect, got_logged_out) = single_disconnect(pair.events());
         let DisconnectReason::LoginFailed(failure) = got else {
@@ -193,10 +197,10 @@ fn each_failure_reason_is_mapped() {
 fn failure_details_are_kept() {
     let (reason, reconnect, logged_out) = end_with(
         Node::new("failure")
-            .attr("reason", "402")
-            .attr("code", "101")
-            .attr("expire", "3600")
-            .attr("message", "slow down"),
+            .with_attr("reason", "402")
+            .with_attr("code", "101")
+            .with_attr("expire", "3600")
+            .with_attr("message", "slow down"),
     );
     assert_eq!(
         reason,
@@ -225,7 +229,7 @@ fn the_end_is_reported_once_whatever_follows() {
     pair.server.send_stream_end();
     pair.server.send_failure("401");
     pair.drive();
-    pair.client.close();
+    pair.client.close(pair.now());
     pair.client.handle_transport_closed(pair.now());
     pair.drive();
     let (reason, _, _) = single_disconnect(pair.events());
@@ -239,7 +243,8 @@ fn the_end_is_reported_once_whatever_follows() {
 #[test]
 fn a_second_success_is_a_stanza() {
     let mut pair = logged_in_pair(3);
-    pair.server.send_node(&Node::new("success").attr("t", "1"));
+    pair.server
+        .send_node(&Node::new("success").with_attr("t", "1"));
     pair.drive();
     assert!(matches!(pair.take_events()[..], [Event::Stanza(ref n)] if n.tag == "success"));
 }

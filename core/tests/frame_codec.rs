@@ -4,8 +4,9 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use wa_core::frame::{
-    CONN_HEADER, DecodeError, EDGE_ROUTING_MAGIC, EncodeError, FRAME_MAX_SIZE, FrameDecoder,
-    FrameEncoder, LENGTH_PREFIX_LEN, MAX_EDGE_ROUTING_LEN, MAX_PAYLOAD_LEN, NOISE_PROLOGUE,
+    CONN_HEADER, EDGE_ROUTING_MAGIC, FRAME_MAX_SIZE, FrameDecodeError, FrameDecoder,
+    FrameEncodeError, FrameEncoder, LENGTH_PREFIX_LEN, MAX_EDGE_ROUTING_LEN, MAX_PAYLOAD_LEN,
+    NOISE_PROLOGUE,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -208,7 +209,7 @@ fn routing_info_over_24_bits_is_refused() {
     let too_long = vec![0u8; MAX_EDGE_ROUTING_LEN + 1];
     assert_eq!(
         FrameEncoder::with_edge_routing(&too_long).unwrap_err(),
-        EncodeError::RoutingInfoTooLarge {
+        FrameEncodeError::RoutingInfoTooLarge {
             len: MAX_EDGE_ROUTING_LEN + 1
         }
     );
@@ -224,13 +225,13 @@ fn sixteen_mib_payload_is_refused_and_nothing_is_written() {
     let big = vec![0x5Au8; FRAME_MAX_SIZE];
     assert_eq!(
         encoder.encode(&big, &mut out).unwrap_err(),
-        EncodeError::PayloadTooLarge {
+        FrameEncodeError::PayloadTooLarge {
             len: FRAME_MAX_SIZE
         }
     );
     assert_eq!(
         encoder.begin_frame(FRAME_MAX_SIZE, &mut out).unwrap_err(),
-        EncodeError::PayloadTooLarge {
+        FrameEncodeError::PayloadTooLarge {
             len: FRAME_MAX_SIZE
         }
     );
@@ -282,7 +283,7 @@ fn fixed_buffer_too_small_is_an_error_not_a_panic() {
     // 4 header + 3 prefix + 4 payload = 11 > 10.
     assert_eq!(
         encoder.encode(b"abcd", &mut window).unwrap_err(),
-        EncodeError::BufferTooSmall {
+        FrameEncodeError::BufferTooSmall {
             needed: 11,
             remaining: 10
         }
@@ -449,7 +450,7 @@ fn length_above_the_limit_is_rejected_before_allocating() {
     input.extend_from_slice(&[0x00, 0x00, 0x65]);
     input.extend_from_slice(&[0xEE; 50]);
     let err = decoder.decode(&input, |f| frames.push(f)).unwrap_err();
-    assert_eq!(err, DecodeError::FrameTooLarge { len: 101, max: 100 });
+    assert_eq!(err, FrameDecodeError::FrameTooLarge { len: 101, max: 100 });
     assert_eq!(
         frames,
         [&b"ok"[..]],
@@ -472,7 +473,7 @@ fn huge_announced_length_is_rejected_when_its_prefix_arrives_bytewise() {
     let err = decoder.decode(&[0xFF], |_| panic!("no frame")).unwrap_err();
     assert_eq!(
         err,
-        DecodeError::FrameTooLarge {
+        FrameDecodeError::FrameTooLarge {
             len: 0xFF_FFFF,
             max: 1 << 20
         }
@@ -507,7 +508,7 @@ fn limit_is_clamped_to_what_three_bytes_can_say() {
     assert_eq!(n, 2);
     assert_eq!(
         decoder.decode(&[0, 0, 1], |_| n += 1).unwrap_err(),
-        DecodeError::FrameTooLarge { len: 1, max: 0 }
+        FrameDecodeError::FrameTooLarge { len: 1, max: 0 }
     );
 }
 
@@ -523,7 +524,7 @@ fn an_error_poisons_the_decoder() {
         .decode(&[b'b', 0, 0, 5], |f| frames.push(f))
         .unwrap_err();
     assert_eq!(frames, [&b"ab"[..]]);
-    assert_eq!(err, DecodeError::FrameTooLarge { len: 5, max: 4 });
+    assert_eq!(err, FrameDecodeError::FrameTooLarge { len: 5, max: 4 });
 
     // Valid input afterwards changes nothing: same error, no frames, nothing held.
     for entry in [Entry::Slice, Entry::Bytes] {
@@ -552,7 +553,7 @@ fn every_truncation_and_byte_mutation_is_handled() {
         let mut consumed = 0usize;
         match decoder.decode(input, |f| consumed += LENGTH_PREFIX_LEN + f.len()) {
             Ok(()) => assert_eq!(consumed + decoder.buffered_len(), input.len()),
-            Err(DecodeError::FrameTooLarge { len, max }) => {
+            Err(FrameDecodeError::FrameTooLarge { len, max }) => {
                 assert_eq!(max, 300);
                 assert!(len > 300);
                 assert!(consumed + LENGTH_PREFIX_LEN <= input.len());

@@ -37,22 +37,22 @@ fn phash_matches_published_values() {
 #[test]
 fn incoming_message_parses_and_is_answered_with_its_addressing() {
     let node = Node::new("message")
-        .attr("id", "3EB0AA")
-        .attr("from", Jid::pn("15550001").with_device(2))
-        .attr("t", "1767225600")
-        .attr("notify", "Ann")
-        .attr("type", "text")
-        .attr("sender_lid", Jid::lid("9988"))
-        .attr("offline", "1")
-        .children([
+        .with_attr("id", "3EB0AA")
+        .with_attr("from", Jid::pn("15550001").with_device(2))
+        .with_attr("t", "1767225600")
+        .with_attr("notify", "Ann")
+        .with_attr("type", "text")
+        .with_attr("sender_lid", Jid::lid("9988"))
+        .with_attr("offline", "1")
+        .with_children([
             Node::new("enc")
-                .attr("v", "2")
-                .attr("type", "pkmsg")
-                .bytes(vec![1, 2, 3]),
+                .with_attr("v", "2")
+                .with_attr("type", "pkmsg")
+                .with_bytes(vec![1, 2, 3]),
             Node::new("enc")
-                .attr("v", "2")
-                .attr("type", "skmsg")
-                .bytes(vec![4]),
+                .with_attr("v", "2")
+                .with_attr("type", "skmsg")
+                .with_bytes(vec![4]),
         ]);
     let msg = IncomingMessage::parse(&wire(&node)).expect("parse");
     assert_eq!(msg.id, "3EB0AA");
@@ -68,19 +68,19 @@ fn incoming_message_parses_and_is_answered_with_its_addressing() {
 
     let receipt = wire(&msg.delivery_receipt(false));
     assert_eq!(receipt.tag, "receipt");
-    assert_eq!(receipt.get_attr_str("id"), Some("3EB0AA"));
+    assert_eq!(receipt.attr_str("id"), Some("3EB0AA"));
     assert_eq!(
         receipt.attr_jid("to").expect("to"),
         Jid::pn("15550001").with_device(2)
     );
-    assert!(receipt.get_attr("type").is_none());
+    assert!(receipt.attr("type").is_none());
     assert_eq!(
-        wire(&msg.delivery_receipt(true)).get_attr_str("type"),
+        wire(&msg.delivery_receipt(true)).attr_str("type"),
         Some("sender")
     );
     let ack = wire(&msg.ack());
     assert_eq!(
-        (ack.tag.as_str(), ack.get_attr_str("class")),
+        (ack.tag.as_str(), ack.attr_str("class")),
         ("ack", Some("message"))
     );
 }
@@ -88,10 +88,12 @@ fn incoming_message_parses_and_is_answered_with_its_addressing() {
 #[test]
 fn group_and_own_device_messages_name_the_right_chat() {
     let group = Node::new("message")
-        .attr("id", "1")
-        .attr("from", Jid::group("120363000000000001"))
-        .attr("participant", Jid::lid("77").with_device(1))
-        .children([Node::new("enc").attr("type", "skmsg").bytes(vec![0])]);
+        .with_attr("id", "1")
+        .with_attr("from", Jid::group("120363000000000001"))
+        .with_attr("participant", Jid::lid("77").with_device(1))
+        .with_children([Node::new("enc")
+            .with_attr("type", "skmsg")
+            .with_bytes(vec![0])]);
     let msg = IncomingMessage::parse(&group).expect("group");
     assert_eq!(msg.chat(), Jid::group("120363000000000001"));
     assert_eq!(msg.sender(), &Jid::lid("77").with_device(1));
@@ -102,10 +104,12 @@ fn group_and_own_device_messages_name_the_right_chat() {
     );
 
     let own = Node::new("message")
-        .attr("id", "2")
-        .attr("from", Jid::pn("1000").with_device(3))
-        .attr("recipient", Jid::pn("2000"))
-        .children([Node::new("enc").attr("type", "msg").bytes(vec![0])]);
+        .with_attr("id", "2")
+        .with_attr("from", Jid::pn("1000").with_device(3))
+        .with_attr("recipient", Jid::pn("2000"))
+        .with_children([Node::new("enc")
+            .with_attr("type", "msg")
+            .with_bytes(vec![0])]);
     let msg = IncomingMessage::parse(&own).expect("own");
     assert_eq!(msg.chat(), Jid::pn("2000"));
     assert_eq!(
@@ -118,23 +122,25 @@ fn group_and_own_device_messages_name_the_right_chat() {
 
 #[test]
 fn malformed_messages_are_typed_errors() {
-    let no_id = Node::new("message").attr("from", Jid::pn("1"));
+    let no_id = Node::new("message").with_attr("from", Jid::pn("1"));
     assert!(matches!(
         IncomingMessage::parse(&no_id),
         Err(StanzaError::Node(_))
     ));
     let bad_enc = Node::new("message")
-        .attr("id", "x")
-        .attr("from", Jid::pn("1"))
-        .children([Node::new("enc").attr("type", "weird").bytes(vec![1])]);
+        .with_attr("id", "x")
+        .with_attr("from", Jid::pn("1"))
+        .with_children([Node::new("enc")
+            .with_attr("type", "weird")
+            .with_bytes(vec![1])]);
     assert_eq!(
         IncomingMessage::parse(&bad_enc),
         Err(StanzaError::Invalid("enc type"))
     );
     let no_content = Node::new("message")
-        .attr("id", "x")
-        .attr("from", Jid::pn("1"))
-        .children([Node::new("enc").attr("type", "msg")]);
+        .with_attr("id", "x")
+        .with_attr("from", Jid::pn("1"))
+        .with_children([Node::new("enc").with_attr("type", "msg")]);
     assert_eq!(
         IncomingMessage::parse(&no_content),
         Err(StanzaError::Invalid("enc content"))
@@ -172,7 +178,7 @@ fn outgoing_message_carries_device_identity_only_with_a_pkmsg() {
         to.clone().with_device(4)
     );
     assert_eq!(
-        tos[1].child("enc").and_then(|e| e.get_attr_str("type")),
+        tos[1].child("enc").and_then(|e| e.attr_str("type")),
         Some("pkmsg")
     );
     assert_eq!(
@@ -193,10 +199,12 @@ fn retry_receipts_round_trip_with_and_without_keys() {
     let pre_key = PreKeyRecord::generate(0x01_02_03, &mut rng);
     let incoming = IncomingMessage::parse(
         &Node::new("message")
-            .attr("id", "M1")
-            .attr("from", Jid::pn("1000").with_device(1))
-            .attr("t", "5")
-            .children([Node::new("enc").attr("type", "msg").bytes(vec![0])]),
+            .with_attr("id", "M1")
+            .with_attr("from", Jid::pn("1000").with_device(1))
+            .with_attr("t", "5")
+            .with_children([Node::new("enc")
+                .with_attr("type", "msg")
+                .with_bytes(vec![0])]),
     )
     .expect("incoming");
     let keys = RetryKeys {
@@ -231,19 +239,22 @@ fn usync_request_and_answer() {
         .collect();
     assert_eq!(users[0].attr_jid("jid").expect("jid"), Jid::pn("1"));
     let answer = Node::new("iq")
-        .attr("type", "result")
-        .children([Node::new("usync").children([Node::new("list").children([
-            Node::new("user")
-                .attr("jid", Jid::pn("1"))
-                .children([
-                    Node::new("devices").children([Node::new("device-list").children([
-                        Node::new("device").attr("id", "0"),
-                        Node::new("device").attr("id", "7"),
-                        Node::new("device").attr("id", "7"),
-                    ])]),
-                ]),
-            Node::new("user").attr("jid", Jid::lid("2")),
-        ])])]);
+        .with_attr("type", "result")
+        .with_children([
+            Node::new("usync").with_children([Node::new("list").with_children([
+                Node::new("user")
+                    .with_attr("jid", Jid::pn("1"))
+                    .with_children([Node::new("devices").with_children([Node::new(
+                        "device-list",
+                    )
+                    .with_children([
+                        Node::new("device").with_attr("id", "0"),
+                        Node::new("device").with_attr("id", "7"),
+                        Node::new("device").with_attr("id", "7"),
+                    ])])]),
+                Node::new("user").with_attr("jid", Jid::lid("2")),
+            ])]),
+        ]);
     let parsed = iq::parse_usync_devices(&wire(&answer)).expect("usync");
     assert_eq!(parsed.len(), 1);
     assert_eq!(parsed[0].devices, [0, 7]);
@@ -291,11 +302,11 @@ fn prekey_upload_and_bundles_round_trip() {
         signed_pre_key_signature: *signed.signature(),
         identity_key: *identity.public_key(),
     };
-    let answer = Node::new("iq").children([Node::new("list").children([
+    let answer = Node::new("iq").with_children([Node::new("list").with_children([
         iq::bundle_node(&device, &bundle),
         Node::new("user")
-            .attr("jid", Jid::pn("556"))
-            .children([Node::new("error").attr("code", "406")]),
+            .with_attr("jid", Jid::pn("556"))
+            .with_children([Node::new("error").with_attr("code", "406")]),
     ])]);
     let parsed = iq::parse_bundles(&wire(&answer)).expect("bundles");
     assert_eq!(parsed[0], BundleResult::Bundle { device, bundle });
@@ -306,7 +317,7 @@ fn prekey_upload_and_bundles_round_trip() {
             code: "406".into()
         }
     );
-    let count = Node::new("iq").children([Node::new("count").attr("value", "12")]);
+    let count = Node::new("iq").with_children([Node::new("count").with_attr("value", "12")]);
     assert_eq!(iq::parse_prekey_count(&count).expect("count"), 12);
 }
 
@@ -370,12 +381,19 @@ fn message_protobuf_subset_round_trips_nested_messages() {
 #[test]
 fn server_ack_parses_only_message_acks() {
     let ack = Node::new("ack")
-        .attr("class", "message")
-        .attr("id", "X")
-        .attr("t", "9")
-        .attr("phash", "2:abc");
+        .with_attr("class", "message")
+        .with_attr("id", "X")
+        .with_attr("t", "9")
+        .with_attr("phash", "2:abc");
     let parsed = ServerAck::parse(&wire(&ack)).expect("ack");
     assert_eq!(parsed.phash.as_deref(), Some("2:abc"));
     assert_eq!(parsed.timestamp, Some(9));
-    assert!(ServerAck::parse(&Node::new("ack").attr("class", "receipt").attr("id", "X")).is_none());
+    assert!(
+        ServerAck::parse(
+            &Node::new("ack")
+                .with_attr("class", "receipt")
+                .with_attr("id", "X")
+        )
+        .is_none()
+    );
 }

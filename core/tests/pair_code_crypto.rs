@@ -6,10 +6,10 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use wa_core::noise::KeyPair;
-use wa_core::pair::{
-    KeyBundle, PAIR_CODE_ALPHABET, PairError, WRAPPED_KEY_BUNDLE_LEN, decrypt_key_bundle,
-    derive_adv_secret, encrypt_key_bundle, generate_pair_code, is_valid_pair_code, pair_code_key,
-    unwrap_key, wrap_key, x25519,
+use wa_core::pair::{PAIR_CODE_ALPHABET, PairError, is_valid_pair_code};
+use wa_core::testing::pair_crypto::{
+    KeyBundle, WRAPPED_KEY_BUNDLE_LEN, decrypt_key_bundle, derive_adv_secret, encrypt_key_bundle,
+    generate_pair_code, pair_code_key, unwrap_key, wrap_key, x25519,
 };
 
 fn unhex(s: &str) -> Vec<u8> {

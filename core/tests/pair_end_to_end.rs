@@ -8,13 +8,14 @@ mod pair_support;
 
 use futures_lite::future::block_on;
 use pair_support::*;
-use wa_core::connection::{Connection, DisconnectReason, Event, Instant, StreamError};
+use wa_core::connection::{Connection, DisconnectReason, Event, Reconnect, StreamError};
 use wa_core::pair::{PairCodeRequestError, PairError, is_valid_pair_code};
 use wa_core::store::{Device, DeviceStore, MemoryStore};
-use wa_core::testing::{IqReply, Pair, PairSuccessVariant, SimulatedPhone, TestServer};
+use wa_core::testing::{Harness, IqReply, PairSuccessVariant, SimulatedPhone, TestServer};
+use wa_core::time::Instant;
 
 /// Drives a linked pair through the 515 and returns the events.
-fn restart(pair: &mut Pair) -> Vec<Event> {
+fn restart(pair: &mut Harness) -> Vec<Event> {
     pair.server.send_stream_error(Some("515"), None);
     pair.drive();
     pair.take_events()
@@ -22,12 +23,15 @@ fn restart(pair: &mut Pair) -> Vec<Event> {
 
 /// Logs in with `device` against a new server; returns the pair after
 /// `LoggedIn`.
-fn log_in(device: &Device, seed: u8) -> Pair {
-    let mut pair = Pair::new(TestServer::new([seed; 32]), device, [seed ^ 0xFF; 32]);
+fn log_in(device: &Device, seed: u8) -> Harness {
+    let mut pair = Harness::new(TestServer::new([seed; 32]), device, [seed ^ 0xFF; 32]);
     pair.drive();
     let events = pair.take_events();
     assert!(
-        matches!(&events[..], [Event::LoggedIn { .. }]),
+        matches!(
+            &events[..],
+            [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+        ),
         "expected LoggedIn, got {events:?}"
     );
     pair
@@ -75,7 +79,7 @@ fn qr_link_then_login_with_the_persisted_device() {
             &events[..],
             [Event::Disconnected {
                 reason: DisconnectReason::StreamError(StreamError::RestartRequired),
-                reconnect: true,
+                reconnect: Reconnect::Now,
                 ..
             }]
         ),
@@ -95,7 +99,11 @@ fn qr_link_then_login_with_the_persisted_device() {
     assert_eq!(payload.lc, Some(stored.login_counter));
     assert_eq!(pair.server.client_static(), Some(&fresh.noise_key.public));
     assert!(pair.client.is_logged_in());
-    assert!(pair.client.request_pair_code("15551234567", false).is_err());
+    assert!(
+        pair.client
+            .request_pair_code(pair.now(), "15551234567", false)
+            .is_err()
+    );
 }
 
 #[test]
@@ -106,10 +114,10 @@ fn pair_code_link_then_login() {
     phone.serve_pair_code(&mut server);
     let config = wa_core::testing::config_for(&server, [162; 32]);
     let client = Connection::new(config, &device, Instant::ZERO).unwrap();
-    let mut pair = Pair::from_parts(client, server, Instant::ZERO);
+    let mut pair = Harness::from_parts(client, server, Instant::ZERO);
     // Asked before the server's pair-device: queued until it arrives.
     pair.client
-        .request_pair_code("+1 555 123-4567", true)
+        .request_pair_code(pair.now(), "+1 555 123-4567", true)
         .unwrap();
     pair.drive();
 
@@ -120,13 +128,13 @@ fn pair_code_link_then_login() {
         .iter()
         .find_map(|n| n.child("link_code_companion_reg").cloned())
         .expect("companion_hello");
-    assert_eq!(hello.get_attr_str("stage"), Some("companion_hello"));
+    assert_eq!(hello.attr_str("stage"), Some("companion_hello"));
     assert_eq!(
-        hello.get_attr("jid").map(|j| j.to_text().into_owned()),
+        hello.attr("jid").map(|j| j.to_text().into_owned()),
         Some("15551234567@s.whatsapp.net".to_owned())
     );
     assert_eq!(
-        hello.get_attr_str("should_show_push_notification"),
+        hello.attr_str("should_show_push_notification"),
         Some("true")
     );
     let bytes = |tag: &str| {
@@ -182,12 +190,15 @@ fn pair_code_link_then_login() {
     // The ADV secret is the one both sides derived, not the QR one.
     assert_ne!(paired.adv_secret_key, device.adv_secret_key);
     assert_eq!(Some(paired.adv_secret_key), phone.companion_adv_secret());
-    assert_eq!(paired.pn.as_deref(), Some("15551110062:12@s.whatsapp.net"));
+    assert_eq!(
+        paired.pn.as_ref().map(ToString::to_string).as_deref(),
+        Some("15551110062:12@s.whatsapp.net")
+    );
 
     assert!(matches!(
         &restart(&mut pair)[..],
         [Event::Disconnected {
-            reconnect: true,
+            reconnect: Reconnect::Now,
             ..
         }]
     ));
@@ -200,14 +211,16 @@ fn pair_code_link_then_login() {
 
 /// A pairing pair with a pair code requested and shown; returns the code
 /// and the QR on screen.
-fn code_shown(seed: u8, phone: &SimulatedPhone) -> (Pair, String, wa_core::pair::QrCode) {
+fn code_shown(seed: u8, phone: &SimulatedPhone) -> (Harness, String, wa_core::pair::QrCode) {
     let mut server = TestServer::new([seed; 32]);
     phone.serve_pair_code(&mut server);
     let config = wa_core::testing::config_for(&server, [seed ^ 0xAA; 32]);
     let client = Connection::new(config, &new_device(seed), Instant::ZERO).unwrap();
-    let mut pair = Pair::from_parts(client, server, Instant::ZERO);
+    let mut pair = Harness::from_parts(client, server, Instant::ZERO);
     pair.drive();
-    pair.client.request_pair_code("15551234567", false).unwrap();
+    pair.client
+        .request_pair_code(pair.now(), "15551234567", false)
+        .unwrap();
     pair.drive();
     let events = pair.take_events();
     let code = events
@@ -248,7 +261,7 @@ fn a_primary_hello_for_another_ref_is_refused_before_any_key_work() {
     let phone = SimulatedPhone::new(65);
     let (mut pair, _, _) = code_shown(65, &phone);
     pair.server
-        .send_node(&wa_core::pair::primary_hello_notification(
+        .send_node(&wa_core::testing::pair_crypto::primary_hello_notification(
             "n-1",
             b"some-other-ref",
             &[7; 80],
@@ -270,7 +283,7 @@ fn a_primary_hello_for_another_ref_is_refused_before_any_key_work() {
     assert!(received.iter().any(|n| n.tag == "ack"));
     assert!(!received.iter().any(|n| {
         n.child("link_code_companion_reg")
-            .is_some_and(|r| r.get_attr_str("stage") == Some("companion_finish"))
+            .is_some_and(|r| r.attr_str("stage") == Some("companion_finish"))
     }));
 }
 
@@ -281,10 +294,12 @@ fn a_refused_companion_hello_is_reported() {
         code: 400,
         text: "bad-request".to_owned(),
     });
-    let mut pair = Pair::new(server, &new_device(66), [166; 32]);
+    let mut pair = Harness::new(server, &new_device(66), [166; 32]);
     pair.drive();
     pair.take_events();
-    pair.client.request_pair_code("15551234567", true).unwrap();
+    pair.client
+        .request_pair_code(pair.now(), "15551234567", true)
+        .unwrap();
     pair.drive();
     let events = pair.take_events();
     assert!(
@@ -305,7 +320,7 @@ fn bad_phone_numbers_are_refused_without_sending() {
     let sent = pair.server.received().len();
     for phone in ["", "12345", "0044 20 7946 0000", "1234567890123456"] {
         assert_eq!(
-            pair.client.request_pair_code(phone, true),
+            pair.client.request_pair_code(pair.now(), phone, true),
             Err(PairCodeRequestError::InvalidPhoneNumber),
             "{phone}"
         );

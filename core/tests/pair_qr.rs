@@ -6,7 +6,7 @@ mod pair_support;
 
 use pair_support::*;
 use wa_core::binary::{Jid, Node, Server};
-use wa_core::connection::{DisconnectReason, Event};
+use wa_core::connection::{DisconnectReason, Event, Reconnect};
 use wa_core::pair::{QR_DEEP_LINK_PREFIX, QrData};
 use wa_core::proto::device_props::PlatformType;
 use wa_core::testing::{TestServer, config_for, registered_device};
@@ -33,12 +33,12 @@ fn pair_device_is_acked_and_the_first_qr_carries_the_device_keys() {
 
     // <iq to=<from> id type="result"/> answered the pair-device.
     let ack = reply_to(&pair, "pd-1").expect("ack");
-    assert_eq!(ack.get_attr_str("type"), Some("result"));
+    assert_eq!(ack.attr_str("type"), Some("result"));
     assert_eq!(
-        ack.get_attr("to").and_then(|v| v.to_jid().ok()),
+        ack.attr("to").and_then(|v| v.to_jid().ok()),
         Some(Jid::server_jid(Server::Pn))
     );
-    assert!(ack.get_children().is_empty());
+    assert!(ack.children().is_empty());
 }
 
 #[test]
@@ -73,8 +73,7 @@ fn refs_rotate_after_60_then_20_seconds_and_running_out_ends_the_connection() {
                 Event::QrExhausted,
                 Event::Disconnected {
                     reason: DisconnectReason::PairingExpired,
-                    reconnect: false,
-                    logged_out: false
+                    reconnect: Reconnect::Never
                 }
             ]
         ),
@@ -205,16 +204,16 @@ fn companion_reg_refresh_rotates_the_adv_secret_and_restarts_the_qr() {
     assert_eq!(QrData::parse(second.as_str()).unwrap().pairing_ref, "ref-1");
 
     let refresh = Node::new("notification")
-        .attr("from", Jid::server_jid(Server::Pn))
-        .attr("type", "companion_reg_refresh")
-        .attr("id", "n-1")
-        .children([Node::new("companion_reg_refresh")]);
+        .with_attr("from", Jid::server_jid(Server::Pn))
+        .with_attr("type", "companion_reg_refresh")
+        .with_attr("id", "n-1")
+        .with_children([Node::new("companion_reg_refresh")]);
     pair.server.send_node(&refresh);
     pair.drive();
     let events = pair.take_events();
     let rotated = match &events[..] {
         [
-            Event::AdvSecretRotated { device: rotated },
+            Event::DeviceChanged { device: rotated },
             Event::Qr { code, expires_at },
         ] => {
             let data = QrData::parse(code.as_str()).unwrap();
@@ -231,30 +230,27 @@ fn companion_reg_refresh_rotates_the_adv_secret_and_restarts_the_qr() {
     // The notification was acked (the caller never sees it).
     let ack = pair.server.received().last().unwrap().clone();
     assert_eq!(ack.tag, "ack");
-    assert_eq!(ack.get_attr_str("class"), Some("notification"));
-    assert_eq!(ack.get_attr_str("id"), Some("n-1"));
-    assert_eq!(ack.get_attr_str("type"), Some("companion_reg_refresh"));
+    assert_eq!(ack.attr_str("class"), Some("notification"));
+    assert_eq!(ack.attr_str("id"), Some("n-1"));
+    assert_eq!(ack.attr_str("type"), Some("companion_reg_refresh"));
 
     // The same notification with the other accepted child works too; one with
     // neither is acked and ignored.
     let rotate_qr = Node::new("notification")
-        .attr("from", Jid::server_jid(Server::Pn))
-        .attr("type", "companion_reg_refresh")
-        .attr("id", "n-2")
-        .children([Node::new("pair-device-rotate-qr")]);
+        .with_attr("from", Jid::server_jid(Server::Pn))
+        .with_attr("type", "companion_reg_refresh")
+        .with_attr("id", "n-2")
+        .with_children([Node::new("pair-device-rotate-qr")]);
     pair.server.send_node(&rotate_qr);
     let empty = Node::new("notification")
-        .attr("from", Jid::server_jid(Server::Pn))
-        .attr("type", "companion_reg_refresh")
-        .attr("id", "n-3");
+        .with_attr("from", Jid::server_jid(Server::Pn))
+        .with_attr("type", "companion_reg_refresh")
+        .with_attr("id", "n-3");
     pair.server.send_node(&empty);
     pair.drive();
     let events = pair.take_events();
     assert!(
-        matches!(
-            &events[..],
-            [Event::AdvSecretRotated { .. }, Event::Qr { .. }]
-        ),
+        matches!(&events[..], [Event::DeviceChanged { .. }, Event::Qr { .. }]),
         "{events:?}"
     );
     let acks = pair
@@ -280,9 +276,9 @@ fn stanzas_that_are_not_the_servers_pairing_stanzas_are_left_to_the_caller() {
     // Another notification type.
     pair.server.send_node(
         &Node::new("notification")
-            .attr("from", Jid::server_jid(Server::Pn))
-            .attr("type", "devices")
-            .attr("id", "n-9"),
+            .with_attr("from", Jid::server_jid(Server::Pn))
+            .with_attr("type", "devices")
+            .with_attr("id", "n-9"),
     );
     pair.drive();
     let events = pair.take_events();
@@ -300,7 +296,8 @@ fn a_registered_device_does_not_pair() {
     assert!(matches!(&events[..], [Event::Stanza(_)]), "{events:?}");
     assert!(reply_to(&pair, "pd-1").is_none());
     assert_eq!(
-        pair.client.request_pair_code("15551234567", true),
+        pair.client
+            .request_pair_code(pair.now(), "15551234567", true),
         Err(wa_core::pair::PairCodeRequestError::NotPairing)
     );
 }

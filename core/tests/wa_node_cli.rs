@@ -109,10 +109,10 @@ fn decode_compressed_frame() {
 
 #[test]
 fn decode_shows_children_indented_and_bytes_as_hex() {
-    let node = Node::new("message").attr("id", "A1").children([
+    let node = Node::new("message").with_attr("id", "A1").with_children([
         Node::new("enc")
-            .attr("v", "2")
-            .bytes(vec![0x0a, 0x1b, 0xff]),
+            .with_attr("v", "2")
+            .with_bytes(vec![0x0a, 0x1b, 0xff]),
         Node::new("ack"),
     ]);
     let hex = hex::encode(encode(&node));
@@ -142,7 +142,7 @@ fn decode_json() {
         .collect();
     assert!(keys.is_sorted(), "{out}");
 
-    let node = Node::new("enc").bytes(pattern(3, 1));
+    let node = Node::new("enc").with_bytes(pattern(3, 1));
     let out = ok(&["decode", "--json", &hex::encode(encode(&node))], "");
     let value: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -192,7 +192,7 @@ fn encode_content_forms() {
     }
     // Bytes and children.
     let json = r#"{"tag": "enc", "content": [{"tag": "a", "content": {"bytes_hex": "0A1b"}}]}"#;
-    let node = Node::new("enc").children([Node::new("a").bytes(vec![0x0a, 0x1b])]);
+    let node = Node::new("enc").with_children([Node::new("a").with_bytes(vec![0x0a, 0x1b])]);
     assert_eq!(
         ok(&["encode", json], ""),
         format!("{}\n", hex::encode(encode(&node)))
@@ -223,7 +223,9 @@ fn json_round_trip_of_a_real_stanza() {
 fn json_reads_back_up_to_63_levels_of_nodes() {
     // `levels` nested `<a>` nodes; the JSON form nests two levels per node.
     fn nested(levels: usize) -> Node {
-        (1..levels).fold(Node::new("a"), |child, _| Node::new("a").children([child]))
+        (1..levels).fold(Node::new("a"), |child, _| {
+            Node::new("a").with_children([child])
+        })
     }
     let ok_hex = hex::encode(encode(&nested(63)));
     let json = ok(&["decode", "--json", &ok_hex], "");

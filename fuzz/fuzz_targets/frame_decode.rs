@@ -18,7 +18,9 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use wa_core::frame::{DecodeError, FrameDecoder, FrameEncoder, LENGTH_PREFIX_LEN, MAX_PAYLOAD_LEN};
+use wa_core::frame::{
+    FrameDecodeError, FrameDecoder, FrameEncoder, LENGTH_PREFIX_LEN, MAX_PAYLOAD_LEN,
+};
 
 fuzz_target!(|data: &[u8]| {
     let byte = |i: usize| data.get(i).copied().unwrap_or(0);
@@ -83,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(decoder.error(), None);
         }
         Err(error) => {
-            let DecodeError::FrameTooLarge { len, max } = error;
+            let FrameDecodeError::FrameTooLarge { len, max } = error;
             assert_eq!(max, limit);
             assert!(len > limit && len <= MAX_PAYLOAD_LEN);
             // The bad prefix sits right after the last good frame.

@@ -139,7 +139,7 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
             }
             Event::LoggedIn { jid, .. } => {
                 say.line(&event);
-                linked_as = jid.clone().context("logged in without a JID")?;
+                linked_as = jid.as_ref().context("logged in without a JID")?.to_string();
                 break;
             }
             Event::Stopped(reason) => bail!("the client stopped: {reason}"),
@@ -153,7 +153,10 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
         .context("the linked device was not saved")?;
     say.line(format_args!(
         "the state file holds the linked device {}",
-        stored.pn.as_deref().unwrap_or("?")
+        stored
+            .pn
+            .as_ref()
+            .map_or_else(|| "?".to_owned(), ToString::to_string)
     ));
     say.line("stopping the client (a restart)");
     client.disconnect().await;
@@ -204,9 +207,9 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
         }
     }
     let iq = Node::new("iq")
-        .attr("xmlns", "w:stats")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid(Server::Pn));
+        .with_attr("xmlns", "w:stats")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn));
     say.line(format_args!("sending {iq}"));
     let iq_answer = client.send_iq(iq).await.context("the IQ failed")?;
     say.line(format_args!("answer: {iq_answer}"));

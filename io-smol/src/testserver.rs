@@ -635,9 +635,7 @@ impl Pairing {
             .received()
             .iter()
             .rev()
-            .find(|n| {
-                n.tag == "iq" && n.get_attr("id").map(|v| v.to_text()).as_deref() == Some(&id)
-            })
+            .find(|n| n.tag == "iq" && n.attr("id").map(|v| v.to_text()).as_deref() == Some(&id))
             .cloned()
         else {
             return;
@@ -654,7 +652,7 @@ impl Pairing {
 fn has_companion_finish(server: &TestServer) -> bool {
     server.received().iter().any(|n| {
         n.child("link_code_companion_reg")
-            .is_some_and(|r| r.get_attr_str("stage") == Some("companion_finish"))
+            .is_some_and(|r| r.attr_str("stage") == Some("companion_finish"))
     })
 }
 

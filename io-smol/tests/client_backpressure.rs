@@ -16,8 +16,8 @@ const STANZAS: usize = 60;
 
 fn notification(n: usize) -> Node {
     Node::new("notification")
-        .attr("id", n.to_string())
-        .attr("type", "test")
+        .with_attr("id", n.to_string())
+        .with_attr("type", "test")
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn a_slow_consumer_gets_every_stanza_in_order_and_the_queue_stays_bounded() {
         let mut next = 0;
         while next < STANZAS {
             if let Event::Stanza(node) = watch.until(|e| matches!(e, Event::Stanza(_))).await {
-                assert_eq!(node.get_attr_str("id"), Some(next.to_string().as_str()));
+                assert_eq!(node.attr_str("id"), Some(next.to_string().as_str()));
                 next += 1;
             }
         }

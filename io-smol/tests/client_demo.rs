@@ -31,7 +31,7 @@ fn the_offline_demo_links_restarts_logs_in_and_sends_an_iq() {
     assert_eq!(report.second_run_qr_codes, 0, "{text}");
     assert!(report.linked_as.ends_with(":12@s.whatsapp.net"), "{text}");
     assert!(report.pings_answered >= 2, "{text}");
-    assert_eq!(report.iq_answer.get_attr_str("type"), Some("result"));
+    assert_eq!(report.iq_answer.attr_str("type"), Some("result"));
     // Pairing connection, login after the restart, login of the second run.
     assert_eq!(report.connections, 3, "{text}");
     for step in [

@@ -15,7 +15,9 @@ use wa_io_smol::client::{Event, RequestError, StopReason};
 use wa_io_smol::testserver::{Control, Faults, LoopbackServer};
 
 fn iq() -> Node {
-    Node::new("iq").attr("xmlns", "w").attr("type", "get")
+    Node::new("iq")
+        .with_attr("xmlns", "w")
+        .with_attr("type", "get")
 }
 
 /// The frame sizes of a clean session: `(server frames, client messages)`.

@@ -44,10 +44,16 @@ fn pairing_then_restart_then_login_then_keepalive() {
         let Event::Paired { jid, .. } = &paired else {
             unreachable!()
         };
-        assert_eq!(jid.as_deref(), Some(phone_jid.as_str()));
+        assert_eq!(
+            jid.as_ref().map(ToString::to_string),
+            Some(phone_jid.clone())
+        );
         // Saved before the reconnect: the store already has the linked device.
         let saved = store.load().await.unwrap().unwrap();
-        assert_eq!(saved.pn.as_deref(), Some(phone_jid.as_str()));
+        assert_eq!(
+            saved.pn.as_ref().map(ToString::to_string).as_deref(),
+            Some(phone_jid.as_str())
+        );
         assert!(saved.account.is_some());
         let restart = watch
             .until(|e| matches!(e, Event::Disconnected { .. }))
@@ -65,7 +71,10 @@ fn pairing_then_restart_then_login_then_keepalive() {
         let Event::LoggedIn { jid, .. } = watch.logged_in().await else {
             unreachable!()
         };
-        assert_eq!(jid.as_deref(), Some(phone_jid.as_str()));
+        assert_eq!(
+            jid.as_ref().map(ToString::to_string),
+            Some(phone_jid.clone())
+        );
         // The restart was immediate: no backoff announced.
         assert_eq!(watch.count(|e| matches!(e, Event::Reconnecting { .. })), 0);
         let records = server.records();
@@ -88,11 +97,16 @@ fn pairing_then_restart_then_login_then_keepalive() {
         watch.logged_in().await;
         assert_eq!(watch.count(|e| matches!(e, Event::Qr { .. })), 0);
         eventually(|| server.records()[2].pings_answered >= 2).await;
-        let iq = Node::new("iq").attr("xmlns", "w").attr("type", "get");
+        let iq = Node::new("iq")
+            .with_attr("xmlns", "w")
+            .with_attr("type", "get");
         client.send_iq(iq).await.unwrap();
         client.disconnect().await;
         let device = store.load().await.unwrap().unwrap();
-        assert_eq!(device.pn.as_deref(), Some(phone_jid.as_str()));
+        assert_eq!(
+            device.pn.as_ref().map(ToString::to_string).as_deref(),
+            Some(phone_jid.as_str())
+        );
         assert_eq!(device.noise_key, saved.noise_key);
         assert_eq!(device.login_counter, saved.login_counter + 2);
     });

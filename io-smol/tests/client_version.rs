@@ -1,8 +1,8 @@
-//! Issue 8 at the client: before the first connect the client refreshes a
-//! stale WhatsApp Web version (here from a local `sw.js`), stores it with
-//! its fetch time in the device record and announces it in the login; a
-//! failed fetch falls back without holding the connection up; a fresh one is
-//! not fetched again.
+//! The announced WhatsApp Web version, at the client: before the first
+//! connect the client refreshes a stale version (here from a local `sw.js`),
+//! stores it with its fetch time in the device record and announces it in the
+//! login; a failed fetch falls back without holding the connection up; a
+//! fresh one is not fetched again.
 
 mod client_support;
 #[path = "http_support/mod.rs"]

@@ -15,7 +15,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 use smol::net::{TcpListener, TcpStream};
-use wa_core::net::{DisconnectReason, TransportEvent, TransportFactory, WHATSAPP_WEB_ORIGIN};
+use wa_core::net::{TransportCloseReason, TransportEvent, TransportFactory, WHATSAPP_WEB_ORIGIN};
 use wa_io_smol::transport::async_tungstenite::tungstenite::Message;
 use wa_io_smol::transport::async_tungstenite::tungstenite::handshake::server::{
     ErrorResponse, Request, Response,
@@ -209,7 +209,7 @@ fn data(bytes: &[u8]) -> TransportEvent {
 }
 
 fn server_close(code: u16, reason: &str) -> TransportEvent {
-    TransportEvent::Disconnected(DisconnectReason::ServerClose {
+    TransportEvent::Disconnected(TransportCloseReason::ServerClose {
         code: Some(code),
         reason: reason.into(),
     })
@@ -273,7 +273,7 @@ fn echoes_binary_messages_including_a_2_mib_one() {
         transport.disconnect().await;
         assert_eq!(
             collect(&events).await,
-            [TransportEvent::Disconnected(DisconnectReason::Unknown)]
+            [TransportEvent::Disconnected(TransportCloseReason::Unknown)]
         );
         assert_eq!(server.await, messages.len());
     });
@@ -471,7 +471,7 @@ fn an_abrupt_eof_gives_one_stream_ended() {
             [
                 TransportEvent::Connected,
                 data(b"x"),
-                TransportEvent::Disconnected(DisconnectReason::StreamEnded)
+                TransportEvent::Disconnected(TransportCloseReason::StreamEnded)
             ]
         );
     });
@@ -533,7 +533,7 @@ fn disconnect_sends_a_close_frame_and_ends_with_one_disconnected() {
             collect(&events).await,
             [
                 TransportEvent::Connected,
-                TransportEvent::Disconnected(DisconnectReason::Unknown)
+                TransportEvent::Disconnected(TransportCloseReason::Unknown)
             ]
         );
         let err = transport.send(Bytes::from_static(b"b")).await.unwrap_err();
@@ -573,7 +573,7 @@ fn dropping_the_transport_closes_the_connection_and_ends_the_events() {
         // The reader task sends the close frame, reports, and closes the channel.
         assert_eq!(
             collect(&events).await,
-            [TransportEvent::Disconnected(DisconnectReason::Unknown)]
+            [TransportEvent::Disconnected(TransportCloseReason::Unknown)]
         );
         assert_eq!(server.await, [close_frame(1000, "")]);
     });
@@ -614,7 +614,7 @@ fn a_dropped_transport_ends_its_reader_even_if_nobody_reads_the_events() {
         assert!(rest.len() <= 2, "{rest:?}");
         assert_eq!(
             rest.last(),
-            Some(&TransportEvent::Disconnected(DisconnectReason::Unknown))
+            Some(&TransportEvent::Disconnected(TransportCloseReason::Unknown))
         );
         assert!(
             rest[..rest.len() - 1]
@@ -739,7 +739,7 @@ fn a_slow_consumer_gets_every_message_in_order() {
                 TransportEvent::Disconnected(reason) => {
                     assert_eq!(
                         reason,
-                        DisconnectReason::ServerClose {
+                        TransportCloseReason::ServerClose {
                             code: Some(1000),
                             reason: "done".into()
                         }
@@ -782,7 +782,7 @@ fn a_message_over_the_size_limit_is_a_read_error() {
         assert_eq!(all.len(), 3, "{all:?}");
         assert_eq!(all[..2], [TransportEvent::Connected, data(&[7u8; 100])]);
         assert!(
-            matches!(&all[2], TransportEvent::Disconnected(DisconnectReason::ReadError(m)) if m.contains("too long")),
+            matches!(&all[2], TransportEvent::Disconnected(TransportCloseReason::ReadError(m)) if m.contains("too long")),
             "{:?}",
             all[2]
         );
@@ -819,7 +819,7 @@ fn from_websocket_wraps_a_plain_ws_stream_opened_by_the_caller() {
             collect(&events).await,
             [
                 data(b"ping me"),
-                TransportEvent::Disconnected(DisconnectReason::StreamEnded)
+                TransportEvent::Disconnected(TransportCloseReason::StreamEnded)
             ]
         );
         assert_eq!(server.await.path, "/custom");

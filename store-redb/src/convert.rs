@@ -5,6 +5,7 @@
 //! `#[non_exhaustive]`) makes a new core field a compile error in this crate,
 //! and a test pins `Device`'s field list, so no field is silently dropped.
 
+use wa_core::binary::Jid;
 use wa_core::store::{
     AppStateSyncKey, AppVersion, CachedNoiseCert, CachedServerCertChain, Device, DeviceInfo,
     DeviceKeys, DeviceListRecord, HashState, KeyPair, LidPnMappingEntry, StoreError, TcTokenEntry,
@@ -40,6 +41,9 @@ pub(crate) fn encode_device(d: &Device) -> Result<Vec<u8>, StoreError> {
     let noise = d.noise_key.to_bytes();
     let identity = d.identity_key.to_bytes();
     let signed = d.signed_pre_key.to_bytes();
+    // The JIDs are stored as their text form.
+    let pn = d.pn.as_ref().map(ToString::to_string);
+    let lid = d.lid.as_ref().map(ToString::to_string);
     let v1 = DeviceV1 {
         noise_key: Blob(&noise),
         identity_key: Blob(&identity),
@@ -49,8 +53,8 @@ pub(crate) fn encode_device(d: &Device) -> Result<Vec<u8>, StoreError> {
         signed_pre_key_signature: Blob(&d.signed_pre_key_signature),
         adv_secret_key: Blob(&d.adv_secret_key),
         account: d.account.as_deref().map(Blob),
-        pn: d.pn.as_deref(),
-        lid: d.lid.as_deref(),
+        pn: pn.as_deref(),
+        lid: lid.as_deref(),
         push_name: &d.push_name,
         business_name: d.business_name.as_deref(),
         platform: d.platform.as_deref(),
@@ -72,6 +76,12 @@ pub(crate) fn encode_device(d: &Device) -> Result<Vec<u8>, StoreError> {
     encode(&v1)
 }
 
+/// A stored JID's text form, parsed.
+fn jid(text: &str, what: &str) -> Result<Jid, String> {
+    text.parse()
+        .map_err(|e| format!("{what} {text:?} is not a jid: {e}"))
+}
+
 /// Builds a device from its v1 record, checking every fixed length.
 pub(crate) fn device_from_v1(v: &DeviceV1<'_>) -> Result<Device, String> {
     let mut d = Device::from_keys(DeviceKeys {
@@ -86,8 +96,8 @@ pub(crate) fn device_from_v1(v: &DeviceV1<'_>) -> Result<Device, String> {
         adv_secret_key: v.adv_secret_key.fixed::<32>("adv secret")?,
     });
     d.account = v.account.map(|b| b.0.to_vec());
-    d.pn = v.pn.map(str::to_owned);
-    d.lid = v.lid.map(str::to_owned);
+    d.pn = v.pn.map(|s| jid(s, "pn")).transpose()?;
+    d.lid = v.lid.map(|s| jid(s, "lid")).transpose()?;
     d.push_name = v.push_name.to_owned();
     d.business_name = v.business_name.map(str::to_owned);
     d.platform = v.platform.map(str::to_owned);
@@ -273,8 +283,8 @@ mod tests {
             adv_secret_key: [5; 32],
         });
         d.account = Some(vec![1, 2, 3]);
-        d.pn = Some("5511987650001:7@s.whatsapp.net".into());
-        d.lid = Some("100000012345678:7@lid".into());
+        d.pn = Some("5511987650001:7@s.whatsapp.net".parse().unwrap());
+        d.lid = Some("100000012345678:7@lid".parse().unwrap());
         d.push_name = "Zoë".into();
         d.business_name = Some("Shop".into());
         d.platform = Some("android".into());

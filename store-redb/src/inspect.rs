@@ -164,7 +164,7 @@ impl RedbStore {
                             continue;
                         }
                     };
-                    if let Err(d) = schema::validate_value(family.value, v) {
+                    if let Err(d) = validate_value(family.value, v) {
                         report.problems.push(problem(family, k, d));
                         continue;
                     }
@@ -337,7 +337,7 @@ fn key_pair_json(b: Blob<'_>, include: bool) -> Value {
 }
 
 fn value_json(kind: ValueKind, v: &[u8], include: bool) -> Result<Value, String> {
-    schema::validate_value(kind, v)?;
+    validate_value(kind, v)?;
     Ok(match kind {
         ValueKind::Identity => json!({"identity_key": hex::encode(decode::<Blob<'_>>(v)?.0)}),
         ValueKind::Blob { secret: true } => {
@@ -427,4 +427,31 @@ fn value_json(kind: ValueKind, v: &[u8], include: bool) -> Result<Value, String>
             })
         }
     })
+}
+
+/// Decodes a record value of `kind` and checks its invariants (lengths).
+/// Used by `check`; the store's own readers decode the same shapes. It lives
+/// here, not in `schema`, because the device check needs `convert`, which
+/// builds on `schema`.
+fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), String> {
+    match kind {
+        ValueKind::Identity => decode::<Blob<'_>>(value)?
+            .fixed::<32>("identity key")
+            .map(drop),
+        ValueKind::Blob { .. } => decode::<Blob<'_>>(value).map(drop),
+        ValueKind::Prekey => decode::<PrekeyV1<'_>>(value).map(drop),
+        ValueKind::SyncKey => decode::<SyncKeyV1<'_>>(value).map(drop),
+        ValueKind::HashState => decode::<HashStateV1<'_>>(value)?
+            .hash
+            .fixed::<128>("hash")
+            .map(drop),
+        ValueKind::Mac => decode::<MacV1<'_>>(value).map(drop),
+        ValueKind::Flag => decode::<bool>(value).map(drop),
+        ValueKind::LidMapping => decode::<LidMappingV1<'_>>(value).map(drop),
+        ValueKind::Empty => decode::<()>(value),
+        ValueKind::DeviceList => decode::<DeviceListV1<'_>>(value).map(drop),
+        ValueKind::TcToken => decode::<TcTokenV1<'_>>(value).map(drop),
+        ValueKind::SentMessage => decode::<SentMessageV1<'_>>(value).map(drop),
+        ValueKind::Device => convert::device_from_v1(&decode::<DeviceV1<'_>>(value)?).map(drop),
+    }
 }

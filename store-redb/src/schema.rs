@@ -602,33 +602,6 @@ pub(crate) struct DeviceV1<'a> {
     pub last_signed_pre_key_rotation_ms: i64,
 }
 
-/// Decodes a record value of `kind` and checks its invariants (lengths).
-/// Used by `check`; the store's own readers decode the same shapes.
-pub(crate) fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), String> {
-    match kind {
-        ValueKind::Identity => decode::<Blob<'_>>(value)?
-            .fixed::<32>("identity key")
-            .map(drop),
-        ValueKind::Blob { .. } => decode::<Blob<'_>>(value).map(drop),
-        ValueKind::Prekey => decode::<PrekeyV1<'_>>(value).map(drop),
-        ValueKind::SyncKey => decode::<SyncKeyV1<'_>>(value).map(drop),
-        ValueKind::HashState => decode::<HashStateV1<'_>>(value)?
-            .hash
-            .fixed::<128>("hash")
-            .map(drop),
-        ValueKind::Mac => decode::<MacV1<'_>>(value).map(drop),
-        ValueKind::Flag => decode::<bool>(value).map(drop),
-        ValueKind::LidMapping => decode::<LidMappingV1<'_>>(value).map(drop),
-        ValueKind::Empty => decode::<()>(value),
-        ValueKind::DeviceList => decode::<DeviceListV1<'_>>(value).map(drop),
-        ValueKind::TcToken => decode::<TcTokenV1<'_>>(value).map(drop),
-        ValueKind::SentMessage => decode::<SentMessageV1<'_>>(value).map(drop),
-        ValueKind::Device => {
-            crate::convert::device_from_v1(&decode::<DeviceV1<'_>>(value)?).map(drop)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,8 +46,8 @@ fn fixture_device() -> Device {
         adv_secret_key: [0x08; 32],
     });
     d.account = Some(b"account-bytes".to_vec());
-    d.pn = Some("5511987650001:7@s.whatsapp.net".into());
-    d.lid = Some("100000012345678:7@lid".into());
+    d.pn = Some("5511987650001:7@s.whatsapp.net".parse().unwrap());
+    d.lid = Some("100000012345678:7@lid".parse().unwrap());
     d.push_name = "Zoë 🙂".into();
     d.business_name = Some("Padaria".into());
     d.platform = Some("android".into());
@@ -252,8 +252,14 @@ fn v1_fixture_reads_back_field_by_field() {
         assert_eq!(d.signed_pre_key_signature, [0x07; 64]);
         assert_eq!(d.adv_secret_key, [0x08; 32]);
         assert_eq!(d.account.as_deref(), Some(&b"account-bytes"[..]));
-        assert_eq!(d.pn.as_deref(), Some("5511987650001:7@s.whatsapp.net"));
-        assert_eq!(d.lid.as_deref(), Some("100000012345678:7@lid"));
+        assert_eq!(
+            d.pn.as_ref().map(ToString::to_string).as_deref(),
+            Some("5511987650001:7@s.whatsapp.net")
+        );
+        assert_eq!(
+            d.lid.as_ref().map(ToString::to_string).as_deref(),
+            Some("100000012345678:7@lid")
+        );
         assert_eq!(d.push_name, "Zoë 🙂");
         assert_eq!(d.business_name.as_deref(), Some("Padaria"));
         assert_eq!(d.platform.as_deref(), Some("android"));

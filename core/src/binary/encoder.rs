@@ -8,8 +8,11 @@
 //!   containing `@` as a JID, which silently rewrites values such as
 //!   `"foo:bar@s.whatsapp.net"` or `"hello_world@s.whatsapp.net"` (they disagree on
 //!   those) and costs a parse per string. Typed values make the wire form a decision of
-//!   the caller, keep `decode(encode(n)) == n`, and decoded JIDs are typed anyway, so
-//!   re-encoding a received node reproduces its JID tokens.
+//!   the caller and keep `decode(encode(n)) == n`. A JID in an attribute decodes as a
+//!   typed [`Value::Jid`], so re-encoding a received node reproduces its attribute JID
+//!   tokens; a JID in content position decodes as text (content has no JID type), so it
+//!   is re-encoded as a plain string, not as the JID token it arrived in (and reads back
+//!   as byte content).
 //! - **AD_JID (#14)**: written only for a device above 0 on `s.whatsapp.net`, `lid`,
 //!   `hosted` or `hosted.lid` (whatsapp-rust and Baileys; whatsmeow also uses it for
 //!   hosted device 0). A device-0 hosted JID is a JID_PAIR, which loses nothing.

@@ -10,10 +10,10 @@
 //! use wa_core::binary::{decode_frame, marshal, Jid, Node, Server};
 //!
 //! let ping = Node::new("iq")
-//!     .attr("id", "12.34-5")
-//!     .attr("xmlns", "w:p")
-//!     .attr("type", "get")
-//!     .attr("to", Jid::server_jid(Server::Pn));
+//!     .with_attr("id", "12.34-5")
+//!     .with_attr("xmlns", "w:p")
+//!     .with_attr("type", "get")
+//!     .with_attr("to", Jid::server_jid(Server::Pn));
 //! let plaintext = marshal(&ping).unwrap();
 //! assert_eq!(plaintext, [0x00, 0xF8, 0x09, 0x19, 0x08, 0xFF, 0x84, 0x12, 0xB3, 0x4A, 0x5F,
 //!                        0x16, 0x57, 0x04, 0x29, 0x11, 0xFA, 0x00, 0x03]);

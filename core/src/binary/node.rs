@@ -15,20 +15,23 @@ use super::str::Str;
 /// ```
 /// use wa_core::binary::{Jid, Node, Server};
 /// let iq = Node::new("iq")
-///     .attr("id", "12.34-5")
-///     .attr("xmlns", "w:p")
-///     .attr("type", "get")
-///     .attr("to", Jid::server_jid(Server::Pn))
-///     .children([Node::new("ping")]);
-/// assert_eq!(iq.attr_str("type").unwrap(), "get");
+///     .with_attr("id", "12.34-5")
+///     .with_attr("xmlns", "w:p")
+///     .with_attr("type", "get")
+///     .with_attr("to", Jid::server_jid(Server::Pn))
+///     .with_children([Node::new("ping")]);
+/// assert_eq!(iq.attr_str("type"), Some("get"));
+/// assert_eq!(iq.require_attr_str("type").unwrap(), "get");
 /// assert_eq!(iq.attr_jid("to").unwrap().to_string(), "s.whatsapp.net");
 /// assert!(iq.child("ping").is_some());
 /// ```
 ///
-/// The builder methods are named after what they set (`attr`, `children`, `bytes`,
-/// `text`); the readers are `get_attr*`/`attr_*` (typed, with errors naming the tag and
-/// attribute), `child`, `get_children`, `children_by_tag`, `content_bytes` and
-/// `content_text`.
+/// Builders start with `with_` (`with_attr`, `with_children`, `with_bytes`,
+/// `with_text`) and consume the node. Readers are named after what they return:
+/// `attr` and `attr_str` (`None` when absent), `require_attr_str`, `attr_jid`,
+/// `attr_jid_opt`, `attr_u64` and `attr_parse` (typed, with errors naming the tag and
+/// attribute), `child`, `require_child`, `children`, `children_by_tag`,
+/// `content_bytes` and `content_text`.
 ///
 /// # Text form (`Display`)
 ///
@@ -354,28 +357,28 @@ impl Node {
     /// Sets an attribute (replacing one of the same name). Strings stay strings on the
     /// wire; pass a [`Jid`] to write a JID.
     #[must_use]
-    pub fn attr(mut self, key: impl Into<Str>, value: impl Into<Value>) -> Node {
+    pub fn with_attr(mut self, key: impl Into<Str>, value: impl Into<Value>) -> Node {
         self.attrs.insert(key, value);
         self
     }
 
     /// Sets the content to these child nodes.
     #[must_use]
-    pub fn children(mut self, children: impl IntoIterator<Item = Node>) -> Node {
+    pub fn with_children(mut self, children: impl IntoIterator<Item = Node>) -> Node {
         self.content = Content::Nodes(children.into_iter().collect());
         self
     }
 
     /// Sets the content to raw bytes.
     #[must_use]
-    pub fn bytes(mut self, bytes: impl Into<Bytes>) -> Node {
+    pub fn with_bytes(mut self, bytes: impl Into<Bytes>) -> Node {
         self.content = Content::Bytes(bytes.into());
         self
     }
 
     /// Sets the content to a string.
     #[must_use]
-    pub fn text(mut self, text: impl Into<Str>) -> Node {
+    pub fn with_text(mut self, text: impl Into<Str>) -> Node {
         self.content = Content::Text(text.into());
         self
     }
@@ -383,12 +386,12 @@ impl Node {
     // ---- reading attributes ---------------------------------------------------------
 
     /// The value of attribute `key`.
-    pub fn get_attr(&self, key: &str) -> Option<&Value> {
+    pub fn attr(&self, key: &str) -> Option<&Value> {
         self.attrs.get(key)
     }
 
     /// The value of attribute `key` if it is a string value.
-    pub fn get_attr_str(&self, key: &str) -> Option<&str> {
+    pub fn attr_str(&self, key: &str) -> Option<&str> {
         self.attrs.get(key).and_then(Value::as_str)
     }
 
@@ -410,7 +413,7 @@ impl Node {
 
     /// The required string attribute `key`. A JID value is an error (`expected
     /// "string"`): use [`Node::attr_jid`] or [`Value::to_text`] for those.
-    pub fn attr_str(&self, key: &str) -> Result<&str, NodeError> {
+    pub fn require_attr_str(&self, key: &str) -> Result<&str, NodeError> {
         let value = self.attrs.get(key).ok_or_else(|| self.missing(key))?;
         value
             .as_str()
@@ -460,7 +463,7 @@ impl Node {
     // ---- reading content ------------------------------------------------------------
 
     /// The child nodes (empty unless the content is [`Content::Nodes`]).
-    pub fn get_children(&self) -> &[Node] {
+    pub fn children(&self) -> &[Node] {
         match &self.content {
             Content::Nodes(nodes) => nodes,
             _ => &[],
@@ -469,7 +472,7 @@ impl Node {
 
     /// The first child with this tag.
     pub fn child(&self, tag: &str) -> Option<&Node> {
-        self.get_children().iter().find(|n| n.tag == tag)
+        self.children().iter().find(|n| n.tag == tag)
     }
 
     /// The first child with this tag, or an error naming both tags.
@@ -482,7 +485,7 @@ impl Node {
 
     /// Every child with this tag, in order.
     pub fn children_by_tag<'a>(&'a self, tag: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
-        self.get_children().iter().filter(move |n| n.tag == tag)
+        self.children().iter().filter(move |n| n.tag == tag)
     }
 
     /// The content bytes, if the content is [`Content::Bytes`].

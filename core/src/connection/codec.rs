@@ -45,12 +45,12 @@ use super::error::{CodecError, ConnectionError};
 /// let mut server = StanzaCodec::new(server_transport);
 ///
 /// let mut wire = Vec::new();
-/// client.write_node(&Node::new("presence").attr("type", "available"), &mut wire)?;
+/// client.write_node(&Node::new("presence").with_attr("type", "available"), &mut wire)?;
 ///
 /// let mut decoder = FrameDecoder::new();
 /// let mut nodes = Vec::new();
 /// decoder.decode(&wire, |frame| nodes.push(server.read_frame(frame)))?;
-/// assert_eq!(nodes.pop().unwrap()?.attr_str("type")?, "available");
+/// assert_eq!(nodes.pop().unwrap()?.require_attr_str("type")?, "available");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]

@@ -13,9 +13,14 @@ use crate::proto::device_props::{self, HistorySyncConfig, PlatformType};
 use crate::store::AppVersion;
 
 /// How long the server has to complete the handshake: the Noise response wait
-/// of every reference client (PROTOCOL.md §1.1), here also covering the first
-/// stanza after the ClientFinish.
+/// of every reference client (PROTOCOL.md §1.1), here also covering the login
+/// answer after the ClientFinish (`<success>`, `<failure>` or a pairing
+/// stanza).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long [`Connection::logout`](super::Connection::logout) waits for the
+/// server to confirm the removal.
+pub const LOGOUT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Default timeout of an IQ request: 75 s, as whatsapp-rust and whatsmeow
 /// (PROTOCOL.md §5.2).

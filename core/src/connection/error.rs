@@ -12,7 +12,7 @@ use crate::noise::NoiseError;
 pub enum ConnectionError {
     /// The byte stream is not a valid frame sequence.
     #[error("bad frame: {0}")]
-    Frame(#[from] frame::DecodeError),
+    Frame(#[from] frame::FrameDecodeError),
     /// The ServerHello was refused (malformed, does not decrypt, or its
     /// certificate chain failed verification: [`NoiseError::Cert`]).
     #[error("handshake failed: {0}")]
@@ -57,7 +57,7 @@ pub enum ConfigError {
     },
     /// The stored edge-routing info does not fit a pre-intro.
     #[error("edge routing info: {0}")]
-    EdgeRouting(frame::EncodeError),
+    EdgeRouting(frame::FrameEncodeError),
 }
 
 /// A command could not be queued. Nothing was sent.
@@ -72,6 +72,10 @@ pub enum SendError {
     /// The connection has ended.
     #[error("connection closed")]
     Closed,
+    /// [`Connection::logout`](super::Connection::logout) before the server
+    /// accepted the login (or for a device without a phone-number JID).
+    #[error("not logged in")]
+    NotLoggedIn,
     /// The node cannot be encoded.
     #[error("cannot encode node: {0}")]
     Encode(#[from] binary::EncodeError),

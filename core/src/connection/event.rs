@@ -7,7 +7,7 @@ use crate::binary::{Jid, Node, Str};
 use crate::pair::{PairError, QrCode};
 use crate::store::Device;
 
-use super::time::Instant;
+use crate::time::Instant;
 
 use super::error::ConnectionError;
 
@@ -25,9 +25,9 @@ use super::error::ConnectionError;
 pub enum Event {
     /// The server accepted the login (`<success>`, PROTOCOL.md §5.1).
     ///
-    /// The caller typically stores `lid` in the device if it is new or changed,
-    /// and bumps `Device::login_counter` (PROTOCOL.md §3.7) before the next
-    /// connect.
+    /// A [`Event::DeviceChanged`] comes just before it: the login counter
+    /// went up (PROTOCOL.md §3.7) and the LID from `<success>`, if any, was
+    /// adopted.
     LoggedIn {
         /// The server's unix time in seconds (`t`), for the clock offset.
         server_time: Option<u64>,
@@ -35,6 +35,17 @@ pub enum Event {
         lid: Option<Jid>,
         /// The whole `<success>` stanza, for the attributes not decoded here.
         stanza: Node,
+    },
+    /// The device record changed and should be persisted before the next
+    /// connect (and, like [`Event::PairSuccess`], before anything else is
+    /// done with this connection's events): the login counter and own LID
+    /// after `<success>`, new edge-routing info from an `<ib>`, a new ADV
+    /// secret on a pairing connection (`companion_reg_refresh`). A failed save
+    /// is not fatal: the device still works, the next login just repeats the
+    /// change.
+    DeviceChanged {
+        /// The whole device, as the connection now knows it.
+        device: Box<Device>,
     },
     /// An incoming stanza the core does not handle itself (messages, receipts,
     /// notifications, server IQ requests, `<ib>`). On a pairing connection the
@@ -65,12 +76,6 @@ pub enum Event {
         /// When the code stops being honoured.
         expires_at: Instant,
     },
-    /// The server asked for a new ADV secret (`companion_reg_refresh`); this is
-    /// the device with it. Persist it if the unregistered device is stored.
-    AdvSecretRotated {
-        /// The device with the new secret.
-        device: Box<Device>,
-    },
     /// Linked: the pair-success verified and was answered. **Persist this
     /// device before anything else**; the server then ends the stream (515,
     /// `Disconnected { reconnect: true }`) and the next connection with this
@@ -95,19 +100,75 @@ pub enum Event {
         /// The result node, or the error.
         result: Result<Node, IqError>,
     },
+    /// The server confirmed [`Connection::logout`](super::Connection::logout):
+    /// the account is logged out. Delete the device's credentials
+    /// (PROTOCOL.md §7); [`Event::Disconnected`] follows.
+    LoggedOut,
     /// The connection is over. Nothing more will be sent or received; the
     /// driver closes the transport after draining
     /// [`poll_transmit`](super::Connection::poll_transmit).
     Disconnected {
         /// Why.
         reason: DisconnectReason,
-        /// Whether the driver should connect again (with backoff).
-        reconnect: bool,
-        /// Whether the account is logged out: the caller must delete the
-        /// device's credentials (PROTOCOL.md §7) and must not reconnect with
-        /// them.
-        logged_out: bool,
+        /// What the driver does next: connect again (at once or after a
+        /// backoff), stop, or delete the credentials and stop.
+        reconnect: Reconnect,
     },
+}
+
+/// What comes after a connection, decided by the connection from why it
+/// ended (carried by [`Event::Disconnected`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reconnect {
+    /// Connect again at once: the restart the server asks for (515) right
+    /// after this connection linked the device.
+    Now,
+    /// Connect again after the driver's backoff delay.
+    AfterBackoff {
+        /// The server said it is rate limiting us (429): back off longer.
+        rate_limited: bool,
+    },
+    /// Do not connect again: a retry cannot fix it (a local close, a takeover
+    /// by another session, a refused login or certificate, an expired
+    /// pairing).
+    Never,
+    /// The account is logged out: delete the device's credentials
+    /// (PROTOCOL.md §7) and do not connect again with them.
+    LoggedOut,
+}
+
+impl Reconnect {
+    /// The decision for a connection that ended with `reason`;
+    /// `just_paired` says whether this connection linked the device.
+    pub fn after(reason: &DisconnectReason, just_paired: bool) -> Reconnect {
+        if reason.is_logged_out() {
+            return Reconnect::LoggedOut;
+        }
+        match reason {
+            DisconnectReason::StreamError(StreamError::RestartRequired) if just_paired => {
+                Reconnect::Now
+            }
+            _ if reason.should_reconnect() => Reconnect::AfterBackoff {
+                rate_limited: matches!(
+                    reason,
+                    DisconnectReason::StreamError(StreamError::RateLimited)
+                ),
+            },
+            _ => Reconnect::Never,
+        }
+    }
+
+    /// Whether the driver connects again ([`Now`](Self::Now) or
+    /// [`AfterBackoff`](Self::AfterBackoff)).
+    pub fn will_reconnect(self) -> bool {
+        matches!(self, Reconnect::Now | Reconnect::AfterBackoff { .. })
+    }
+
+    /// Whether the credentials must be deleted.
+    pub fn is_logged_out(self) -> bool {
+        self == Reconnect::LoggedOut
+    }
 }
 
 /// Why a connection ended.
@@ -119,8 +180,10 @@ pub enum DisconnectReason {
     /// The caller reported that the transport closed
     /// ([`Connection::handle_transport_closed`](super::Connection::handle_transport_closed)).
     TransportClosed,
-    /// The server did not complete the handshake (ServerHello and the first
-    /// stanza after it) within the handshake timeout.
+    /// The server did not complete the handshake and the login within the
+    /// handshake timeout: the ServerHello, then `<success>`, `<failure>` or a
+    /// pairing stanza. Other stanzas do not count: a server that sends only
+    /// those never logs the connection in.
     HandshakeTimeout,
     /// Nothing was received for the keepalive deadline while a keepalive ping
     /// was outstanding (PROTOCOL.md §5.3).
@@ -203,14 +266,12 @@ impl LoginFailure {
     /// Reads a `<failure>` node. A missing or unknown reason is
     /// [`FailureReason::Other`] with the raw text.
     pub fn from_node(node: &Node) -> LoginFailure {
-        let reason = node.get_attr("reason").map(|v| v.to_text());
+        let reason = node.attr("reason").map(|v| v.to_text());
         LoginFailure {
             reason: FailureReason::from_text(reason.as_deref().unwrap_or("")),
-            code: node.get_attr("code").map(|v| v.to_text().into_owned()),
-            expire: node
-                .get_attr("expire")
-                .and_then(|v| v.to_text().parse().ok()),
-            message: node.get_attr("message").map(|v| v.to_text().into_owned()),
+            code: node.attr("code").map(|v| v.to_text().into_owned()),
+            expire: node.attr("expire").and_then(|v| v.to_text().parse().ok()),
+            message: node.attr("message").map(|v| v.to_text().into_owned()),
         }
     }
 }
@@ -367,10 +428,10 @@ impl StreamError {
     /// Reads a `<stream:error>` node. A `conflict` child decides first (whatsmeow
     /// sends device_removed with code 401), then the code, then other children.
     pub fn from_node(node: &Node) -> StreamError {
-        let code = node.get_attr("code").map(|v| v.to_text().into_owned());
-        let first = node.get_children().first();
+        let code = node.attr("code").map(|v| v.to_text().into_owned());
+        let first = node.children().first();
         if let Some(conflict) = node.child("conflict") {
-            match conflict.get_attr("type").map(|v| v.to_text()).as_deref() {
+            match conflict.attr("type").map(|v| v.to_text()).as_deref() {
                 Some("replaced") => return StreamError::Replaced,
                 Some("device_removed") => return StreamError::DeviceRemoved,
                 _ => {}
@@ -389,8 +450,8 @@ impl StreamError {
         }
         if let Some(ack) = node.child("ack") {
             return StreamError::AckRequired {
-                id: ack.get_attr("id").map(|v| v.to_text().into_owned()),
-                class: ack.get_attr("class").map(|v| v.to_text().into_owned()),
+                id: ack.attr("id").map(|v| v.to_text().into_owned()),
+                class: ack.attr("class").map(|v| v.to_text().into_owned()),
             };
         }
         StreamError::Other {
@@ -486,7 +547,7 @@ impl ServerError {
     /// no text.
     pub fn from_node(stanza: Node) -> ServerError {
         let error = stanza.child("error");
-        let attr = |key: &str| error.and_then(|e| e.get_attr(key)).map(|v| v.to_text());
+        let attr = |key: &str| error.and_then(|e| e.attr(key)).map(|v| v.to_text());
         ServerError {
             code: attr("code").and_then(|c| c.parse().ok()),
             text: attr("text").map(|t| t.into_owned()).unwrap_or_default(),

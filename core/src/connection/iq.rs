@@ -4,7 +4,7 @@
 use crate::binary::{Jid, Node, Server, Str, Value};
 
 use super::event::IqId;
-use super::time::Instant;
+use crate::time::Instant;
 
 /// Makes request ids of the form `"<b0>.<b1>-<n>"`: two random bytes chosen
 /// once per connection, then a counter from 1 (whatsmeow's format; PROTOCOL.md
@@ -32,16 +32,17 @@ impl IdGenerator {
 pub(crate) enum IqKind {
     /// The caller's request: its answer becomes an `IqResponse` event.
     Caller,
-    /// The core's keepalive ping: consumed internally.
-    KeepAlive,
+    /// The device's own removal, from `Connection::logout`: a result ends
+    /// the connection logged out; an error or a timeout becomes an
+    /// `IqResponse` event.
+    Logout,
 }
 
 #[derive(Debug)]
 pub(crate) struct PendingIq {
     pub(crate) id: IqId,
     pub(crate) kind: IqKind,
-    /// `None` for the keepalive ping, whose deadline the keepalive state keeps.
-    pub(crate) deadline: Option<Instant>,
+    pub(crate) deadline: Instant,
 }
 
 /// Pending requests in the order they were sent. A linear scan is fine: a
@@ -67,28 +68,34 @@ impl PendingIqs {
     }
 
     pub(crate) fn earliest_deadline(&self) -> Option<Instant> {
-        self.list.iter().filter_map(|p| p.deadline).min()
+        self.list.iter().map(|p| p.deadline).min()
     }
 
     /// Removes and returns the requests whose deadline is at or before `now`,
     /// in the order they were sent.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<PendingIq> {
-        if !self
-            .list
-            .iter()
-            .any(|p| p.deadline.is_some_and(|d| d <= now))
-        {
+        if !self.list.iter().any(|p| p.deadline <= now) {
             return Vec::new();
         }
         let (expired, keep) = std::mem::take(&mut self.list)
             .into_iter()
-            .partition(|p| p.deadline.is_some_and(|d| d <= now));
+            .partition(|p| p.deadline <= now);
         self.list = keep;
         expired
     }
 
     pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, PendingIq> {
         self.list.drain(..)
+    }
+
+    /// How many of `kind` are pending.
+    pub(crate) fn count(&self, kind: IqKind) -> usize {
+        self.list.iter().filter(|p| p.kind == kind).count()
+    }
+
+    /// The pending request of `kind` (the first, if several).
+    pub(crate) fn find(&self, kind: IqKind) -> Option<&PendingIq> {
+        self.list.iter().find(|p| p.kind == kind)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -100,8 +107,8 @@ impl PendingIqs {
 /// `xmlns="urn:xmpp:ping"`, or a `<ping/>` child with no type or type get
 /// (PROTOCOL.md §5.2).
 pub(crate) fn is_server_ping(iq: &Node) -> bool {
-    let ty = iq.get_attr_str("type");
-    (ty == Some("get") && iq.get_attr_str("xmlns") == Some("urn:xmpp:ping"))
+    let ty = iq.attr_str("type");
+    (ty == Some("get") && iq.attr_str("xmlns") == Some("urn:xmpp:ping"))
         || (matches!(ty, None | Some("get")) && iq.child("ping").is_some())
 }
 
@@ -109,12 +116,14 @@ pub(crate) fn is_server_ping(iq: &Node) -> bool {
 /// only when the ping had one (whatsapp-rust).
 pub(crate) fn pong(ping: &Node) -> Node {
     let to = ping
-        .get_attr("from")
+        .attr("from")
         .cloned()
         .unwrap_or_else(|| Value::Jid(Jid::server_jid(Server::Pn)));
-    let mut node = Node::new("iq").attr("to", to).attr("type", "result");
-    if let Some(id) = ping.get_attr("id") {
-        node = node.attr("id", id.clone());
+    let mut node = Node::new("iq")
+        .with_attr("to", to)
+        .with_attr("type", "result");
+    if let Some(id) = ping.attr("id") {
+        node = node.with_attr("id", id.clone());
     }
     node
 }
@@ -123,8 +132,21 @@ pub(crate) fn pong(ping: &Node) -> Node {
 /// (whatsapp-rust and whatsmeow; PROTOCOL.md §5.3).
 pub(crate) fn keepalive_ping(id: Str) -> Node {
     Node::new("iq")
-        .attr("id", id)
-        .attr("xmlns", "w:p")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid(Server::Pn))
+        .with_attr("id", id)
+        .with_attr("xmlns", "w:p")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+}
+
+/// The request that unlinks this companion: `<iq xmlns="md" type="set"
+/// to="s.whatsapp.net"><remove-companion-device jid=<own jid>
+/// reason="user_initiated"/></iq>` (PROTOCOL.md §7).
+pub(crate) fn remove_companion_device(own: &Jid) -> Node {
+    Node::new("iq")
+        .with_attr("xmlns", "md")
+        .with_attr("type", "set")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([Node::new("remove-companion-device")
+            .with_attr("jid", own)
+            .with_attr("reason", "user_initiated")])
 }

@@ -29,7 +29,18 @@
 
 use std::time::Duration;
 
-use super::time::Instant;
+use crate::binary::Str;
+
+use crate::time::Instant;
+
+/// The keepalive ping in flight.
+#[derive(Debug)]
+pub(crate) struct Ping {
+    /// Its IQ id, which the pong echoes.
+    pub(crate) id: Str,
+    /// When it was sent.
+    pub(crate) sent: Instant,
+}
 
 #[derive(Debug)]
 pub(crate) struct KeepAlive {
@@ -39,8 +50,8 @@ pub(crate) struct KeepAlive {
     pub(crate) first_unanswered_send: Option<Instant>,
     /// The current interval.
     pub(crate) interval: Duration,
-    /// The outstanding ping: when it was sent.
-    pub(crate) ping_sent: Option<Instant>,
+    /// The outstanding ping.
+    pub(crate) ping: Option<Ping>,
 }
 
 impl KeepAlive {
@@ -49,7 +60,7 @@ impl KeepAlive {
             last_received: now,
             first_unanswered_send: None,
             interval,
-            ping_sent: None,
+            ping: None,
         }
     }
 
@@ -64,9 +75,14 @@ impl KeepAlive {
         }
     }
 
+    /// Whether `id` is the outstanding ping's.
+    pub(crate) fn is_ping(&self, id: &str) -> bool {
+        self.ping.as_ref().is_some_and(|p| p.id.as_str() == id)
+    }
+
     /// When to send the next ping (none while one is outstanding).
     pub(crate) fn ping_due(&self, dead_socket: Duration) -> Option<Instant> {
-        if self.ping_sent.is_some() {
+        if self.ping.is_some() {
             return None;
         }
         let idle = self.last_received + self.interval;
@@ -78,7 +94,7 @@ impl KeepAlive {
 
     /// When the outstanding ping, if any, declares the connection dead.
     pub(crate) fn dead_at(&self, deadline: Duration, hard_limit: Duration) -> Option<Instant> {
-        let sent = self.ping_sent?;
+        let sent = self.ping.as_ref()?.sent;
         Some((sent.max(self.last_received) + deadline).min(sent + hard_limit))
     }
 }

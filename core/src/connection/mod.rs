@@ -18,6 +18,7 @@
 //! | command | [`Connection::send_iq`] | queue a request and track its answer |
 //! | command | [`Connection::close`] | end the connection |
 //! | command | [`Connection::request_pair_code`] | link by phone number (pairing only) |
+//! | command | [`Connection::logout`] | unlink this device (logged in only) |
 //! | output | [`Connection::poll_transmit`] | bytes for the transport, in order |
 //! | output | [`Connection::poll_event`] | what the caller must know or do |
 //! | output | [`Connection::poll_timeout`] | when to call `handle_timeout` next |
@@ -29,7 +30,7 @@
 //!
 //! - `poll_transmit`: [`new`](Connection::new) (ClientHello), `handle_input`
 //!   (ClientFinish, pongs, pairing answers), `handle_timeout` (keepalive
-//!   pings), `send_node`, `send_iq`, `request_pair_code`.
+//!   pings), `send_node`, `send_iq`, `request_pair_code`, `logout`.
 //! - `poll_event`: `handle_input`, `handle_timeout` (IQ timeouts, keepalive and
 //!   handshake timeouts, QR rotation), `handle_transport_closed`, `close`, and a
 //!   `send_*` that exhausts the nonce counter.
@@ -39,8 +40,9 @@
 //!
 //! Time is an [`Instant`] on the caller's monotonic clock. It only moves
 //! forward: an input with an earlier `now` than one seen before is treated as
-//! that earlier-seen time (clamped, never a panic). Commands without a `now`
-//! use the latest time seen. Wall-clock time enters as data, in
+//! that earlier-seen time (clamped, never a panic). Commands take a `now` too:
+//! a send arms the dead-socket probe, so it is stamped with the current time.
+//! Wall-clock time enters as data, in
 //! [`Config::wall_clock`] and [`Connection::set_wall_clock`], for the
 //! certificate validity check.
 //!
@@ -52,18 +54,23 @@
 //! ```text
 //! new ──ClientHello──▶ ExpectServerHello (handshake timer: 20 s)
 //!   ServerHello ──verify chain, ClientFinish──▶ Transport
-//!   first stanza ends the handshake timer:
-//!     <success>                      → Event::LoggedIn
+//!   the login answer ends the handshake timer (other stanzas do not):
+//!     <success>                      → Event::DeviceChanged (login counter,
+//!                                      LID), Event::LoggedIn
 //!     <iq><pair-device>              → pairing (unregistered device only):
 //!       ack; Event::Qr per ref (60 s, then 20 s each) ─ refs used up ─▶
 //!         Event::QrExhausted, Disconnected(PairingExpired)
-//!       companion_reg_refresh        → Event::AdvSecretRotated, Event::Qr
+//!       companion_reg_refresh        → Event::DeviceChanged, Event::Qr
 //!       <pair-success> verified      → pair-device-sign; Event::PairSuccess
 //!                      refused       → <error 401/500>; Event::PairingFailed
-//!       <stream:error code=515>      → Disconnected { reconnect: true }:
+//!       <stream:error code=515>      → Disconnected { reconnect: Now }:
 //!                                      connect again with the paired device
+//!   once established:
+//!     <ib> with new edge routing     → Event::DeviceChanged, Event::Stanza
+//!     logout answered                → Event::LoggedOut, Disconnected(Closed)
 //!     <failure>, <stream:error>, <xmlstreamend/>, fatal error,
-//!     timeouts, close, transport closed → Event::Disconnected (once, last)
+//!     timeouts, close, transport closed → Event::Disconnected (once, last),
+//!       whose `reconnect` says what the driver does next
 //! ```
 //!
 //! After the end, every input is ignored and every command fails with
@@ -81,7 +88,6 @@ mod iq;
 pub mod keepalive;
 mod pairing;
 mod payload;
-mod time;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -100,28 +106,30 @@ use crate::pair::PairCodeRequestError;
 use crate::proto::device_props::PlatformType;
 use crate::store::Device;
 
+use crate::time::Instant;
 pub use codec::StanzaCodec;
 pub use config::{
     ClientProfile, Config, DEAD_SOCKET_TIMEOUT, DEFAULT_APP_VERSION, DEFAULT_IQ_TIMEOUT,
     HANDSHAKE_TIMEOUT, KEEPALIVE_DEADLINE, KEEPALIVE_HARD_LIMIT, KEEPALIVE_INTERVAL_MAX,
-    KEEPALIVE_INTERVAL_MIN,
+    KEEPALIVE_INTERVAL_MIN, LOGOUT_TIMEOUT,
 };
 pub use error::{CodecError, ConfigError, ConnectionError, SendError};
 pub use event::{
-    DisconnectReason, Event, FailureReason, IqError, IqId, LoginFailure, ServerError, StreamError,
+    DisconnectReason, Event, FailureReason, IqError, IqId, LoginFailure, Reconnect, ServerError,
+    StreamError,
 };
-pub use payload::{DJB_KEY_TYPE, build_hash, client_payload};
-pub use time::Instant;
+pub use payload::{build_hash, client_payload};
 
 use iq::{IdGenerator, IqKind, PendingIq, PendingIqs};
-use keepalive::KeepAlive;
+use keepalive::{KeepAlive, Ping};
 use pairing::Pairing;
 
 /// The connection's timers, an index into its timer table (the per-request
 /// IQ deadlines are kept with the requests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
-    /// From `new` until the first stanza after the handshake.
+    /// From `new` until the login answer: `<success>`, `<failure>`, or the
+    /// first stanza that pairing consumes.
     Handshake = 0,
     /// The next keepalive ping (interval or dead-socket probe).
     KeepAlive = 1,
@@ -163,6 +171,11 @@ impl TimerTable {
     }
 }
 
+/// The longest edge-routing info kept from an `<ib>` (real ones are a few
+/// dozen bytes; the pre-intro that carries it back could hold up to 16 MiB,
+/// which a hostile server must not make us store and send).
+const MAX_EDGE_ROUTING_LEN: usize = 4096;
+
 /// The client waits for the ServerHello.
 struct Handshake {
     state: ExpectServerHello,
@@ -177,8 +190,17 @@ struct Handshake {
 #[allow(clippy::large_enum_variant)]
 enum Phase {
     ExpectServerHello(Box<Handshake>),
-    Transport(StanzaCodec),
+    Transport(Established),
     Closed,
+}
+
+/// The handshake is done: stanzas flow, the keepalive runs, and the login is
+/// pending or done. Everything here ends with the transport phase.
+struct Established {
+    codec: StanzaCodec,
+    keepalive: KeepAlive,
+    /// `<success>` has arrived.
+    logged_in: bool,
 }
 
 /// One connection to WhatsApp, as a sans-IO state machine.
@@ -195,7 +217,8 @@ enum Phase {
 /// # #[cfg(feature = "testing")] {
 /// use std::time::Duration;
 /// use wa_core::binary::Node;
-/// use wa_core::connection::{Connection, Event, Instant};
+/// use wa_core::connection::{Connection, Event};
+/// use wa_core::time::Instant;
 /// use wa_core::testing::{self, TestServer};
 ///
 /// let mut server = TestServer::new([1; 32]);
@@ -220,9 +243,11 @@ enum Phase {
 ///         match event {
 ///             Event::LoggedIn { .. } => {
 ///                 logged_in = true;
-///                 let iq = Node::new("iq").attr("xmlns", "w").attr("type", "get");
+///                 let iq = Node::new("iq").with_attr("xmlns", "w").with_attr("type", "get");
 ///                 iq_id = Some(conn.send_iq(now, iq, Duration::from_secs(75))?);
 ///             }
+///             // The login counter went up: a real driver saves the device.
+///             Event::DeviceChanged { .. } => {}
 ///             Event::IqResponse { id, result } => {
 ///                 assert_eq!(Some(&id), iq_id.as_ref());
 ///                 assert!(result.is_ok());
@@ -256,15 +281,16 @@ pub struct Connection {
     wall_unix: Duration,
     wall_at: Instant,
     phase: Phase,
-    logged_in: bool,
+    /// The device as this connection knows it: updated by the login, edge
+    /// routing and pairing, reported in [`Event::DeviceChanged`] and
+    /// [`Event::PairSuccess`].
+    device: Device,
     decoder: FrameDecoder,
     out: Vec<u8>,
     events: VecDeque<Event>,
     timers: TimerTable,
     ids: IdGenerator,
     iqs: PendingIqs,
-    /// Present in the transport phase.
-    keepalive: Option<KeepAlive>,
     /// Set once, when the connection ends.
     end: Option<DisconnectReason>,
     /// Present on a connection made for an unregistered device.
@@ -296,7 +322,7 @@ impl Connection {
         let ephemeral = KeyPair::generate(&mut rng);
         // The device stores the public half; recomputing it would cost a base-point
         // multiplication (~15 µs, 5 % of the handshake budget) on every connect.
-        let static_key = KeyPair::from_stored(device.noise_key.private, device.noise_key.public);
+        let static_key = device.noise_key.clone();
         let (state, hello) = ClientHandshake::start(static_key, ephemeral, &NOISE_PROLOGUE);
         let mut out = Vec::with_capacity(encoder.encoded_len(hello.len()));
         encoder
@@ -332,14 +358,13 @@ impl Connection {
                 encoder,
                 client_payload,
             })),
-            logged_in: false,
+            device: device.clone(),
             decoder: FrameDecoder::new(),
             out,
             events: VecDeque::new(),
             timers,
             ids: IdGenerator::new(id_prefix),
             iqs: PendingIqs::default(),
-            keepalive: None,
             end: None,
             pairing,
         })
@@ -360,8 +385,8 @@ impl Connection {
         if self.end.is_some() || data.is_empty() {
             return;
         }
-        if let Some(keepalive) = &mut self.keepalive {
-            keepalive.on_receive(now);
+        if let Phase::Transport(established) = &mut self.phase {
+            established.keepalive.on_receive(now);
         }
         let mut decoder = mem::take(&mut self.decoder);
         let result = decoder.decode(data, |frame| self.handle_frame(now, frame));
@@ -392,13 +417,13 @@ impl Connection {
                 return;
             }
         }
+        // A logout that timed out is reported like a caller's request: the
+        // connection stays.
         for expired in self.iqs.take_expired(now) {
-            if expired.kind == IqKind::Caller {
-                self.events.push_back(Event::IqResponse {
-                    id: expired.id,
-                    result: Err(IqError::Timeout),
-                });
-            }
+            self.events.push_back(Event::IqResponse {
+                id: expired.id,
+                result: Err(IqError::Timeout),
+            });
         }
         if self.timers.expired(Timer::KeepAliveDeadline, now) {
             self.finish(DisconnectReason::KeepAliveTimeout);
@@ -429,16 +454,11 @@ impl Connection {
 
     // ---------------------------------------------------------------- commands
 
-    /// Queues a stanza. Possible once the ClientFinish is out; fails with
-    /// [`SendError::Handshaking`] before and [`SendError::Closed`] after the
-    /// end. Nothing is queued on error.
-    ///
-    /// The send is stamped with the latest time the connection has seen (it
-    /// arms the dead-socket probe); a driver that has not fed an input for a
-    /// while may call [`handle_timeout`](Self::handle_timeout) with the current
-    /// time first. A stale stamp only makes the probe ping earlier.
-    pub fn send_node(&mut self, node: &Node) -> Result<(), SendError> {
-        let now = self.now;
+    /// Queues a stanza at `now`. Possible once the ClientFinish is out; fails
+    /// with [`SendError::Handshaking`] before and [`SendError::Closed`] after
+    /// the end. Nothing is queued on error.
+    pub fn send_node(&mut self, now: Instant, node: &Node) -> Result<(), SendError> {
+        let now = self.advance_clock(now);
         self.write_node(now, node)
     }
 
@@ -461,7 +481,7 @@ impl Connection {
         if iq.tag != "iq" {
             return Err(SendError::NotAnIq(iq.tag.to_string()));
         }
-        let id = match iq.get_attr("id") {
+        let id = match iq.attr("id") {
             Some(id) => Str::new(&id.to_text()),
             None => {
                 let id = self.ids.next_id();
@@ -469,7 +489,8 @@ impl Connection {
                 id
             }
         };
-        if self.iqs.contains(&id) {
+        let is_ping = matches!(&self.phase, Phase::Transport(t) if t.keepalive.is_ping(&id));
+        if self.iqs.contains(&id) || is_ping {
             return Err(SendError::DuplicateIqId(id.to_string()));
         }
         self.write_node(now, &iq)?;
@@ -477,17 +498,59 @@ impl Connection {
         self.iqs.insert(PendingIq {
             id: id.clone(),
             kind: IqKind::Caller,
-            deadline: Some(now + timeout),
+            deadline: now + timeout,
         });
         Ok(id)
     }
 
-    /// Ends the connection: pending IQs fail with [`IqError::Disconnected`] and
-    /// [`Event::Disconnected`] reports [`DisconnectReason::Closed`] (no
-    /// reconnect). Bytes already queued stay available from
-    /// [`poll_transmit`](Self::poll_transmit); nothing more is queued. A second
-    /// call does nothing.
-    pub fn close(&mut self) {
+    /// Unlinks this device (PROTOCOL.md §7): asks the server to remove this
+    /// companion (`<remove-companion-device reason="user_initiated">`) and
+    /// tracks the answer for [`LOGOUT_TIMEOUT`].
+    ///
+    /// When the server confirms, [`Event::LoggedOut`] (delete the
+    /// credentials) and then [`Event::Disconnected`] with
+    /// [`DisconnectReason::Closed`] follow. A refusal or no answer in time is
+    /// an [`Event::IqResponse`] with this id, and the connection stays. If the
+    /// connection ends first, its [`Event::Disconnected`] decides (a server
+    /// may answer the removal by ending the stream with `device_removed`,
+    /// which is [`Reconnect::LoggedOut`]).
+    ///
+    /// Possible once logged in ([`SendError::NotLoggedIn`] before). A second
+    /// call while one is in flight returns the same id and sends nothing.
+    pub fn logout(&mut self, now: Instant) -> Result<IqId, SendError> {
+        let now = self.advance_clock(now);
+        if let Some(pending) = self.iqs.find(IqKind::Logout) {
+            return Ok(pending.id.clone());
+        }
+        match &self.phase {
+            Phase::Transport(established) if established.logged_in => {}
+            Phase::Transport(_) => return Err(SendError::NotLoggedIn),
+            Phase::ExpectServerHello(_) => return Err(SendError::Handshaking),
+            Phase::Closed => return Err(SendError::Closed),
+        }
+        let Some(own) = &self.device.pn else {
+            return Err(SendError::NotLoggedIn);
+        };
+        let mut iq = iq::remove_companion_device(own);
+        let id = self.ids.next_id();
+        iq.attrs.insert("id", id.clone());
+        self.write_node(now, &iq)?;
+        let id = IqId(id);
+        self.iqs.insert(PendingIq {
+            id: id.clone(),
+            kind: IqKind::Logout,
+            deadline: now + LOGOUT_TIMEOUT,
+        });
+        Ok(id)
+    }
+
+    /// Ends the connection at `now`: pending IQs fail with
+    /// [`IqError::Disconnected`] and [`Event::Disconnected`] reports
+    /// [`DisconnectReason::Closed`] ([`Reconnect::Never`]). Bytes already
+    /// queued stay available from [`poll_transmit`](Self::poll_transmit);
+    /// nothing more is queued. A second call does nothing.
+    pub fn close(&mut self, now: Instant) {
+        self.advance_clock(now);
         self.finish(DisconnectReason::Closed);
     }
 
@@ -508,13 +571,14 @@ impl Connection {
     /// build).
     pub fn request_pair_code(
         &mut self,
+        now: Instant,
         phone: &str,
         show_push_notification: bool,
     ) -> Result<(), PairCodeRequestError> {
+        let now = self.advance_clock(now);
         if self.end.is_some() {
             return Err(PairCodeRequestError::NotPairing);
         }
-        let now = self.now;
         self.with_pairing(now, |pairing, ctx| {
             pairing.request_pair_code(ctx, phone, show_push_notification)
         })
@@ -552,9 +616,10 @@ impl Connection {
 
     // --------------------------------------------------------------- accessors
 
-    /// Whether `<success>` was received on this connection.
+    /// Whether `<success>` was received on this connection and it has not
+    /// ended.
     pub fn is_logged_in(&self) -> bool {
-        self.logged_in
+        matches!(&self.phase, Phase::Transport(established) if established.logged_in)
     }
 
     /// Whether the handshake is done and stanzas can be sent.
@@ -570,11 +635,7 @@ impl Connection {
 
     /// How many requests sent with [`send_iq`](Self::send_iq) await an answer.
     pub fn pending_iqs(&self) -> usize {
-        self.iqs.len().saturating_sub(usize::from(
-            self.keepalive
-                .as_ref()
-                .is_some_and(|k| k.ping_sent.is_some()),
-        ))
+        self.iqs.count(IqKind::Caller)
     }
 
     /// The wall-clock time at the latest `now` seen, in unix seconds.
@@ -584,12 +645,12 @@ impl Connection {
 
     /// Test hook: the transport cipher's `(write, read)` counters, in the
     /// transport phase.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn transport_counters_for_testing(&self) -> Option<(u64, u64)> {
         match &self.phase {
-            Phase::Transport(codec) => Some((
-                codec.transport().write_counter(),
-                codec.transport().read_counter(),
+            Phase::Transport(established) => Some((
+                established.codec.transport().write_counter(),
+                established.codec.transport().read_counter(),
             )),
             _ => None,
         }
@@ -598,10 +659,13 @@ impl Connection {
     /// Test hook: moves the transport cipher's counters (see
     /// [`NoiseTransport::set_counters_for_testing`](crate::noise::NoiseTransport::set_counters_for_testing)).
     /// Does nothing before the transport phase.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn set_transport_counters_for_testing(&mut self, write: u64, read: u64) {
-        if let Phase::Transport(codec) = &mut self.phase {
-            codec.transport_mut().set_counters_for_testing(write, read);
+        if let Phase::Transport(established) = &mut self.phase {
+            established
+                .codec
+                .transport_mut()
+                .set_counters_for_testing(write, read);
         }
     }
 
@@ -618,7 +682,7 @@ impl Connection {
         match &mut self.phase {
             Phase::Closed => {}
             Phase::ExpectServerHello(_) => self.handle_server_hello(now, &frame),
-            Phase::Transport(codec) => match codec.read_frame(frame) {
+            Phase::Transport(established) => match established.codec.read_frame(frame) {
                 Ok(node) => self.handle_stanza(now, node),
                 Err(error) => self.fail(error),
             },
@@ -646,32 +710,33 @@ impl Connection {
                 encoder
                     .encode(&finish, &mut self.out)
                     .expect("a ClientFinish with a payload under 1 MiB always fits a frame");
-                self.phase = Phase::Transport(StanzaCodec::new(transport));
                 let interval = self.draw_keepalive_interval();
                 let mut keepalive = KeepAlive::new(now, interval);
                 keepalive.on_send(now);
-                self.keepalive = Some(keepalive);
+                self.phase = Phase::Transport(Established {
+                    codec: StanzaCodec::new(transport),
+                    keepalive,
+                    logged_in: false,
+                });
             }
         }
     }
 
     fn handle_stanza(&mut self, now: Instant, node: Node) {
-        self.timers.set(Timer::Handshake, None);
         if self
             .with_pairing(now, |pairing, ctx| pairing.handle_stanza(ctx, &node))
             .unwrap_or(false)
         {
+            // Pairing answered the login: its own timers take over.
+            self.timers.set(Timer::Handshake, None);
             return;
         }
         match node.tag.as_str() {
             "iq" => self.handle_iq(now, node),
-            "success" if !self.logged_in => {
-                self.logged_in = true;
-                self.events.push_back(Event::LoggedIn {
-                    server_time: node.get_attr("t").and_then(|t| t.to_text().parse().ok()),
-                    lid: node.attr_jid_opt("lid").ok().flatten(),
-                    stanza: node,
-                });
+            "success" if !self.is_logged_in() => self.on_success(node),
+            "ib" => {
+                self.learn_edge_routing(&node);
+                self.events.push_back(Event::Stanza(node));
             }
             "failure" => {
                 let failure = LoginFailure::from_node(&node);
@@ -686,34 +751,83 @@ impl Connection {
         }
     }
 
+    /// `<success>`: the login is done. The login counter goes up after every
+    /// `<success>` (PROTOCOL.md §3.7) and the LID it names is adopted; the
+    /// changed device is reported first, so it is saved before anything
+    /// else happens.
+    fn on_success(&mut self, node: Node) {
+        self.timers.set(Timer::Handshake, None);
+        if let Phase::Transport(established) = &mut self.phase {
+            established.logged_in = true;
+        }
+        let lid = node.attr_jid_opt("lid").ok().flatten();
+        if lid.is_some() && self.device.lid != lid {
+            self.device.lid.clone_from(&lid);
+        }
+        self.device.login_counter = self.device.login_counter.saturating_add(1);
+        self.events.push_back(Event::DeviceChanged {
+            device: Box::new(self.device.clone()),
+        });
+        self.events.push_back(Event::LoggedIn {
+            server_time: node.attr("t").and_then(|t| t.to_text().parse().ok()),
+            lid,
+            stanza: node,
+        });
+    }
+
+    /// Keeps the routing info of `<ib><edge_routing><routing_info>…`
+    /// (PROTOCOL.md §1.3) when it is new and of a sane size: the next
+    /// connection sends it back in its pre-intro.
+    fn learn_edge_routing(&mut self, ib: &Node) {
+        let info = ib
+            .child("edge_routing")
+            .and_then(|e| e.child("routing_info"))
+            .and_then(Node::content_bytes)
+            .filter(|info| !info.is_empty() && info.len() <= MAX_EDGE_ROUTING_LEN);
+        let Some(info) = info else {
+            return;
+        };
+        if self.device.edge_routing_info.as_deref() == Some(&info[..]) {
+            return;
+        }
+        self.device.edge_routing_info = Some(info.to_vec());
+        self.events.push_back(Event::DeviceChanged {
+            device: Box::new(self.device.clone()),
+        });
+    }
+
     fn handle_iq(&mut self, now: Instant, node: Node) {
-        let ty = node.get_attr_str("type");
+        let ty = node.attr_str("type");
         if matches!(ty, Some("result") | Some("error")) {
             let is_error = ty == Some("error");
-            let pending = node
-                .get_attr("id")
-                .and_then(|id| self.iqs.remove(&id.to_text()));
-            if let Some(pending) = pending {
-                match pending.kind {
-                    // Any answer, even an error, shows the server is there.
-                    IqKind::KeepAlive => {
-                        let interval = self.draw_keepalive_interval();
-                        if let Some(keepalive) = &mut self.keepalive {
-                            keepalive.ping_sent = None;
-                            keepalive.interval = interval;
-                        }
+            let Some(id) = node.attr("id").map(|id| id.to_text().into_owned()) else {
+                self.events.push_back(Event::Stanza(node));
+                return;
+            };
+            if matches!(&self.phase, Phase::Transport(t) if t.keepalive.is_ping(&id)) {
+                // Any answer, even an error, shows the server is there.
+                let interval = self.draw_keepalive_interval();
+                if let Phase::Transport(established) = &mut self.phase {
+                    established.keepalive.ping = None;
+                    established.keepalive.interval = interval;
+                }
+                return;
+            }
+            if let Some(pending) = self.iqs.remove(&id) {
+                let result = if is_error {
+                    Err(IqError::Server(ServerError::from_node(node)))
+                } else {
+                    Ok(node)
+                };
+                match (pending.kind, result) {
+                    (IqKind::Logout, Ok(_)) => {
+                        self.events.push_back(Event::LoggedOut);
+                        self.finish(DisconnectReason::Closed);
                     }
-                    IqKind::Caller => {
-                        let result = if is_error {
-                            Err(IqError::Server(ServerError::from_node(node)))
-                        } else {
-                            Ok(node)
-                        };
-                        self.events.push_back(Event::IqResponse {
-                            id: pending.id,
-                            result,
-                        });
-                    }
+                    (_, result) => self.events.push_back(Event::IqResponse {
+                        id: pending.id,
+                        result,
+                    }),
                 }
                 return;
             }
@@ -731,29 +845,21 @@ impl Connection {
         if self
             .write_node(now, &iq::keepalive_ping(id.clone()))
             .is_ok()
+            && let Phase::Transport(established) = &mut self.phase
         {
-            self.iqs.insert(PendingIq {
-                id: IqId(id),
-                kind: IqKind::KeepAlive,
-                deadline: None,
-            });
-            if let Some(keepalive) = &mut self.keepalive {
-                keepalive.ping_sent = Some(now);
-            }
+            established.keepalive.ping = Some(Ping { id, sent: now });
         }
     }
 
     fn write_node(&mut self, now: Instant, node: &Node) -> Result<(), SendError> {
-        let codec = match &mut self.phase {
-            Phase::Transport(codec) => codec,
+        let established = match &mut self.phase {
+            Phase::Transport(established) => established,
             Phase::ExpectServerHello(_) => return Err(SendError::Handshaking),
             Phase::Closed => return Err(SendError::Closed),
         };
-        match codec.write_node(node, &mut self.out) {
+        match established.codec.write_node(node, &mut self.out) {
             Ok(()) => {
-                if let Some(keepalive) = &mut self.keepalive {
-                    keepalive.on_send(now);
-                }
+                established.keepalive.on_send(now);
                 self.update_keepalive_timers();
                 Ok(())
             }
@@ -778,8 +884,8 @@ impl Connection {
     }
 
     fn update_keepalive_timers(&mut self) {
-        let (ping, dead) = match (&self.keepalive, &self.end) {
-            (Some(keepalive), None) => (
+        let (ping, dead) = match (&self.phase, &self.end) {
+            (Phase::Transport(Established { keepalive, .. }), None) => (
                 keepalive.ping_due(self.dead_socket_timeout),
                 keepalive.dead_at(self.keepalive_deadline, self.keepalive_hard_limit),
             ),
@@ -800,6 +906,7 @@ impl Connection {
         let mut state = self.pairing.take()?;
         let mut ctx = pairing::Ctx {
             now,
+            device: &mut self.device,
             rng: &mut self.rng,
             ids: &mut self.ids,
             sends: Vec::new(),
@@ -840,14 +947,13 @@ impl Connection {
     }
 
     /// Ends the connection once: drops the keys, fails pending IQs, reports
-    /// the reason as the last event.
+    /// the reason and what to do next as the last event.
     fn finish(&mut self, reason: DisconnectReason) {
         if self.end.is_some() {
             return;
         }
         self.phase = Phase::Closed;
         self.timers.clear();
-        self.keepalive = None;
         self.decoder = FrameDecoder::new();
         for pending in self.iqs.drain() {
             if pending.kind == IqKind::Caller {
@@ -857,9 +963,9 @@ impl Connection {
                 });
             }
         }
+        let just_paired = self.pairing.as_ref().is_some_and(|p| p.is_paired());
         self.events.push_back(Event::Disconnected {
-            reconnect: reason.should_reconnect(),
-            logged_out: reason.is_logged_out(),
+            reconnect: Reconnect::after(&reason, just_paired),
             reason: reason.clone(),
         });
         self.end = Some(reason);
@@ -876,7 +982,7 @@ impl fmt::Debug for Connection {
         };
         f.debug_struct("Connection")
             .field("phase", &phase)
-            .field("logged_in", &self.logged_in)
+            .field("logged_in", &self.is_logged_in())
             .field("now", &self.now)
             .field("pending_iqs", &self.iqs.len())
             .field("queued_bytes", &self.out.len())

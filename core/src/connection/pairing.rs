@@ -23,7 +23,7 @@ use crate::store::Device;
 
 use super::event::{DisconnectReason, Event};
 use super::iq::IdGenerator;
-use super::time::Instant;
+use crate::time::Instant;
 
 /// At most this many refs of one `<pair-device>` are kept (real servers send
 /// six); the rest are dropped.
@@ -38,6 +38,9 @@ const MAX_PAIRING_REF_LEN: usize = 1024;
 /// What one pairing step asks the connection to do.
 pub(super) struct Ctx<'a> {
     pub(super) now: Instant,
+    /// The device as pairing changes it (ADV secret rotations, the pair-code
+    /// secret, then the linked identity); what `PairSuccess` reports.
+    pub(super) device: &'a mut Device,
     pub(super) rng: &'a mut ChaCha20Rng,
     pub(super) ids: &'a mut IdGenerator,
     /// Stanzas to send, in order.
@@ -78,25 +81,31 @@ struct CodeFlow {
     stage: CodeStage,
 }
 
+/// Where the QR sequence stands (PROTOCOL.md §6.1).
+enum QrStage {
+    /// No `<pair-device>` yet: nothing to show.
+    AwaitingRefs,
+    /// A ref is on screen until `expires_at`.
+    Showing {
+        current: String,
+        expires_at: Instant,
+    },
+    /// Every ref was shown without a scan. The connection stays until
+    /// `give_up_at` while a pair code can still complete, and ends at once
+    /// otherwise.
+    Exhausted { give_up_at: Option<Instant> },
+    /// The device is linked; pairing is over on this connection.
+    Paired,
+}
+
 /// The pairing state of a connection made for an unregistered device.
 pub(super) struct Pairing {
-    /// The device as pairing changes it (ADV secret rotations and the
-    /// pair-code secret); what `PairSuccess` reports, updated.
-    device: Device,
     options: PairingOptions,
     platform: Option<PlatformType>,
     /// Refs not shown yet.
     refs: VecDeque<String>,
-    /// The ref on screen.
-    current_ref: Option<String>,
-    /// When the QR on screen expires.
-    qr_deadline: Option<Instant>,
-    /// When to give up once the refs are used up but a pair code is alive.
-    give_up_at: Option<Instant>,
-    pair_device_seen: bool,
-    exhausted: bool,
+    qr: QrStage,
     code: Option<CodeFlow>,
-    paired: bool,
 }
 
 impl Pairing {
@@ -111,25 +120,25 @@ impl Pairing {
             return None;
         }
         Some(Pairing {
-            device: device.clone(),
             options: options.clone(),
             platform,
             refs: VecDeque::new(),
-            current_ref: None,
-            qr_deadline: None,
-            give_up_at: None,
-            pair_device_seen: false,
-            exhausted: false,
+            qr: QrStage::AwaitingRefs,
             code: None,
-            paired: false,
         })
+    }
+
+    /// Whether this connection linked the device.
+    pub(super) fn is_paired(&self) -> bool {
+        matches!(self.qr, QrStage::Paired)
     }
 
     /// The next time [`handle_timeout`](Self::handle_timeout) has work.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        match (self.qr_deadline, self.give_up_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        match &self.qr {
+            QrStage::Showing { expires_at, .. } => Some(*expires_at),
+            QrStage::Exhausted { give_up_at } => *give_up_at,
+            QrStage::AwaitingRefs | QrStage::Paired => None,
         }
     }
 
@@ -145,11 +154,15 @@ impl Pairing {
 
     /// Rotates the QR or gives up, as the clock says.
     pub(super) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        if self.qr_deadline.is_some_and(|at| at <= ctx.now) {
+        if matches!(self.qr, QrStage::Showing { expires_at, .. } if expires_at <= ctx.now) {
             self.show_next_qr(ctx, false);
         }
-        if self.give_up_at.is_some_and(|at| at <= ctx.now) && !self.paired {
-            self.give_up_at = None;
+        if let QrStage::Exhausted {
+            give_up_at: Some(at),
+        } = self.qr
+            && at <= ctx.now
+        {
+            self.qr = QrStage::Exhausted { give_up_at: None };
             ctx.end = Some(DisconnectReason::PairingExpired);
         }
     }
@@ -157,16 +170,16 @@ impl Pairing {
     // ----------------------------------------------------------------- iq
 
     fn handle_iq(&mut self, ctx: &mut Ctx<'_>, node: &Node) -> bool {
-        match node.get_attr_str("type") {
+        match node.attr_str("type") {
             Some("set") => {}
             Some("result") | Some("error") => return self.handle_iq_answer(ctx, node),
             _ => return false,
         }
         let from_server = node
-            .get_attr("from")
+            .attr("from")
             .and_then(|v| v.to_jid().ok())
             .is_some_and(|jid| jid == Jid::server_jid(Server::Pn));
-        let Some(id) = node.get_attr("id").map(|v| v.to_text().into_owned()) else {
+        let Some(id) = node.attr("id").map(|v| v.to_text().into_owned()) else {
             return false;
         };
         if !from_server {
@@ -186,14 +199,14 @@ impl Pairing {
     fn on_pair_device(&mut self, ctx: &mut Ctx<'_>, iq: &Node, id: &str, pair_device: &Node) {
         // Acknowledge at once (PROTOCOL.md §6.1 step 3).
         let mut ack = Node::new("iq");
-        if let Some(from) = iq.get_attr("from") {
-            ack = ack.attr("to", from.clone());
+        if let Some(from) = iq.attr("from") {
+            ack = ack.with_attr("to", from.clone());
         }
-        ctx.sends.push(ack.attr("id", id).attr("type", "result"));
-        if self.paired {
+        ctx.sends
+            .push(ack.with_attr("id", id).with_attr("type", "result"));
+        if self.is_paired() {
             return;
         }
-        self.pair_device_seen = true;
         self.refs = pair_device
             .children_by_tag("ref")
             .filter_map(Node::content_text)
@@ -201,8 +214,7 @@ impl Pairing {
             .take(MAX_REFS)
             .map(str::to_owned)
             .collect();
-        self.exhausted = false;
-        self.give_up_at = None;
+        self.qr = QrStage::AwaitingRefs;
         self.show_next_qr(ctx, true);
         if matches!(
             self.code.as_ref().map(|c| &c.stage),
@@ -215,15 +227,10 @@ impl Pairing {
     /// Shows the next ref, or reports that the refs are used up.
     fn show_next_qr(&mut self, ctx: &mut Ctx<'_>, first: bool) {
         match self.refs.pop_front() {
-            Some(pairing_ref) => {
-                self.current_ref = Some(pairing_ref);
-                self.emit_qr(ctx, first);
-            }
+            Some(pairing_ref) => self.show_qr(ctx, pairing_ref, first),
             None => {
-                self.current_ref = None;
-                self.qr_deadline = None;
-                if !self.exhausted {
-                    self.exhausted = true;
+                if !matches!(self.qr, QrStage::Exhausted { .. }) {
+                    self.qr = QrStage::Exhausted { give_up_at: None };
                     ctx.events.push(Event::QrExhausted);
                 }
                 self.give_up_unless_code_alive(ctx);
@@ -231,39 +238,45 @@ impl Pairing {
         }
     }
 
-    fn emit_qr(&mut self, ctx: &mut Ctx<'_>, first: bool) {
-        let Some(pairing_ref) = &self.current_ref else {
-            return;
-        };
+    /// Puts `pairing_ref` on screen: 60 s for the first code of a sequence,
+    /// 20 s for each later one.
+    fn show_qr(&mut self, ctx: &mut Ctx<'_>, pairing_ref: String, first: bool) {
         let ttl = if first {
             pair::FIRST_QR_TTL
         } else {
             pair::NEXT_QR_TTL
         };
         let expires_at = ctx.now + ttl;
-        self.qr_deadline = Some(expires_at);
-        let code = QrData::for_device(pairing_ref, &self.device, pair::platform_id(self.platform))
+        let code = QrData::for_device(&pairing_ref, ctx.device, pair::platform_id(self.platform))
             .encode(self.options.qr_deep_link);
+        self.qr = QrStage::Showing {
+            current: pairing_ref,
+            expires_at,
+        };
         ctx.events.push(Event::Qr { code, expires_at });
     }
 
     /// With the refs used up, the connection stays only while a pair code can
     /// still complete (whatsapp-rust); otherwise it ends now.
     fn give_up_unless_code_alive(&mut self, ctx: &mut Ctx<'_>) {
-        if !self.exhausted || self.paired {
+        if !matches!(self.qr, QrStage::Exhausted { .. }) {
             return;
         }
         match &self.code {
-            Some(code) if code.expires_at > ctx.now => self.give_up_at = Some(code.expires_at),
+            Some(code) if code.expires_at > ctx.now => {
+                self.qr = QrStage::Exhausted {
+                    give_up_at: Some(code.expires_at),
+                };
+            }
             _ => {
-                self.give_up_at = None;
+                self.qr = QrStage::Exhausted { give_up_at: None };
                 ctx.end = Some(DisconnectReason::PairingExpired);
             }
         }
     }
 
     fn on_pair_success(&mut self, ctx: &mut Ctx<'_>, id: &str, node: &Node) {
-        if self.paired {
+        if self.is_paired() {
             // Only one pair-success per connection is honoured.
             let error = PairError::Malformed("second pair-success");
             ctx.sends.push(pair::pair_error_reply(id, &error));
@@ -272,21 +285,18 @@ impl Pairing {
         let mut random = [0u8; 64];
         ctx.rng.fill_bytes(&mut random);
         let verified = PairSuccess::from_node(node).and_then(|success| {
-            pair::verify_device_identity(&self.device, &success.device_identity, &random)
+            pair::verify_device_identity(ctx.device, &success.device_identity, &random)
                 .map(|signed| (success, signed))
         });
         match verified {
             Ok((success, signed)) => {
                 ctx.sends.push(pair::pair_device_sign(id, &signed));
-                self.device = pair::apply_pair_success(&self.device, &success, &signed);
-                self.paired = true;
+                *ctx.device = pair::apply_pair_success(ctx.device, &success, &signed);
+                self.qr = QrStage::Paired;
                 self.refs.clear();
-                self.current_ref = None;
-                self.qr_deadline = None;
-                self.give_up_at = None;
                 self.code = None;
                 ctx.events.push(Event::PairSuccess {
-                    device: Box::new(self.device.clone()),
+                    device: Box::new(ctx.device.clone()),
                 });
             }
             Err(error) => {
@@ -298,13 +308,13 @@ impl Pairing {
 
     /// The answer to one of our pair-code IQs.
     fn handle_iq_answer(&mut self, ctx: &mut Ctx<'_>, node: &Node) -> bool {
-        let Some(id) = node.get_attr("id").map(|v| v.to_text()) else {
+        let Some(id) = node.attr("id").map(|v| v.to_text()) else {
             return false;
         };
         let Some(code) = &mut self.code else {
             return false;
         };
-        let is_error = node.get_attr_str("type") == Some("error");
+        let is_error = node.attr_str("type") == Some("error");
         match &code.stage {
             CodeStage::AwaitingRef { iq_id } if *iq_id == id => {
                 let pairing_ref = node
@@ -347,7 +357,7 @@ impl Pairing {
     // ------------------------------------------------------- notifications
 
     fn handle_notification(&mut self, ctx: &mut Ctx<'_>, node: &Node) -> bool {
-        let kind = node.get_attr_str("type");
+        let kind = node.attr_str("type");
         if !matches!(
             kind,
             Some("companion_reg_refresh") | Some("link_code_companion_reg")
@@ -356,13 +366,13 @@ impl Pairing {
         }
         // The caller never sees these, so the core owes the transport ack
         // (PROTOCOL.md §5.4).
-        if let (Some(id), Some(from)) = (node.get_attr("id"), node.get_attr("from")) {
+        if let (Some(id), Some(from)) = (node.attr("id"), node.attr("from")) {
             ctx.sends.push(
                 Node::new("ack")
-                    .attr("class", "notification")
-                    .attr("id", id.clone())
-                    .attr("to", from.clone())
-                    .attr("type", Value::Str(kind.unwrap_or_default().into())),
+                    .with_attr("class", "notification")
+                    .with_attr("id", id.clone())
+                    .with_attr("to", from.clone())
+                    .with_attr("type", Value::Str(kind.unwrap_or_default().into())),
             );
         }
         match kind {
@@ -388,18 +398,21 @@ impl Pairing {
             self.code.as_ref().map(|c| &c.stage),
             Some(CodeStage::Finished { .. })
         );
-        if !asks || self.paired || finishing {
+        if !asks || self.is_paired() || finishing {
             return;
         }
-        self.device.rotate_adv_secret(ctx.rng);
-        ctx.events.push(Event::AdvSecretRotated {
-            device: Box::new(self.device.clone()),
+        ctx.device.rotate_adv_secret(ctx.rng);
+        ctx.events.push(Event::DeviceChanged {
+            device: Box::new(ctx.device.clone()),
         });
-        self.emit_qr(ctx, true);
+        if let QrStage::Showing { current, .. } = &self.qr {
+            let current = current.clone();
+            self.show_qr(ctx, current, true);
+        }
     }
 
     fn on_link_code(&mut self, ctx: &mut Ctx<'_>, registration: &Node) {
-        if registration.get_attr_str("stage") != Some("primary_hello") || self.paired {
+        if registration.attr_str("stage") != Some("primary_hello") || self.is_paired() {
             return;
         }
         let Some(code) = &mut self.code else {
@@ -429,15 +442,15 @@ impl Pairing {
             return;
         }
         code.primary_hellos += 1;
-        match companion_finish(ctx, &self.device, code, &hello) {
+        match companion_finish(ctx, code, &hello) {
             Ok((adv_secret, finish)) => {
-                self.device.adv_secret_key = adv_secret;
+                ctx.device.adv_secret_key = adv_secret;
                 let iq_id = ctx.next_id();
                 ctx.sends.push(pair::companion_finish_iq(
                     &iq_id,
                     &code.phone,
                     &finish,
-                    &self.device.identity_key.public,
+                    &ctx.device.identity_key.public,
                     &expected_ref,
                 ));
                 code.stage = CodeStage::Finished {
@@ -458,7 +471,7 @@ impl Pairing {
         phone: &str,
         show_push_notification: bool,
     ) -> Result<(), PairCodeRequestError> {
-        if self.paired {
+        if self.is_paired() {
             return Err(PairCodeRequestError::NotPairing);
         }
         let phone =
@@ -480,7 +493,7 @@ impl Pairing {
             primary_hellos: 0,
             stage: CodeStage::Queued,
         });
-        if self.pair_device_seen {
+        if !matches!(self.qr, QrStage::AwaitingRefs) {
             self.send_companion_hello(ctx);
         }
         Ok(())
@@ -496,7 +509,7 @@ impl Pairing {
             &iq_id,
             &code.phone,
             &code.wrapped,
-            &self.device.noise_key.public,
+            &ctx.device.noise_key.public,
             pair::platform_id(self.platform),
             &display,
             code.show_push_notification,
@@ -509,13 +522,12 @@ impl Pairing {
 /// bundle and the new ADV secret.
 fn companion_finish(
     ctx: &mut Ctx<'_>,
-    device: &Device,
     code: &CodeFlow,
     hello: &PrimaryHello,
 ) -> Result<([u8; 32], Vec<u8>), PairError> {
     let primary_ephemeral = pair::unwrap_key(&code.code, &hello.wrapped_primary_ephemeral)?;
     let ephemeral_shared = pair::x25519(code.ephemeral.private_key(), &primary_ephemeral)?;
-    let identity_shared = pair::x25519(&device.identity_key.private, &hello.primary_identity)?;
+    let identity_shared = pair::x25519(&ctx.device.identity_key.private, &hello.primary_identity)?;
     let mut random = [0u8; 32];
     let mut salt = [0u8; 32];
     let mut iv = [0u8; 12];
@@ -523,7 +535,7 @@ fn companion_finish(
     ctx.rng.fill_bytes(&mut salt);
     ctx.rng.fill_bytes(&mut iv);
     let bundle = pair::KeyBundle {
-        companion_identity: device.identity_key.public,
+        companion_identity: ctx.device.identity_key.public,
         primary_identity: hello.primary_identity,
         random,
     };
@@ -537,11 +549,11 @@ fn refused(node: &Node) -> PairError {
     let error = node.child("error");
     PairError::PairCodeRefused {
         code: error
-            .and_then(|e| e.get_attr("code"))
+            .and_then(|e| e.attr("code"))
             .and_then(|c| c.to_text().parse().ok())
             .unwrap_or(0),
         text: error
-            .and_then(|e| e.get_attr("text"))
+            .and_then(|e| e.attr("text"))
             .map(|t| t.to_text().chars().take(128).collect())
             .unwrap_or_default(),
     }

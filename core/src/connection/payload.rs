@@ -5,6 +5,7 @@ use md5::{Digest, Md5};
 use prost::Message as _;
 
 use crate::binary::{Jid, Server};
+use crate::keys::DJB_KEY_TYPE;
 use crate::proto::ClientPayload;
 use crate::proto::client_payload::{
     ConnectType, DevicePairingRegistrationData, UserAgent, WebInfo, user_agent, web_info,
@@ -13,9 +14,6 @@ use crate::store::{AppVersion, Device};
 
 use super::config::ClientProfile;
 use super::error::ConfigError;
-
-/// The Signal "DJB" key type byte, `eKeytype` (PROTOCOL.md §3.2).
-pub const DJB_KEY_TYPE: u8 = 0x05;
 
 /// The ClientPayload for `device`: the login payload when the device is
 /// registered ([`Device::is_registered`]), the registration payload otherwise.
@@ -67,9 +65,8 @@ pub fn client_payload(
 }
 
 /// `(username, device)` from a PN JID such as `5511987650001:7@s.whatsapp.net`.
-fn login_identity(pn: &str) -> Result<(u64, u32), ConfigError> {
-    let invalid = || ConfigError::InvalidPn(pn.to_owned());
-    let jid: Jid = pn.parse().map_err(|_| invalid())?;
+fn login_identity(jid: &Jid) -> Result<(u64, u32), ConfigError> {
+    let invalid = || ConfigError::InvalidPn(jid.to_string());
     if jid.server() != Server::Pn {
         return Err(invalid());
     }
@@ -156,15 +153,19 @@ mod tests {
 
     #[test]
     fn login_identity_reads_user_and_device() {
+        let jid = |s: &str| s.parse::<Jid>().unwrap();
         assert_eq!(
-            login_identity("5511987650001:7@s.whatsapp.net").unwrap(),
+            login_identity(&jid("5511987650001:7@s.whatsapp.net")).unwrap(),
             (5_511_987_650_001, 7)
         );
-        assert_eq!(login_identity("123@s.whatsapp.net").unwrap(), (123, 0));
-        for bad in ["abc@s.whatsapp.net", "123@lid", "", "123:7@g.us"] {
+        assert_eq!(
+            login_identity(&jid("123@s.whatsapp.net")).unwrap(),
+            (123, 0)
+        );
+        for bad in ["abc@s.whatsapp.net", "123@lid", "123:7@g.us"] {
             assert_eq!(
-                login_identity(bad),
-                Err(ConfigError::InvalidPn(bad.to_owned())),
+                login_identity(&jid(bad)),
+                Err(ConfigError::InvalidPn(jid(bad).to_string())),
                 "{bad}"
             );
         }

@@ -14,26 +14,26 @@ const MAX_DEVICES: usize = 64;
 
 /// `<iq xmlns="usync" type="get">` asking for the device lists of `users`.
 pub fn usync_devices(users: &[Jid], sid: &str) -> Node {
-    let list = Node::new("list").children(
+    let list = Node::new("list").with_children(
         users
             .iter()
-            .map(|u| Node::new("user").attr("jid", u.to_non_ad())),
+            .map(|u| Node::new("user").with_attr("jid", u.to_non_ad())),
     );
     let usync = Node::new("usync")
-        .attr("sid", sid)
-        .attr("mode", "query")
-        .attr("last", "true")
-        .attr("index", "0")
-        .attr("context", "message")
-        .children([
-            Node::new("query").children([Node::new("devices").attr("version", "2")]),
+        .with_attr("sid", sid)
+        .with_attr("mode", "query")
+        .with_attr("last", "true")
+        .with_attr("index", "0")
+        .with_attr("context", "message")
+        .with_children([
+            Node::new("query").with_children([Node::new("devices").with_attr("version", "2")]),
             list,
         ]);
     Node::new("iq")
-        .attr("xmlns", "usync")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .children([usync])
+        .with_attr("xmlns", "usync")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([usync])
 }
 
 /// One user's devices in a usync answer.
@@ -92,19 +92,19 @@ pub fn upload_prekeys(
     pre_keys: &[PreKeyRecord],
     signed: &SignedPreKeyRecord,
 ) -> Node {
-    let list = Node::new("list").children(
+    let list = Node::new("list").with_children(
         pre_keys
             .iter()
             .map(|k| key_node("key", k.id(), k.public_key().raw(), None)),
     );
     Node::new("iq")
-        .attr("xmlns", "encrypt")
-        .attr("type", "set")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .children([
-            Node::new("registration").bytes(registration_id.to_be_bytes().to_vec()),
-            Node::new("type").bytes(vec![crate::signal::DJB_TYPE]),
-            Node::new("identity").bytes(identity.raw().to_vec()),
+        .with_attr("xmlns", "encrypt")
+        .with_attr("type", "set")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([
+            Node::new("registration").with_bytes(registration_id.to_be_bytes().to_vec()),
+            Node::new("type").with_bytes(vec![crate::signal::DJB_TYPE]),
+            Node::new("identity").with_bytes(identity.raw().to_vec()),
             list,
             key_node(
                 "skey",
@@ -119,10 +119,10 @@ pub fn upload_prekeys(
 /// holds for us.
 pub fn prekey_count() -> Node {
     Node::new("iq")
-        .attr("xmlns", "encrypt")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .children([Node::new("count")])
+        .with_attr("xmlns", "encrypt")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([Node::new("count")])
 }
 
 /// Parses the answer to [`prekey_count`].
@@ -134,12 +134,16 @@ pub fn parse_prekey_count(iq: &Node) -> Result<u32, StanzaError> {
 /// `<iq xmlns="encrypt" type="get"><key><user jid=…/>…</key></iq>`: prekey
 /// bundles of `devices`.
 pub fn fetch_bundles(devices: &[Jid]) -> Node {
-    let key = Node::new("key").children(devices.iter().map(|d| Node::new("user").attr("jid", d)));
+    let key = Node::new("key").with_children(
+        devices
+            .iter()
+            .map(|d| Node::new("user").with_attr("jid", d)),
+    );
     Node::new("iq")
-        .attr("xmlns", "encrypt")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .children([key])
+        .with_attr("xmlns", "encrypt")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([key])
 }
 
 /// One device's answer in a bundle result.
@@ -170,7 +174,7 @@ pub fn parse_bundles(iq: &Node) -> Result<Vec<BundleResult>, StanzaError> {
     for user in list.children_by_tag("user").take(MAX_USERS) {
         let device = user.attr_jid("jid")?;
         if let Some(error) = user.child("error") {
-            let code = error.get_attr_str("code").unwrap_or("").to_owned();
+            let code = error.attr_str("code").unwrap_or("").to_owned();
             out.push(BundleResult::Error { device, code });
             continue;
         }
@@ -201,9 +205,9 @@ pub fn parse_bundles(iq: &Node) -> Result<Vec<BundleResult>, StanzaError> {
 /// A device's bundle as the server sends it (what the test network answers).
 pub fn bundle_node(device: &Jid, bundle: &PreKeyBundle) -> Node {
     let mut children = vec![
-        Node::new("registration").bytes(bundle.registration_id.to_be_bytes().to_vec()),
-        Node::new("type").bytes(vec![crate::signal::DJB_TYPE]),
-        Node::new("identity").bytes(bundle.identity_key.raw().to_vec()),
+        Node::new("registration").with_bytes(bundle.registration_id.to_be_bytes().to_vec()),
+        Node::new("type").with_bytes(vec![crate::signal::DJB_TYPE]),
+        Node::new("identity").with_bytes(bundle.identity_key.raw().to_vec()),
     ];
     if let Some((id, key)) = &bundle.pre_key {
         children.push(key_node("key", *id, key.raw(), None));
@@ -214,5 +218,7 @@ pub fn bundle_node(device: &Jid, bundle: &PreKeyBundle) -> Node {
         bundle.signed_pre_key.raw(),
         Some(&bundle.signed_pre_key_signature),
     ));
-    Node::new("user").attr("jid", device).children(children)
+    Node::new("user")
+        .with_attr("jid", device)
+        .with_children(children)
 }

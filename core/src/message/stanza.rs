@@ -55,17 +55,17 @@ impl Enc {
     /// The `<enc v="2">` element.
     pub fn to_node(&self) -> Node {
         let mut node = Node::new("enc")
-            .attr("v", "2")
-            .attr("type", self.kind.as_str());
+            .with_attr("v", "2")
+            .with_attr("type", self.kind.as_str());
         if let Some(media) = &self.media_type {
-            node = node.attr("mediatype", media.as_str());
+            node = node.with_attr("mediatype", media.as_str());
         }
-        node.bytes(self.ciphertext.clone())
+        node.with_bytes(self.ciphertext.clone())
     }
 
     fn parse(node: &Node) -> Result<Self, StanzaError> {
         let kind = node
-            .get_attr_str("type")
+            .attr_str("type")
             .and_then(EncType::parse)
             .ok_or(StanzaError::Invalid("enc type"))?;
         let ciphertext = node
@@ -75,7 +75,7 @@ impl Enc {
         Ok(Enc {
             kind,
             ciphertext,
-            media_type: node.get_attr_str("mediatype").map(str::to_owned),
+            media_type: node.attr_str("mediatype").map(str::to_owned),
         })
     }
 }
@@ -116,7 +116,7 @@ impl IncomingMessage {
         if node.tag != "message" {
             return Err(StanzaError::Invalid("not a message"));
         }
-        let id = node.attr_str("id")?.to_owned();
+        let id = node.require_attr_str("id")?.to_owned();
         let from = node.attr_jid("from")?;
         let participant = node.attr_jid_opt("participant")?;
         let recipient = node.attr_jid_opt("recipient")?;
@@ -128,10 +128,7 @@ impl IncomingMessage {
         ]
         .iter()
         .find_map(|k| node.attr_jid_opt(k).ok().flatten());
-        let timestamp = node
-            .get_attr_str("t")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
+        let timestamp = node.attr_str("t").and_then(|t| t.parse().ok()).unwrap_or(0);
         let encs = node
             .children_by_tag("enc")
             .take(MAX_ENCS)
@@ -144,9 +141,9 @@ impl IncomingMessage {
             recipient,
             sender_alt,
             timestamp,
-            push_name: node.get_attr_str("notify").map(str::to_owned),
-            offline: node.get_attr("offline").is_some(),
-            kind: node.get_attr_str("type").map(str::to_owned),
+            push_name: node.attr_str("notify").map(str::to_owned),
+            offline: node.attr("offline").is_some(),
+            kind: node.attr_str("type").map(str::to_owned),
             encs,
         })
     }
@@ -171,13 +168,13 @@ impl IncomingMessage {
     /// Copies the addressing attributes an answer must echo.
     fn answer(&self, tag: &str) -> Node {
         let mut node = Node::new(tag)
-            .attr("id", self.id.as_str())
-            .attr("to", &self.from);
+            .with_attr("id", self.id.as_str())
+            .with_attr("to", &self.from);
         if let Some(p) = &self.participant {
-            node = node.attr("participant", p);
+            node = node.with_attr("participant", p);
         }
         if let Some(r) = &self.recipient {
-            node = node.attr("recipient", r);
+            node = node.with_attr("recipient", r);
         }
         node
     }
@@ -187,7 +184,7 @@ impl IncomingMessage {
     pub fn delivery_receipt(&self, from_own_device: bool) -> Node {
         let node = self.answer("receipt");
         if from_own_device {
-            node.attr("type", "sender")
+            node.with_attr("type", "sender")
         } else {
             node
         }
@@ -195,7 +192,7 @@ impl IncomingMessage {
 
     /// The ack of a message we could not (or need not) answer with a receipt.
     pub fn ack(&self) -> Node {
-        self.answer("ack").attr("class", "message")
+        self.answer("ack").with_attr("class", "message")
     }
 
     /// A retry receipt asking the sender to encrypt again: `count` is the
@@ -203,20 +200,20 @@ impl IncomingMessage {
     /// for rebuilding the session.
     pub fn retry_receipt(&self, count: u32, registration_id: u32, keys: Option<RetryKeys>) -> Node {
         let retry = Node::new("retry")
-            .attr("v", "1")
-            .attr("id", self.id.as_str())
-            .attr("t", self.timestamp)
-            .attr("count", count);
+            .with_attr("v", "1")
+            .with_attr("id", self.id.as_str())
+            .with_attr("t", self.timestamp)
+            .with_attr("count", count);
         let mut children = vec![
             retry,
-            Node::new("registration").bytes(registration_id.to_be_bytes().to_vec()),
+            Node::new("registration").with_bytes(registration_id.to_be_bytes().to_vec()),
         ];
         if let Some(keys) = keys {
             children.push(keys.to_node());
         }
         self.answer("receipt")
-            .attr("type", "retry")
-            .children(children)
+            .with_attr("type", "retry")
+            .with_children(children)
     }
 }
 
@@ -235,9 +232,9 @@ pub struct RetryKeys {
 
 impl RetryKeys {
     fn to_node(&self) -> Node {
-        Node::new("keys").children([
-            Node::new("type").bytes(vec![crate::signal::DJB_TYPE]),
-            Node::new("identity").bytes(self.identity.to_vec()),
+        Node::new("keys").with_children([
+            Node::new("type").with_bytes(vec![crate::signal::DJB_TYPE]),
+            Node::new("identity").with_bytes(self.identity.to_vec()),
             key_node("key", self.pre_key.0, &self.pre_key.1, None),
             key_node(
                 "skey",
@@ -245,7 +242,7 @@ impl RetryKeys {
                 &self.signed_pre_key.1,
                 Some(&self.signed_pre_key.2),
             ),
-            Node::new("device-identity").bytes(self.device_identity.clone()),
+            Node::new("device-identity").with_bytes(self.device_identity.clone()),
         ])
     }
 
@@ -276,13 +273,13 @@ impl RetryKeys {
 /// `<tag><id>3 bytes</id><value>32 bytes</value>[<signature>64</signature>]</tag>`.
 pub(crate) fn key_node(tag: &str, id: u32, value: &[u8; 32], signature: Option<&[u8; 64]>) -> Node {
     let mut children = vec![
-        Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()),
-        Node::new("value").bytes(value.to_vec()),
+        Node::new("id").with_bytes(id.to_be_bytes()[1..].to_vec()),
+        Node::new("value").with_bytes(value.to_vec()),
     ];
     if let Some(sig) = signature {
-        children.push(Node::new("signature").bytes(sig.to_vec()));
+        children.push(Node::new("signature").with_bytes(sig.to_vec()));
     }
-    Node::new(tag.to_owned()).children(children)
+    Node::new(tag.to_owned()).with_children(children)
 }
 
 /// The 24-bit big-endian `<id>` child of a key element.
@@ -328,17 +325,17 @@ pub struct RetryReceipt {
 impl RetryReceipt {
     /// Parses a `<receipt type="retry">`.
     pub fn parse(node: &Node) -> Result<Self, StanzaError> {
-        if node.tag != "receipt" || node.get_attr_str("type") != Some("retry") {
+        if node.tag != "receipt" || node.attr_str("type") != Some("retry") {
             return Err(StanzaError::Invalid("not a retry receipt"));
         }
         let retry = node.child("retry").ok_or(StanzaError::Invalid("retry"))?;
         let registration = fixed::<4>(node, "registration")?;
         Ok(RetryReceipt {
-            message_id: node.attr_str("id")?.to_owned(),
+            message_id: node.require_attr_str("id")?.to_owned(),
             from: node.attr_jid("from")?,
             participant: node.attr_jid_opt("participant")?,
             count: retry
-                .get_attr_str("count")
+                .attr_str("count")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
             registration_id: u32::from_be_bytes(registration),
@@ -364,21 +361,21 @@ pub fn outgoing_message(
     recipients: &[Recipient],
     device_identity: Option<&[u8]>,
 ) -> Node {
-    let participants = Node::new("participants").children(recipients.iter().map(|r| {
+    let participants = Node::new("participants").with_children(recipients.iter().map(|r| {
         Node::new("to")
-            .attr("jid", &r.device)
-            .children([r.enc.to_node()])
+            .with_attr("jid", &r.device)
+            .with_children([r.enc.to_node()])
     }));
     let mut children = vec![participants];
     let has_pkmsg = recipients.iter().any(|r| r.enc.kind == EncType::PreKey);
     if let (true, Some(identity)) = (has_pkmsg, device_identity) {
-        children.push(Node::new("device-identity").bytes(identity.to_vec()));
+        children.push(Node::new("device-identity").with_bytes(identity.to_vec()));
     }
     Node::new("message")
-        .attr("id", id)
-        .attr("to", to)
-        .attr("type", "text")
-        .children(children)
+        .with_attr("id", id)
+        .with_attr("to", to)
+        .with_attr("type", "text")
+        .with_children(children)
 }
 
 /// The server's ack of one of our messages.
@@ -397,16 +394,14 @@ pub struct ServerAck {
 impl ServerAck {
     /// Parses `<ack class="message">`; `None` for other stanzas.
     pub fn parse(node: &Node) -> Option<Self> {
-        if node.tag != "ack" || node.get_attr_str("class") != Some("message") {
+        if node.tag != "ack" || node.attr_str("class") != Some("message") {
             return None;
         }
         Some(ServerAck {
-            id: node.get_attr_str("id")?.to_owned(),
-            timestamp: node.get_attr_str("t").and_then(|t| t.parse().ok()),
-            phash: node.get_attr_str("phash").map(str::to_owned),
-            error: node
-                .get_attr("error")
-                .map(|e: &Value| e.to_text().into_owned()),
+            id: node.attr_str("id")?.to_owned(),
+            timestamp: node.attr_str("t").and_then(|t| t.parse().ok()),
+            phash: node.attr_str("phash").map(str::to_owned),
+            error: node.attr("error").map(|e: &Value| e.to_text().into_owned()),
         })
     }
 }

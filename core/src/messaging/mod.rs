@@ -84,8 +84,8 @@ impl OwnDevice {
     /// The messaging view of a registered [`Device`]; `None` before pairing
     /// (no JID or account).
     pub fn from_device(device: &Device) -> Option<Self> {
-        let jid: Jid = device.pn.as_deref()?.parse().ok()?;
-        let lid = device.lid.as_deref().and_then(|l| l.parse().ok());
+        let jid: Jid = device.pn.clone()?;
+        let lid = device.lid.clone();
         let identity = IdentityKeyPair::from_parts(
             PublicKey::from_raw(device.identity_key.public),
             PrivateKey::from_bytes(device.identity_key.private),

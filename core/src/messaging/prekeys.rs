@@ -150,7 +150,7 @@ impl PreKeyJob {
                 }
             }
             State::UploadAsked => {
-                let ok = answer.is_ok_and(|n| n.get_attr_str("type") != Some("error"));
+                let ok = answer.is_ok_and(|n| n.attr_str("type") != Some("error"));
                 self.state = State::Uploaded(ok);
             }
             _ => {}

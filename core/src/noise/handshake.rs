@@ -30,7 +30,7 @@ fn forbidden(field: &Option<Vec<u8>>, name: &'static str) -> Result<(), NoiseErr
 /// ```text
 /// ClientHandshake::start ──ClientHello──▶ ExpectServerHello
 ///   ::read_server_hello (decrypts rs and the cert chain, verifies the chain)
-///   ──▶ ExpectClientPayload ::write_client_finish ──ClientFinish──▶ NoiseTransport
+///   ──▶ SendClientFinish ::write_client_finish ──ClientFinish──▶ NoiseTransport
 /// ```
 ///
 /// The messages are serialized [`HandshakeMessage`]s without framing; the frame
@@ -125,7 +125,7 @@ impl ExpectServerHello {
         message: &[u8],
         trusted_root: &[u8; 32],
         now_unix_secs: u64,
-    ) -> Result<(ExpectClientPayload, VerifiedChain), NoiseError> {
+    ) -> Result<(SendClientFinish, VerifiedChain), NoiseError> {
         let message = HandshakeMessage::decode(message)?;
         let hello = message.server_hello.ok_or(NoiseError::UnexpectedMessage {
             expected: "server hello",
@@ -140,7 +140,7 @@ impl ExpectServerHello {
         hello: &ServerHello,
         trusted_root: &[u8; 32],
         now_unix_secs: u64,
-    ) -> Result<(ExpectClientPayload, VerifiedChain), NoiseError> {
+    ) -> Result<(SendClientFinish, VerifiedChain), NoiseError> {
         let ephemeral = required(&hello.ephemeral, "server hello ephemeral")?;
         let encrypted_static = required(&hello.r#static, "server hello static")?;
         let encrypted_payload = required(&hello.payload, "server hello payload")?;
@@ -153,18 +153,18 @@ impl ExpectServerHello {
             trusted_root,
             now_unix_secs,
         )?;
-        Ok((ExpectClientPayload { inner: next }, chain))
+        Ok((SendClientFinish { inner: next }, chain))
     }
 }
 
-/// The server is authenticated; the client now sends its ClientPayload in the
-/// ClientFinish.
+/// The server is authenticated; the client's next and last step is to send
+/// the ClientFinish, which carries its static key and its ClientPayload.
 #[derive(Debug)]
-pub struct ExpectClientPayload {
+pub struct SendClientFinish {
     inner: xx::SendMessage3,
 }
 
-impl ExpectClientPayload {
+impl SendClientFinish {
     /// The handshake hash so far.
     pub fn handshake_hash(&self) -> &[u8; 32] {
         self.inner.handshake_hash()

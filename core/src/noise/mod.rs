@@ -25,7 +25,7 @@
 //! ```
 //!
 //! Every state is named after what it expects next and consumes itself
-//! ([`ExpectServerHello`] → [`ExpectClientPayload`] → [`NoiseTransport`]), so the
+//! ([`ExpectServerHello`] → [`SendClientFinish`] → [`NoiseTransport`]), so the
 //! steps cannot be reordered. Nothing here reads a clock or the OS random source:
 //! key pairs come from the caller ([`KeyPair::generate`] takes the RNG) and the
 //! certificate check takes the time as an argument.
@@ -41,14 +41,12 @@ pub mod xx;
 use std::fmt;
 
 use curve25519_dalek::montgomery::MontgomeryPoint;
-use curve25519_dalek::scalar::clamp_integer;
-use rand_core::CryptoRng;
 
 use crate::cert::CertError;
 
 pub use handshake::{
-    ClientFinished, ClientHandshake, ExpectClientFinish, ExpectClientHello, ExpectClientPayload,
-    ExpectServerHello, ServerHandshake,
+    ClientFinished, ClientHandshake, ExpectClientFinish, ExpectClientHello, ExpectServerHello,
+    SendClientFinish, ServerHandshake,
 };
 pub use symmetric::{HASH_LEN, SymmetricState};
 pub use transport::{CipherBuffer, NoiseTransport};
@@ -59,6 +57,16 @@ pub const NOISE_XX_PROTOCOL_NAME: [u8; 32] = *b"Noise_XX_25519_AESGCM_SHA256\0\0
 
 /// Length of an AES-GCM tag.
 pub const TAG_LEN: usize = 16;
+
+/// The 12-byte AES-GCM nonce for counter `n`: 8 zero bytes, then `n` as a
+/// big-endian u32 (PROTOCOL.md §2.5). For every `n < 2³²` this equals the Noise
+/// spec's 4 zero bytes plus a big-endian u64. Shared by the handshake's
+/// symmetric state and the transport cipher, below both.
+pub(crate) fn nonce(n: u32) -> aes_gcm::aead::Nonce<aes_gcm::Aes256Gcm> {
+    let mut iv = [0u8; 12];
+    iv[8..].copy_from_slice(&n.to_be_bytes());
+    iv.into()
+}
 
 /// Which side of the handshake a state belongs to; decides which split key
 /// writes.
@@ -126,58 +134,9 @@ pub enum NoiseError {
     MessageTooLong,
 }
 
-/// An X25519 key pair: a Noise static or ephemeral key, or a Signal identity key.
-///
-/// `Debug` shows the public key only.
-///
-/// ```
-/// use wa_core::noise::KeyPair;
-/// let kp = KeyPair::from_private_key([0x42; 32]);
-/// assert!(!format!("{kp:?}").contains("4242"));
-/// assert_eq!(KeyPair::from_private_key(*kp.private_key()).public_key(), kp.public_key());
-/// ```
-#[derive(Clone)]
-pub struct KeyPair {
-    private: [u8; 32],
-    public: [u8; 32],
-}
+pub use crate::keys::KeyPair;
 
 impl KeyPair {
-    /// The key pair of a private key; the public key is computed (X25519 of the
-    /// clamped scalar and the base point). The private bytes are kept as given.
-    pub fn from_private_key(private: [u8; 32]) -> Self {
-        let public = MontgomeryPoint::mul_base_clamped(private).to_bytes();
-        Self { private, public }
-    }
-
-    /// A key pair whose public half was computed earlier from `private` (a stored
-    /// [`crate::store::KeyPair`]), without paying for the base-point multiplication
-    /// again on every connection. Crate-internal: a mismatched pair (a damaged
-    /// store) makes the server's `se` differ, so the handshake fails with a typed
-    /// error rather than a panic; callers outside the crate get
-    /// [`KeyPair::from_private_key`].
-    pub(crate) fn from_stored(private: [u8; 32], public: [u8; 32]) -> Self {
-        Self { private, public }
-    }
-
-    /// A fresh key pair from `rng` (32 random bytes, clamped as libsignal stores
-    /// them).
-    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut private = [0u8; 32];
-        rng.fill_bytes(&mut private);
-        Self::from_private_key(clamp_integer(private))
-    }
-
-    /// The public key, raw 32 bytes.
-    pub fn public_key(&self) -> &[u8; 32] {
-        &self.public
-    }
-
-    /// The private key bytes, for persisting the key pair.
-    pub fn private_key(&self) -> &[u8; 32] {
-        &self.private
-    }
-
     /// X25519 with `their_public`; an all-zero result (a low-order peer key) is
     /// refused.
     pub(crate) fn dh(&self, their_public: &[u8; 32]) -> Result<[u8; 32], NoiseError> {
@@ -190,15 +149,6 @@ impl KeyPair {
             return Err(NoiseError::LowOrderKey);
         }
         Ok(shared)
-    }
-}
-
-impl fmt::Debug for KeyPair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("public", &HexBytes(&self.public))
-            .field("private", &"<redacted>")
-            .finish()
     }
 }
 

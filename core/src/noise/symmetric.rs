@@ -4,24 +4,15 @@
 use std::fmt;
 
 use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{self, AeadInOut, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 
 use super::transport::NoiseTransport;
-use super::{NoiseError, Role, TAG_LEN};
+use super::{NoiseError, Role, TAG_LEN, nonce};
 
 /// Length of the handshake hash and of the chaining key (SHA-256).
 pub const HASH_LEN: usize = 32;
-
-/// The 12-byte AES-GCM nonce for counter `n`: 8 zero bytes, then `n` as a
-/// big-endian u32 (PROTOCOL.md §2.5). For every `n < 2³²` this equals the Noise
-/// spec's 4 zero bytes plus a big-endian u64.
-pub(crate) fn nonce(n: u32) -> aead::Nonce<Aes256Gcm> {
-    let mut iv = [0u8; 12];
-    iv[8..].copy_from_slice(&n.to_be_bytes());
-    iv.into()
-}
 
 /// HKDF-SHA256 with `salt = chaining_key`, `info = ""` and 64 bytes out, split in
 /// two halves (PROTOCOL.md §2.1): this is Noise's `HKDF(ck, ikm, 2)`.

@@ -7,10 +7,10 @@ use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use bytes::BytesMut;
 
-use super::symmetric::nonce;
-use super::{NoiseError, TAG_LEN};
+use super::{NoiseError, TAG_LEN, nonce};
 
 /// The number of nonces each direction can use: counters `0 ..= u32::MAX`.
+#[cfg(feature = "testing")]
 const NONCES_PER_DIRECTION: u64 = 1 << 32;
 
 /// A growable byte buffer the transport cipher can encrypt and decrypt in place.
@@ -197,7 +197,7 @@ impl NoiseTransport {
     /// Test hook: moves both counters, for example next to the end of the nonce
     /// space. Values above `2³²` are clamped to `2³²` (exhausted). Never useful
     /// outside tests: a peer would no longer understand this side.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn set_counters_for_testing(&mut self, write_counter: u64, read_counter: u64) {
         self.write_counter = write_counter.min(NONCES_PER_DIRECTION);
         self.read_counter = read_counter.min(NONCES_PER_DIRECTION);

@@ -58,7 +58,7 @@ type Aes256Ctr = ctr::Ctr128BE<Aes256>;
 /// bit order, another alphabet).
 ///
 /// ```
-/// use wa_core::pair::encode_pair_code;
+/// use wa_core::testing::pair_crypto::encode_pair_code;
 /// assert_eq!(encode_pair_code(&[0; 5]), "11111111");
 /// assert_eq!(encode_pair_code(&[0xFF; 5]), "ZZZZZZZZ");
 /// ```
@@ -208,6 +208,7 @@ pub fn encrypt_key_bundle(
 /// Decrypts a key bundle made by [`encrypt_key_bundle`] (the primary's side).
 /// A wrong length is [`PairError::Malformed`]; a failed tag check is
 /// [`PairError::KeyBundleDecrypt`].
+#[cfg(feature = "testing")]
 pub fn decrypt_key_bundle(
     ephemeral_shared: &[u8; 32],
     wrapped: &[u8],
@@ -255,11 +256,11 @@ pub fn derive_adv_secret(
 
 fn md_iq(id: &str, registration: Node) -> Node {
     Node::new("iq")
-        .attr("xmlns", "md")
-        .attr("type", "set")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .attr("id", id)
-        .children([registration])
+        .with_attr("xmlns", "md")
+        .with_attr("type", "set")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_attr("id", id)
+        .with_children([registration])
 }
 
 /// Stage 1 (PROTOCOL.md §6.3 step 5):
@@ -278,9 +279,9 @@ pub fn companion_hello_iq(
     show_push_notification: bool,
 ) -> Node {
     let registration = Node::new("link_code_companion_reg")
-        .attr("jid", Jid::pn(phone))
-        .attr("stage", "companion_hello")
-        .attr(
+        .with_attr("jid", Jid::pn(phone))
+        .with_attr("stage", "companion_hello")
+        .with_attr(
             "should_show_push_notification",
             if show_push_notification {
                 "true"
@@ -288,13 +289,14 @@ pub fn companion_hello_iq(
                 "false"
             },
         )
-        .children([
+        .with_children([
             Node::new("link_code_pairing_wrapped_companion_ephemeral_pub")
-                .bytes(wrapped_ephemeral.to_vec()),
-            Node::new("companion_server_auth_key_pub").bytes(noise_public.to_vec()),
-            Node::new("companion_platform_id").bytes(platform_id.to_string().into_bytes()),
-            Node::new("companion_platform_display").bytes(platform_display.as_bytes().to_vec()),
-            Node::new("link_code_pairing_nonce").bytes(vec![0u8]),
+                .with_bytes(wrapped_ephemeral.to_vec()),
+            Node::new("companion_server_auth_key_pub").with_bytes(noise_public.to_vec()),
+            Node::new("companion_platform_id").with_bytes(platform_id.to_string().into_bytes()),
+            Node::new("companion_platform_display")
+                .with_bytes(platform_display.as_bytes().to_vec()),
+            Node::new("link_code_pairing_nonce").with_bytes(vec![0u8]),
         ]);
     md_iq(id, registration)
 }
@@ -310,12 +312,13 @@ pub fn companion_finish_iq(
     pairing_ref: &[u8],
 ) -> Node {
     let registration = Node::new("link_code_companion_reg")
-        .attr("jid", Jid::pn(phone))
-        .attr("stage", "companion_finish")
-        .children([
-            Node::new("link_code_pairing_wrapped_key_bundle").bytes(wrapped_key_bundle.to_vec()),
-            Node::new("companion_identity_public").bytes(identity_public.to_vec()),
-            Node::new("link_code_pairing_ref").bytes(pairing_ref.to_vec()),
+        .with_attr("jid", Jid::pn(phone))
+        .with_attr("stage", "companion_finish")
+        .with_children([
+            Node::new("link_code_pairing_wrapped_key_bundle")
+                .with_bytes(wrapped_key_bundle.to_vec()),
+            Node::new("companion_identity_public").with_bytes(identity_public.to_vec()),
+            Node::new("link_code_pairing_ref").with_bytes(pairing_ref.to_vec()),
         ]);
     md_iq(id, registration)
 }
@@ -335,7 +338,7 @@ impl PrimaryHello {
     /// Reads a `<link_code_companion_reg stage="primary_hello">` node. A
     /// missing child or a wrong length is [`PairError::Malformed`].
     pub fn from_node(registration: &Node) -> Result<PrimaryHello, PairError> {
-        if registration.get_attr_str("stage") != Some("primary_hello") {
+        if registration.attr_str("stage") != Some("primary_hello") {
             return Err(PairError::Malformed("primary_hello stage"));
         }
         let bytes_of = |tag: &'static str| {
@@ -366,6 +369,7 @@ impl PrimaryHello {
 /// Stage 2 as the server delivers it (for test servers and simulated
 /// phones): `<notification type="link_code_companion_reg" from id>
 /// <link_code_companion_reg stage="primary_hello">…`.
+#[cfg(feature = "testing")]
 pub fn primary_hello_notification(
     id: &str,
     pairing_ref: &[u8],
@@ -373,16 +377,16 @@ pub fn primary_hello_notification(
     primary_identity: &[u8; 32],
 ) -> Node {
     Node::new("notification")
-        .attr("from", Jid::server_jid(Server::Pn))
-        .attr("type", "link_code_companion_reg")
-        .attr("id", id)
-        .children([Node::new("link_code_companion_reg")
-            .attr("stage", "primary_hello")
-            .children([
+        .with_attr("from", Jid::server_jid(Server::Pn))
+        .with_attr("type", "link_code_companion_reg")
+        .with_attr("id", id)
+        .with_children([Node::new("link_code_companion_reg")
+            .with_attr("stage", "primary_hello")
+            .with_children([
                 Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
-                    .bytes(wrapped_primary_ephemeral.to_vec()),
-                Node::new("primary_identity_pub").bytes(primary_identity.to_vec()),
-                Node::new("link_code_pairing_ref").bytes(pairing_ref.to_vec()),
+                    .with_bytes(wrapped_primary_ephemeral.to_vec()),
+                Node::new("primary_identity_pub").with_bytes(primary_identity.to_vec()),
+                Node::new("link_code_pairing_ref").with_bytes(pairing_ref.to_vec()),
             ])])
 }
 
@@ -451,7 +455,7 @@ mod tests {
         }
         let mut short = registration.clone();
         if let crate::binary::Content::Nodes(children) = &mut short.content {
-            children[1] = Node::new("primary_identity_pub").bytes(vec![9; 31]);
+            children[1] = Node::new("primary_identity_pub").with_bytes(vec![9; 31]);
         }
         assert_eq!(
             PrimaryHello::from_node(&short),

@@ -2,9 +2,8 @@
 
 use rand_core::CryptoRng;
 
-use crate::connection::DJB_KEY_TYPE;
-use crate::noise;
-use crate::store::{Device, DeviceKeys, KeyPair};
+use crate::keys::{DJB_KEY_TYPE, KeyPair};
+use crate::store::{Device, DeviceKeys};
 use crate::xeddsa::{self, XeddsaError};
 
 /// The signed-prekey id every reference client uses (PROTOCOL.md §3.6).
@@ -16,14 +15,6 @@ const SIGNED_PRE_KEY_ID: u32 = 1;
 /// signed-int column a peer might store it in.
 const MAX_REGISTRATION_ID: u32 = 0x7FFF_FFFF;
 
-fn key_pair<R: CryptoRng + ?Sized>(rng: &mut R) -> KeyPair {
-    let kp = noise::KeyPair::generate(rng);
-    KeyPair {
-        private: *kp.private_key(),
-        public: *kp.public_key(),
-    }
-}
-
 impl DeviceKeys {
     /// Fresh key material from `rng`: X25519 Noise static, identity and
     /// signed-prekey pairs (clamped private keys, as libsignal stores them), a
@@ -31,9 +22,9 @@ impl DeviceKeys {
     /// identity key's XEdDSA signature over `0x05 ‖ spk.pub`, and a 32-byte ADV
     /// secret.
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> DeviceKeys {
-        let noise_key = key_pair(rng);
-        let identity_key = key_pair(rng);
-        let signed_pre_key = key_pair(rng);
+        let noise_key = KeyPair::generate(rng);
+        let identity_key = KeyPair::generate(rng);
+        let signed_pre_key = KeyPair::generate(rng);
         let signed_pre_key_signature = xeddsa::sign_parts(
             &identity_key.private,
             &[&[DJB_KEY_TYPE], &signed_pre_key.public],

@@ -13,8 +13,9 @@
 //! - **pair-success** ([`PairSuccess`], [`verify_device_identity`]): the HMAC
 //!   check, the account signature, our device signature, the
 //!   `pair-device-sign` reply and the error replies (§6.2).
-//! - **Pair code** ([`encode_pair_code`], [`wrap_key`], [`encrypt_key_bundle`],
-//!   [`derive_adv_secret`], ...): phone-number linking (§6.3).
+//! - **Pair code** ([`is_valid_pair_code`], [`PAIR_CODE_VALIDITY`]; the
+//!   crypto stays inside the crate, tests reach it through
+//!   `testing::pair_crypto`): phone-number linking (§6.3).
 //!
 //! Where the reference implementations disagree (PROTOCOL.md §8), this module
 //! takes the conservative side and says so at the item:
@@ -27,30 +28,30 @@
 //! | 12 | QR string | the bare five fields by default (whatsapp-rust); the deep-link prefix is an option ([`PairingOptions::qr_deep_link`]) |
 //! | 20 | registration id range | uniform in `1..=2³¹−1` (whatsapp-rust) |
 
-mod code;
+pub(crate) mod code;
 mod identity;
 mod qr;
-mod success;
-
-use std::time::Duration;
+pub(crate) mod success;
 
 pub use code::{
-    ADV_SECRET_INFO, KEY_BUNDLE_INFO, KEY_BUNDLE_LEN, KeyBundle, MAX_PRIMARY_HELLO,
-    PAIR_CODE_ALPHABET, PAIR_CODE_LEN, PAIR_CODE_PBKDF2_ROUNDS, PAIR_CODE_VALIDITY, PrimaryHello,
-    WRAPPED_KEY_BUNDLE_LEN, WRAPPED_KEY_LEN, companion_finish_iq, companion_hello_iq,
-    decrypt_key_bundle, derive_adv_secret, encode_pair_code, encrypt_key_bundle,
-    generate_pair_code, is_valid_pair_code, normalize_phone_number, pair_code_key,
-    primary_hello_notification, unwrap_key, wrap_key, x25519,
+    MAX_PRIMARY_HELLO, PAIR_CODE_ALPHABET, PAIR_CODE_LEN, PAIR_CODE_PBKDF2_ROUNDS,
+    PAIR_CODE_VALIDITY, is_valid_pair_code,
 };
-pub use qr::{
-    FIRST_QR_TTL, NEXT_QR_TTL, QR_DEEP_LINK_PREFIX, QrCode, QrData, QrParseError, browser_name,
-    platform_display, platform_id,
-};
+pub use qr::{FIRST_QR_TTL, NEXT_QR_TTL, QR_DEEP_LINK_PREFIX, QrCode, QrData, QrParseError};
 pub use success::{
     ADV_ACCOUNT_SIGNATURE_PREFIX, ADV_DEVICE_SIGNATURE_PREFIX, ADV_HOSTED_ACCOUNT_SIGNATURE_PREFIX,
-    ADV_HOSTED_DEVICE_SIGNATURE_PREFIX, PairSuccess, SignedDeviceIdentity, apply_pair_success,
-    pair_device_sign, pair_error_reply, primary_device_identity, verify_device_identity,
+    ADV_HOSTED_DEVICE_SIGNATURE_PREFIX, PairSuccess, SignedDeviceIdentity, verify_device_identity,
 };
+
+// The crypto and stanza pieces the connection's pairing flows use. Tests and
+// the simulated phone reach the crypto through `testing::pair_crypto`.
+pub(crate) use code::{
+    KeyBundle, PrimaryHello, WRAPPED_KEY_LEN, companion_finish_iq, companion_hello_iq,
+    derive_adv_secret, encrypt_key_bundle, generate_pair_code, normalize_phone_number, unwrap_key,
+    wrap_key, x25519,
+};
+pub(crate) use qr::{platform_display, platform_id};
+pub(crate) use success::{apply_pair_success, pair_device_sign, pair_error_reply};
 
 /// Why a pairing step failed. Messages are short and never contain key
 /// material.
@@ -142,15 +143,5 @@ impl Default for PairingOptions {
             qr_deep_link: false,
             display_os: "Linux".to_owned(),
         }
-    }
-}
-
-/// How long each QR ref is shown: [`FIRST_QR_TTL`] for the first, then
-/// [`NEXT_QR_TTL`].
-pub fn qr_ttl(index: usize) -> Duration {
-    if index == 0 {
-        FIRST_QR_TTL
-    } else {
-        NEXT_QR_TTL
     }
 }

@@ -80,7 +80,7 @@ impl PairSuccess {
         let name_of = |tag: &str| {
             pair_success
                 .child(tag)
-                .and_then(|n| n.get_attr("name"))
+                .and_then(|n| n.attr("name"))
                 .map(|v| v.to_text().into_owned())
         };
         let client_props = pair_success
@@ -241,8 +241,8 @@ pub fn apply_pair_success(
     signed: &SignedDeviceIdentity,
 ) -> Device {
     let mut updated = device.clone();
-    updated.pn = Some(success.pn.to_string());
-    updated.lid = success.lid.as_ref().map(Jid::to_string);
+    updated.pn = Some(success.pn.clone());
+    updated.lid.clone_from(&success.lid);
     updated.account = Some(signed.account.clone());
     updated.business_name = success.business_name.clone();
     updated.platform = success.platform.clone();
@@ -262,14 +262,14 @@ pub fn apply_pair_success(
 /// key-index>SIGNED</device-identity></pair-device-sign></iq>`.
 pub fn pair_device_sign(iq_id: &str, signed: &SignedDeviceIdentity) -> Node {
     Node::new("iq")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .attr("type", "result")
-        .attr("id", iq_id)
-        .children([
-            Node::new("pair-device-sign").children([Node::new("device-identity")
-                .attr("key-index", signed.key_index.to_string())
-                .bytes(signed.reply.clone())]),
-        ])
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_attr("type", "result")
+        .with_attr("id", iq_id)
+        .with_children([Node::new("pair-device-sign").with_children([Node::new(
+            "device-identity",
+        )
+        .with_attr("key-index", signed.key_index.to_string())
+        .with_bytes(signed.reply.clone())])])
 }
 
 /// The answer to a refused pair-success:
@@ -278,12 +278,12 @@ pub fn pair_device_sign(iq_id: &str, signed: &SignedDeviceIdentity) -> Node {
 pub fn pair_error_reply(iq_id: &str, error: &PairError) -> Node {
     let (code, text) = error.error_reply();
     Node::new("iq")
-        .attr("to", Jid::server_jid(Server::Pn))
-        .attr("type", "error")
-        .attr("id", iq_id)
-        .children([Node::new("error")
-            .attr("code", code.to_string())
-            .attr("text", text)])
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_attr("type", "error")
+        .with_attr("id", iq_id)
+        .with_children([Node::new("error")
+            .with_attr("code", code.to_string())
+            .with_attr("text", text)])
 }
 
 // ------------------------------------------------------------ primary side
@@ -298,6 +298,7 @@ pub fn pair_error_reply(iq_id: &str, error: &PairError) -> Node {
 /// `details.deviceType` is HOSTED, `06 00` otherwise. The HMAC covers
 /// `[06 05 if hosted_container] ‖ signed identity`. Returns the
 /// `<device-identity>` bytes.
+#[cfg(feature = "testing")]
 pub fn primary_device_identity(
     account_private: &[u8; 32],
     details: &AdvDeviceIdentity,
@@ -355,9 +356,9 @@ mod tests {
             (500, "internal-error")
         );
         let node = pair_error_reply("id-1", &PairError::HmacMismatch);
-        assert_eq!(node.get_attr_str("type"), Some("error"));
+        assert_eq!(node.attr_str("type"), Some("error"));
         let error = node.child("error").expect("error child");
-        assert_eq!(error.get_attr_str("code"), Some("401"));
-        assert_eq!(error.get_attr_str("text"), Some("hmac-mismatch"));
+        assert_eq!(error.attr_str("code"), Some("401"));
+        assert_eq!(error.attr_str("text"), Some("hmac-mismatch"));
     }
 }

@@ -58,6 +58,8 @@ use std::task::Poll;
 
 use bytes::Bytes;
 
+use crate::binary::Jid;
+
 use super::error::StoreResult;
 use super::traits::{AppSyncStore, Backend, DeviceStore, ProtocolStore, SignalStore};
 use super::types::{
@@ -312,8 +314,8 @@ fn full_device(seed: u8) -> Device {
         adv_secret_key: std::array::from_fn(|i| seed.wrapping_sub(i as u8)),
     });
     d.account = Some(pattern(seed, 300));
-    d.pn = Some(format!("55119876500{seed:02}:7@s.whatsapp.net"));
-    d.lid = Some(format!("1000000123456{seed:02}:7@lid"));
+    d.pn = Some(Jid::pn(&format!("55119876500{seed:02}")).with_device(7));
+    d.lid = Some(Jid::lid(&format!("1000000123456{seed:02}")).with_device(7));
     d.push_name = format!("Zoë {seed} 🙂");
     d.business_name = Some("Padaria São João".into());
     d.platform = Some("android".into());

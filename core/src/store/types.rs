@@ -8,6 +8,10 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::keys::KeyPair;
+
+use crate::binary::Jid;
+
 /// Serde for fixed-size byte arrays larger than serde's built-in 32: encoded as
 /// a byte string (one length prefix, then the bytes), decoded from a byte string
 /// or a sequence of exactly `N` bytes. A wrong length is a decode error, never a
@@ -89,54 +93,9 @@ impl fmt::Debug for Len {
     }
 }
 
-/// An X25519 key pair (Noise static, Signal identity or signed prekey;
-/// PROTOCOL.md §3.6).
-///
-/// Serialized as one 64-byte string `private ‖ public`, the layout the reference
-/// implementation persists. `Debug` prints the public key only:
-///
-/// ```
-/// use wa_core::store::KeyPair;
-/// let kp = KeyPair { private: [0xAB; 32], public: [0x01; 32] };
-/// let shown = format!("{kp:?}");
-/// assert!(shown.contains("0101") && !shown.to_lowercase().contains("abab"));
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyPair {
-    /// The private scalar (secret).
-    pub private: [u8; 32],
-    /// The public key, raw 32 bytes.
-    pub public: [u8; 32],
-}
-
-impl KeyPair {
-    /// The 64-byte stored form: `private ‖ public`.
-    pub fn to_bytes(&self) -> [u8; 64] {
-        let mut out = [0u8; 64];
-        out[..32].copy_from_slice(&self.private);
-        out[32..].copy_from_slice(&self.public);
-        out
-    }
-
-    /// Splits the 64-byte stored form `private ‖ public`.
-    pub fn from_bytes(bytes: &[u8; 64]) -> Self {
-        let mut private = [0u8; 32];
-        let mut public = [0u8; 32];
-        private.copy_from_slice(&bytes[..32]);
-        public.copy_from_slice(&bytes[32..]);
-        Self { private, public }
-    }
-}
-
-impl fmt::Debug for KeyPair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("public", &Hex(&self.public))
-            .field("private", &Redacted)
-            .finish()
-    }
-}
-
+// `KeyPair` lives in `crate::keys` (the Noise handshake shares it); its
+// stored form, one 64-byte string `private ‖ public`, is defined here with the
+// other records.
 impl Serialize for KeyPair {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         fixed_bytes::serialize(&self.to_bytes(), serializer)
@@ -244,8 +203,9 @@ impl fmt::Debug for DeviceKeys {
 ///     adv_secret_key: [5; 32],
 /// });
 /// assert!(!device.is_registered());
-/// device.pn = Some("5511987650001:7@s.whatsapp.net".into());
+/// device.pn = Some("5511987650001:7@s.whatsapp.net".parse()?);
 /// assert!(device.is_registered());
+/// # Ok::<(), wa_core::binary::JidError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -269,9 +229,10 @@ pub struct Device {
     /// our device signature); `None` until linked.
     pub account: Option<Vec<u8>>,
     /// Own phone-number JID, `phone:device@s.whatsapp.net`; set at pair-success.
-    pub pn: Option<String>,
-    /// Own LID JID, `lid:device@lid`.
-    pub lid: Option<String>,
+    /// Stored as its text form.
+    pub pn: Option<Jid>,
+    /// Own LID JID, `lid:device@lid`. Stored as its text form.
+    pub lid: Option<Jid>,
     /// Display name.
     pub push_name: String,
     /// Business name, for business accounts.
@@ -561,8 +522,8 @@ mod tests {
             adv_secret_key: secret(0x20),
         });
         d.account = Some(vec![1, 2, 3]);
-        d.pn = Some("5511987650001:7@s.whatsapp.net".into());
-        d.lid = Some("100000012345678:7@lid".into());
+        d.pn = Some("5511987650001:7@s.whatsapp.net".parse().unwrap());
+        d.lid = Some("100000012345678:7@lid".parse().unwrap());
         d.push_name = "Zoë 🙂".into();
         d.business_name = Some("Shop".into());
         d.platform = Some("android".into());

@@ -77,7 +77,7 @@ pub fn inbound(data: &[u8]) -> usize {
     let mut messenger = Messenger::new(fx.own.clone(), [3; 32]);
     let job = match node.tag.as_str() {
         "message" => messenger.receive(&node, 1_767_225_600),
-        "receipt" if node.get_attr_str("type") == Some("retry") => {
+        "receipt" if node.attr_str("type") == Some("retry") => {
             messenger.retry(&node, 1_767_225_600)
         }
         "ack" => {

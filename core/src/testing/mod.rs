@@ -9,7 +9,7 @@
 //! - [`SimulatedPhone`]: the phone's side of pairing (scans a QR, signs and
 //!   sends pair-success, plays the pair-code exchange), through a
 //!   `TestServer`.
-//! - [`Pair`]: moves bytes between a `Connection` and a `TestServer` on a
+//! - [`Harness`]: moves bytes between a `Connection` and a `TestServer` on a
 //!   virtual clock, with hooks that drop, delay, duplicate, split or alter the
 //!   bytes in either direction. An hour of keepalive runs in milliseconds.
 //! - Fixtures: [`fresh_device`], [`registered_device`], [`config_for`],
@@ -21,19 +21,23 @@
 //! ```
 //! use std::time::Duration;
 //! use wa_core::connection::Event;
-//! use wa_core::testing::{Pair, TestServer, registered_device};
+//! use wa_core::testing::{Harness, TestServer, registered_device};
 //!
-//! let mut pair = Pair::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
+//! let mut pair = Harness::new(TestServer::new([1; 32]), &registered_device(1), [2; 32]);
 //! pair.drive();
-//! assert!(matches!(pair.take_events()[..], [Event::LoggedIn { .. }]));
+//! assert!(matches!(
+//!     pair.take_events()[..],
+//!     [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+//! ));
 //! pair.advance(Duration::from_secs(600)); // ten minutes of keepalive
 //! assert!(pair.take_events().is_empty());
 //! assert!(pair.server.pings_answered() >= 20);
 //! ```
 
+pub mod fuzz;
+mod harness;
 pub mod messaging_fuzz;
 pub mod network;
-mod pair;
 mod phone;
 mod server;
 pub mod signal_fuzz;
@@ -43,10 +47,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+use crate::binary::Jid;
 use crate::connection::Config;
 use crate::store::Device;
 
-pub use pair::{Direction, Fate, Pair, Segment};
+pub use harness::{Direction, Fate, Harness, Segment};
 pub use phone::{PairSuccessVariant, SimulatedPhone};
 pub use server::{ChainFault, IqReply, LoginReply, ServerOptions, TestServer, TestServerError};
 
@@ -79,9 +84,25 @@ pub fn fresh_device(seed: u8) -> Device {
 /// a LID, a push name and login counter 3.
 pub fn registered_device(seed: u8) -> Device {
     let mut device = fresh_device(seed);
-    device.pn = Some(format!("1555000{seed:04}:7@s.whatsapp.net"));
-    device.lid = Some(format!("98765{seed:04}:7@lid"));
+    device.pn = Some(Jid::pn(&format!("1555000{seed:04}")).with_device(7));
+    device.lid = Some(Jid::lid(&format!("98765{seed:04}")).with_device(7));
     device.push_name = "Test".to_owned();
     device.login_counter = 3;
     device
+}
+
+/// The pairing crypto and stanza shapes the simulated phone runs (the other
+/// side of linking), for known-answer tests. Inside the crate these are
+/// internals of [`crate::pair`].
+pub mod pair_crypto {
+    pub use crate::pair::code::{
+        ADV_SECRET_INFO, KEY_BUNDLE_INFO, KEY_BUNDLE_LEN, KeyBundle, PrimaryHello,
+        WRAPPED_KEY_BUNDLE_LEN, WRAPPED_KEY_LEN, companion_finish_iq, companion_hello_iq,
+        decrypt_key_bundle, derive_adv_secret, encode_pair_code, encrypt_key_bundle,
+        generate_pair_code, normalize_phone_number, pair_code_key, primary_hello_notification,
+        unwrap_key, wrap_key, x25519,
+    };
+    pub use crate::pair::success::{
+        apply_pair_success, pair_device_sign, pair_error_reply, primary_device_identity,
+    };
 }

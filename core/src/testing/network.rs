@@ -77,9 +77,9 @@ pub enum Addressing {
 
 fn result_iq(id: &str, children: Vec<Node>) -> Node {
     Node::new("iq")
-        .attr("id", id)
-        .attr("type", "result")
-        .children(children)
+        .with_attr("id", id)
+        .with_attr("type", "result")
+        .with_children(children)
 }
 
 impl Network {
@@ -169,16 +169,18 @@ impl Network {
 
     /// An IQ from `from`; returns the answer.
     pub fn iq(&mut self, from: &Jid, iq: &Node) -> Node {
-        let id = iq.get_attr_str("id").unwrap_or("").to_owned();
-        let xmlns = iq.get_attr_str("xmlns").unwrap_or("");
-        let kind = iq.get_attr_str("type").unwrap_or("");
+        let id = iq.attr_str("id").unwrap_or("").to_owned();
+        let xmlns = iq.attr_str("xmlns").unwrap_or("");
+        let kind = iq.attr_str("type").unwrap_or("");
         match (xmlns, kind) {
             ("encrypt", "set") => {
                 let list = iq
                     .child("list")
                     .map(|l| l.children_by_tag("key").cloned().collect::<Vec<_>>());
                 let Some(slot) = self.devices.get_mut(from) else {
-                    return Node::new("iq").attr("id", id).attr("type", "error");
+                    return Node::new("iq")
+                        .with_attr("id", id)
+                        .with_attr("type", "error");
                 };
                 for key in list.unwrap_or_default() {
                     let Ok(id) = crate::message::stanza::key_id(&key) else {
@@ -193,7 +195,7 @@ impl Network {
             }
             ("encrypt", "get") if iq.child("count").is_some() => {
                 let n = self.prekey_count(from);
-                result_iq(&id, vec![Node::new("count").attr("value", n as u64)])
+                result_iq(&id, vec![Node::new("count").with_attr("value", n as u64)])
             }
             ("encrypt", "get") => {
                 let wanted: Vec<Jid> = iq
@@ -225,12 +227,12 @@ impl Network {
                         }
                         None => users.push(
                             Node::new("user")
-                                .attr("jid", &device)
-                                .children([Node::new("error").attr("code", "406")]),
+                                .with_attr("jid", &device)
+                                .with_children([Node::new("error").with_attr("code", "406")]),
                         ),
                     }
                 }
-                result_iq(&id, vec![Node::new("list").children(users)])
+                result_iq(&id, vec![Node::new("list").with_children(users)])
             }
             ("usync", _) => {
                 let users: Vec<Jid> = iq
@@ -246,19 +248,21 @@ impl Network {
                     let devices = self
                         .devices_of(user.user())
                         .iter()
-                        .map(|d| Node::new("device").attr("id", u64::from(d.device())))
+                        .map(|d| Node::new("device").with_attr("id", u64::from(d.device())))
                         .collect::<Vec<_>>();
                     Node::new("user")
-                        .attr("jid", user)
-                        .children([Node::new("devices")
-                            .children([Node::new("device-list").children(devices)])])
+                        .with_attr("jid", user)
+                        .with_children([Node::new("devices")
+                            .with_children([Node::new("device-list").with_children(devices)])])
                 });
                 result_iq(
                     &id,
-                    vec![Node::new("usync").children([Node::new("list").children(list)])],
+                    vec![Node::new("usync").with_children([Node::new("list").with_children(list)])],
                 )
             }
-            _ => Node::new("iq").attr("id", id).attr("type", "error"),
+            _ => Node::new("iq")
+                .with_attr("id", id)
+                .with_attr("type", "error"),
         }
     }
 
@@ -282,7 +286,7 @@ impl Network {
     }
 
     fn fan_out(&mut self, from: &Jid, node: &Node) {
-        let (Some(id), Ok(to)) = (node.get_attr_str("id"), node.attr_jid("to")) else {
+        let (Some(id), Ok(to)) = (node.attr_str("id"), node.attr_jid("to")) else {
             return;
         };
         let id = id.to_owned();
@@ -301,25 +305,27 @@ impl Network {
                     .lids
                     .get(from.user())
                     .map(|l| Jid::lid(l).with_device(from.device()));
-                let mut msg = Node::new("message").attr("id", id.as_str());
+                let mut msg = Node::new("message").with_attr("id", id.as_str());
                 msg = match (self.addressing, &lid) {
                     (Addressing::PnWithLid, Some(lid)) => {
-                        msg.attr("from", from).attr("sender_lid", lid)
+                        msg.with_attr("from", from).with_attr("sender_lid", lid)
                     }
-                    (Addressing::Lid, Some(lid)) => msg.attr("from", lid).attr("sender_pn", from),
-                    _ => msg.attr("from", from),
+                    (Addressing::Lid, Some(lid)) => {
+                        msg.with_attr("from", lid).with_attr("sender_pn", from)
+                    }
+                    _ => msg.with_attr("from", from),
                 };
-                let mut msg = msg.attr("t", self.time).attr("type", "text");
+                let mut msg = msg.with_attr("t", self.time).with_attr("type", "text");
                 if device.user() == from.user() {
-                    msg = msg.attr("recipient", &to);
+                    msg = msg.with_attr("recipient", &to);
                 }
                 let mut children = vec![enc.clone()];
-                if enc.get_attr_str("type") == Some("pkmsg")
+                if enc.attr_str("type") == Some("pkmsg")
                     && let Some(identity) = &identity
                 {
                     children.push(identity.clone());
                 }
-                slot.queue.push_back(msg.children(children));
+                slot.queue.push_back(msg.with_children(children));
                 delivered.push(device);
             }
         }
@@ -334,10 +340,10 @@ impl Network {
                 .filter(|d| d != from),
         );
         let ack = Node::new("ack")
-            .attr("class", "message")
-            .attr("id", id.as_str())
-            .attr("t", self.time)
-            .attr("phash", phash(current.iter()));
+            .with_attr("class", "message")
+            .with_attr("id", id.as_str())
+            .with_attr("t", self.time)
+            .with_attr("phash", phash(current.iter()));
         if let Some(slot) = self.devices.get_mut(from) {
             slot.queue.push_back(ack);
         }
@@ -370,7 +376,7 @@ impl Party {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let mut record = Device::generate(&mut rng);
         let jid = Jid::pn(user).with_device(device);
-        record.pn = Some(jid.to_string());
+        record.pn = Some(jid.clone());
         record.account = Some(format!("device-identity:{jid}").into_bytes());
         let store = MemoryStore::new();
         block_on(store.save(&record)).expect("memory store");
@@ -408,9 +414,9 @@ impl Party {
                 Step::Query(iq) => {
                     self.next_iq += 1;
                     let id = format!("iq-{}", self.next_iq);
-                    let iq = iq.attr("id", id.as_str());
+                    let iq = iq.with_attr("id", id.as_str());
                     let answer = net.iq(&self.jid, &iq);
-                    let answer: IqAnswer = if answer.get_attr_str("type") == Some("error") {
+                    let answer: IqAnswer = if answer.attr_str("type") == Some("error") {
                         Err("iq error".into())
                     } else {
                         Ok(answer)
@@ -473,7 +479,7 @@ impl Party {
                 let job = self.messenger.receive(stanza, net.now() as i64);
                 self.run(net, job)
             }
-            "receipt" if stanza.get_attr_str("type") == Some("retry") => {
+            "receipt" if stanza.attr_str("type") == Some("retry") => {
                 let job = self.messenger.retry(stanza, net.now() as i64);
                 self.run(net, job)
             }

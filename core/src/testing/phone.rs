@@ -228,7 +228,7 @@ impl SimulatedPhone {
         variant: PairSuccessVariant,
     ) -> Option<String> {
         let iq = self.pair_success_iq(variant)?;
-        let id = iq.get_attr_str("id").map(str::to_owned);
+        let id = iq.attr_str("id").map(str::to_owned);
         server.send_node(&iq);
         id
     }
@@ -310,7 +310,7 @@ impl SimulatedPhone {
 
         let mut children = Vec::new();
         if variant != V::MissingDeviceIdentity {
-            children.push(Node::new("device-identity").bytes(identity_bytes));
+            children.push(Node::new("device-identity").with_bytes(identity_bytes));
         }
         if variant != V::MissingDevice {
             let jid = if variant == V::NonPnJid {
@@ -320,26 +320,26 @@ impl SimulatedPhone {
             };
             children.push(
                 Node::new("device")
-                    .attr("jid", jid)
-                    .attr("lid", self.lid.clone()),
+                    .with_attr("jid", jid)
+                    .with_attr("lid", self.lid.clone()),
             );
         }
         if let Some(name) = &self.business_name {
-            children.push(Node::new("biz").attr("name", name.as_str()));
+            children.push(Node::new("biz").with_attr("name", name.as_str()));
         }
-        children.push(Node::new("platform").attr("name", self.platform.as_str()));
+        children.push(Node::new("platform").with_attr("name", self.platform.as_str()));
         let props = ClientPairingProps {
             is_chat_db_lid_migrated: Some(self.lid_migrated),
             ..Default::default()
         };
-        children.push(Node::new("client-props").bytes(props.encode_to_vec()));
+        children.push(Node::new("client-props").with_bytes(props.encode_to_vec()));
         Some(
             Node::new("iq")
-                .attr("from", Jid::server_jid(Server::Pn))
-                .attr("type", "set")
-                .attr("id", self.next_id())
-                .attr("t", TEST_UNIX_TIME.to_string())
-                .children([Node::new("pair-success").children(children)]),
+                .with_attr("from", Jid::server_jid(Server::Pn))
+                .with_attr("type", "set")
+                .with_attr("id", self.next_id())
+                .with_attr("t", TEST_UNIX_TIME.to_string())
+                .with_children([Node::new("pair-success").with_children(children)]),
         )
     }
 
@@ -351,8 +351,8 @@ impl SimulatedPhone {
     pub fn check_pair_device_sign(&self, reply: &Node, iq_id: &str) -> Result<(), String> {
         let companion = self.companion.as_ref().ok_or("no companion")?;
         if reply.tag != "iq"
-            || reply.get_attr_str("type") != Some("result")
-            || reply.get_attr("id").map(|v| v.to_text()).as_deref() != Some(iq_id)
+            || reply.attr_str("type") != Some("result")
+            || reply.attr("id").map(|v| v.to_text()).as_deref() != Some(iq_id)
         {
             return Err(format!("not the result for {iq_id}: {reply}"));
         }
@@ -360,8 +360,8 @@ impl SimulatedPhone {
             .child("pair-device-sign")
             .and_then(|s| s.child("device-identity"))
             .ok_or("no pair-device-sign/device-identity")?;
-        if identity.get_attr_str("key-index") != Some(&self.key_index.to_string()) {
-            return Err(format!("key-index {:?}", identity.get_attr("key-index")));
+        if identity.attr_str("key-index") != Some(&self.key_index.to_string()) {
+            return Err(format!("key-index {:?}", identity.attr("key-index")));
         }
         let bytes = identity.content_bytes().ok_or("no identity bytes")?;
         let signed = AdvSignedDeviceIdentity::decode(&bytes[..]).map_err(|e| e.to_string())?;
@@ -466,10 +466,10 @@ impl SimulatedPhone {
         server.set_iq_handler(move |iq| {
             let stage = iq
                 .child("link_code_companion_reg")
-                .and_then(|r| r.get_attr_str("stage"));
+                .and_then(|r| r.attr_str("stage"));
             if stage == Some("companion_hello") {
-                IqReply::Result(vec![Node::new("link_code_companion_reg").children([
-                    Node::new("link_code_pairing_ref").bytes(pairing_ref.clone()),
+                IqReply::Result(vec![Node::new("link_code_companion_reg").with_children([
+                    Node::new("link_code_pairing_ref").with_bytes(pairing_ref.clone()),
                 ])])
             } else {
                 IqReply::Result(Vec::new())
@@ -492,7 +492,7 @@ impl SimulatedPhone {
         self.rng.fill_bytes(&mut iv);
         let wrapped_primary = pair::wrap_key(code, primary_ephemeral.public_key(), &salt, &iv);
         let id = self.next_id();
-        server.send_node(&pair::primary_hello_notification(
+        server.send_node(&super::pair_crypto::primary_hello_notification(
             &id,
             self.pairing_ref(),
             &wrapped_primary,
@@ -524,7 +524,7 @@ impl SimulatedPhone {
             &exchange.companion_ephemeral,
         )
         .map_err(|e| e.to_string())?;
-        let bundle = pair::decrypt_key_bundle(
+        let bundle = super::pair_crypto::decrypt_key_bundle(
             &ephemeral_shared,
             &child_bytes(&finish, "link_code_pairing_wrapped_key_bundle")?,
         )
@@ -569,7 +569,7 @@ fn latest_registration(server: &TestServer, stage: &str) -> Result<Node, String>
         .rev()
         .filter(|n| n.tag == "iq")
         .filter_map(|n| n.child("link_code_companion_reg"))
-        .find(|r| r.get_attr_str("stage") == Some(stage))
+        .find(|r| r.attr_str("stage") == Some(stage))
         .cloned()
         .ok_or_else(|| format!("no {stage} received"))
 }

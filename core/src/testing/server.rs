@@ -107,7 +107,7 @@ pub enum TestServerError {
     BadIntro,
     /// A frame length over the limit.
     #[error("bad frame: {0}")]
-    Frame(#[from] crate::frame::DecodeError),
+    Frame(#[from] crate::frame::FrameDecodeError),
     /// A handshake message was refused.
     #[error("handshake: {0}")]
     Handshake(#[from] NoiseError),
@@ -386,10 +386,10 @@ impl TestServer {
     pub fn send_ping(&mut self) -> String {
         let id = self.next_id();
         let ping = Node::new("iq")
-            .attr("from", Jid::server_jid(Server::Pn))
-            .attr("id", id.as_str())
-            .attr("type", "get")
-            .attr("xmlns", "urn:xmpp:ping");
+            .with_attr("from", Jid::server_jid(Server::Pn))
+            .with_attr("id", id.as_str())
+            .with_attr("type", "get")
+            .with_attr("xmlns", "urn:xmpp:ping");
         self.send_node(&ping);
         id
     }
@@ -398,17 +398,17 @@ impl TestServer {
     pub fn send_stream_error(&mut self, code: Option<&str>, child: Option<Node>) {
         let mut node = Node::new("stream:error");
         if let Some(code) = code {
-            node = node.attr("code", code);
+            node = node.with_attr("code", code);
         }
         if let Some(child) = child {
-            node = node.children([child]);
+            node = node.with_children([child]);
         }
         self.send_node(&node);
     }
 
     /// Sends `<failure reason=…>`.
     pub fn send_failure(&mut self, reason: &str) {
-        self.send_node(&Node::new("failure").attr("reason", reason));
+        self.send_node(&Node::new("failure").with_attr("reason", reason));
     }
 
     /// Sends `<xmlstreamend/>`.
@@ -546,9 +546,9 @@ impl TestServer {
         match reply {
             LoginReply::Auto | LoginReply::Silent => {}
             LoginReply::Success { lid } => {
-                let mut success = Node::new("success").attr("t", self.unix_time.to_string());
+                let mut success = Node::new("success").with_attr("t", self.unix_time.to_string());
                 if let Some(lid) = lid {
-                    success = success.attr("lid", lid);
+                    success = success.with_attr("lid", lid);
                 }
                 self.send_node(&success);
             }
@@ -559,15 +559,15 @@ impl TestServer {
                     let mut r = [0u8; 16];
                     self.rng.fill_bytes(&mut r);
                     let text: String = r.iter().map(|b| format!("{b:02x}")).collect();
-                    Node::new("ref").bytes(text.into_bytes())
+                    Node::new("ref").with_bytes(text.into_bytes())
                 });
                 let refs: Vec<Node> = refs.collect();
                 let iq = Node::new("iq")
-                    .attr("from", Jid::server_jid(Server::Pn))
-                    .attr("type", "set")
-                    .attr("id", id)
-                    .attr("xmlns", "md")
-                    .children([Node::new("pair-device").children(refs)]);
+                    .with_attr("from", Jid::server_jid(Server::Pn))
+                    .with_attr("type", "set")
+                    .with_attr("id", id)
+                    .with_attr("xmlns", "md")
+                    .with_children([Node::new("pair-device").with_children(refs)]);
                 self.send_node(&iq);
             }
         }
@@ -575,8 +575,8 @@ impl TestServer {
 
     fn handle_stanza(&mut self, node: Node) {
         let is_iq = node.tag == "iq";
-        let ty = node.get_attr_str("type").map(str::to_owned);
-        let id = node.get_attr("id").map(|v| v.to_text().into_owned());
+        let ty = node.attr_str("type").map(str::to_owned);
+        let id = node.attr("id").map(|v| v.to_text().into_owned());
         self.received.push(node);
         if !is_iq || !matches!(ty.as_deref(), Some("get") | Some("set")) {
             return;
@@ -585,7 +585,7 @@ impl TestServer {
         let Some(node) = self.received.last() else {
             return;
         };
-        let reply = if node.get_attr_str("xmlns") == Some("w:p") {
+        let reply = if node.attr_str("xmlns") == Some("w:p") {
             if !self.answer_pings {
                 return;
             }
@@ -598,24 +598,25 @@ impl TestServer {
             }
         };
         let base = Node::new("iq")
-            .attr("from", Jid::server_jid(Server::Pn))
-            .attr("id", id);
+            .with_attr("from", Jid::server_jid(Server::Pn))
+            .with_attr("id", id);
         let answer = match reply {
             IqReply::Ignore => return,
             IqReply::Result(children) => {
                 let node = base
-                    .attr("type", "result")
-                    .attr("t", self.unix_time.to_string());
+                    .with_attr("type", "result")
+                    .with_attr("t", self.unix_time.to_string());
                 if children.is_empty() {
                     node
                 } else {
-                    node.children(children)
+                    node.with_children(children)
                 }
             }
             IqReply::Error { code, text } => {
-                base.attr("type", "error").children([Node::new("error")
-                    .attr("code", code.to_string())
-                    .attr("text", text)])
+                base.with_attr("type", "error")
+                    .with_children([Node::new("error")
+                        .with_attr("code", code.to_string())
+                        .with_attr("text", text)])
             }
         };
         self.send_node(&answer);

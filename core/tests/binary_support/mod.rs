@@ -31,27 +31,27 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// The §4.5 keepalive `<iq id="12.34-5" xmlns="w:p" type="get" to="s.whatsapp.net"/>`.
 pub fn keepalive() -> Node {
     Node::new("iq")
-        .attr("id", "12.34-5")
-        .attr("xmlns", "w:p")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid(Server::Pn))
+        .with_attr("id", "12.34-5")
+        .with_attr("xmlns", "w:p")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn))
 }
 
 /// An IQ ping with a `<ping/>` child (Baileys' form).
 pub fn iq_ping() -> Node {
-    keepalive().children([Node::new("ping")])
+    keepalive().with_children([Node::new("ping")])
 }
 
 /// A `<success>` like the one in the decode vector.
 pub fn success() -> Node {
     Node::new("success")
-        .attr("t", "1752021890")
-        .attr("props", "27")
-        .attr("location", "frc")
-        .attr("lid", Jid::lid("100000000000001").with_device(42))
-        .attr("abprops", "10")
-        .attr("creation", "1752020041")
-        .attr(
+        .with_attr("t", "1752021890")
+        .with_attr("props", "27")
+        .with_attr("location", "frc")
+        .with_attr("lid", Jid::lid("100000000000001").with_device(42))
+        .with_attr("abprops", "10")
+        .with_attr("creation", "1752020041")
+        .with_attr(
             "companion_enc_static",
             "d5Yb5WxL+k5UKQHVI6buFRGQEj0GZA5evz8b6V2xkdw=",
         )
@@ -60,39 +60,39 @@ pub fn success() -> Node {
 /// A `<message>` with a 256-byte `<enc>` (the benchmark shape).
 pub fn message_with_enc() -> Node {
     Node::new("message")
-        .attr("to", Jid::pn("5511987650001").with_device(3))
-        .attr("id", "3EB0C5A2F4D1B8E7A6C3")
-        .attr("type", "text")
-        .attr("t", 1_712_345_678u64)
-        .children([Node::new("enc")
-            .attr("v", "2")
-            .attr("type", "msg")
-            .bytes(pattern(256, 7))])
+        .with_attr("to", Jid::pn("5511987650001").with_device(3))
+        .with_attr("id", "3EB0C5A2F4D1B8E7A6C3")
+        .with_attr("type", "text")
+        .with_attr("t", 1_712_345_678u64)
+        .with_children([Node::new("enc")
+            .with_attr("v", "2")
+            .with_attr("type", "msg")
+            .with_bytes(pattern(256, 7))])
 }
 
 /// A group fan-out message with 8 `<to jid><enc>` children.
 pub fn group_fanout() -> Node {
     let participants = (0..8).map(|i| {
         Node::new("to")
-            .attr(
+            .with_attr(
                 "jid",
                 Jid::lid(&format!("1000000000000{i:02}")).with_device(i + 1),
             )
-            .children([Node::new("enc")
-                .attr("v", "2")
-                .attr("type", "pkmsg")
-                .bytes(pattern(256, i as u8))])
+            .with_children([Node::new("enc")
+                .with_attr("v", "2")
+                .with_attr("type", "pkmsg")
+                .with_bytes(pattern(256, i as u8))])
     });
     Node::new("message")
-        .attr("to", Jid::group("120363025246125486"))
-        .attr("id", "3EB0AABBCCDDEEFF0011")
-        .attr("type", "text")
-        .children([
-            Node::new("participants").children(participants),
+        .with_attr("to", Jid::group("120363025246125486"))
+        .with_attr("id", "3EB0AABBCCDDEEFF0011")
+        .with_attr("type", "text")
+        .with_children([
+            Node::new("participants").with_children(participants),
             Node::new("enc")
-                .attr("v", "2")
-                .attr("type", "skmsg")
-                .bytes(pattern(120, 9)),
+                .with_attr("v", "2")
+                .with_attr("type", "skmsg")
+                .with_bytes(pattern(120, 9)),
         ])
 }
 
@@ -100,20 +100,20 @@ pub fn group_fanout() -> Node {
 pub fn pair_device() -> Node {
     let refs = ["2@AbCdEf+GhIjKl==", "2@MnOpQr/StUvWx==", "2@YzAbCdEfGhIj=="]
         .into_iter()
-        .map(|r| Node::new("ref").text(r));
+        .map(|r| Node::new("ref").with_text(r));
     Node::new("iq")
-        .attr("from", Jid::server_jid(Server::Pn))
-        .attr("type", "set")
-        .attr("id", "1234567890")
-        .attr("xmlns", "md")
-        .children([Node::new("pair-device").children(refs)])
+        .with_attr("from", Jid::server_jid(Server::Pn))
+        .with_attr("type", "set")
+        .with_attr("id", "1234567890")
+        .with_attr("xmlns", "md")
+        .with_children([Node::new("pair-device").with_children(refs)])
 }
 
 /// A `<stream:error>` with a `<conflict type="replaced"/>`.
 pub fn stream_error() -> Node {
     Node::new("stream:error")
-        .attr("code", "409")
-        .children([Node::new("conflict").attr("type", "replaced")])
+        .with_attr("code", "409")
+        .with_children([Node::new("conflict").with_attr("type", "replaced")])
 }
 
 /// Every realistic stanza above, by name.

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use wa_core::connection::{DisconnectReason, Event};
-use wa_core::testing::{Pair, TestServer, registered_device};
+use wa_core::testing::{Harness, TestServer, registered_device};
 
 /// A pair whose registered client has logged in; the `LoggedIn` event has
 /// been taken.
-pub fn logged_in_pair(seed: u8) -> Pair {
-    let mut pair = Pair::new(
+pub fn logged_in_pair(seed: u8) -> Harness {
+    let mut pair = Harness::new(
         TestServer::new([seed; 32]),
         &registered_device(seed),
         [seed.wrapping_add(100); 32],
@@ -17,7 +17,10 @@ pub fn logged_in_pair(seed: u8) -> Pair {
     pair.drive();
     let events = pair.take_events();
     assert!(
-        matches!(events[..], [Event::LoggedIn { .. }]),
+        matches!(
+            events[..],
+            [Event::DeviceChanged { .. }, Event::LoggedIn { .. }]
+        ),
         "expected one LoggedIn, got {events:?}"
     );
     pair
@@ -39,11 +42,11 @@ pub fn single_disconnect(events: &[Event]) -> (DisconnectReason, bool, bool) {
     let (at, event) = disconnects[0];
     assert_eq!(at, events.len() - 1, "Disconnected is not last: {events:?}");
     match event {
-        Event::Disconnected {
-            reason,
-            reconnect,
-            logged_out,
-        } => (reason.clone(), *reconnect, *logged_out),
+        Event::Disconnected { reason, reconnect } => (
+            reason.clone(),
+            reconnect.will_reconnect(),
+            reconnect.is_logged_out(),
+        ),
         _ => unreachable!(),
     }
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use wa_core::binary::{Jid, Node, Server};
-use wa_core::connection::{Config, Event, Instant};
+use wa_core::connection::{Config, Event};
 use wa_core::pair::QrCode;
 use wa_core::store::Device;
-use wa_core::testing::{LoginReply, Pair, TestServer, config_for};
+use wa_core::testing::{Harness, LoginReply, TestServer, config_for};
+use wa_core::time::Instant;
 
 /// A fresh device from `Device::generate` with a seeded RNG.
 pub fn new_device(seed: u8) -> Device {
@@ -24,23 +25,23 @@ pub fn refs(n: usize) -> Vec<String> {
 /// `<iq from="s.whatsapp.net" type="set" id xmlns="md"><pair-device><ref>…`.
 pub fn pair_device_iq(id: &str, refs: &[String]) -> Node {
     Node::new("iq")
-        .attr("from", Jid::server_jid(Server::Pn))
-        .attr("type", "set")
-        .attr("id", id)
-        .attr("xmlns", "md")
-        .children([Node::new("pair-device").children(
+        .with_attr("from", Jid::server_jid(Server::Pn))
+        .with_attr("type", "set")
+        .with_attr("id", id)
+        .with_attr("xmlns", "md")
+        .with_children([Node::new("pair-device").with_children(
             refs.iter()
-                .map(|r| Node::new("ref").bytes(r.clone().into_bytes())),
+                .map(|r| Node::new("ref").with_bytes(r.clone().into_bytes())),
         )])
 }
 
 /// A pair for `device` whose server sends nothing after the handshake; the
 /// client's handshake is complete and no event has happened yet.
-pub fn silent_pair(device: &Device, config: Option<Config>, seed: u8) -> Pair {
+pub fn silent_pair(device: &Device, config: Option<Config>, seed: u8) -> Harness {
     let mut server = TestServer::new([seed; 32]);
     server.set_login_reply(LoginReply::Silent);
     let config = config.unwrap_or_else(|| config_for(&server, [seed.wrapping_add(50); 32]));
-    let mut pair = Pair::with_config(server, config, device);
+    let mut pair = Harness::with_config(server, config, device);
     pair.drive();
     assert!(pair.client.is_established());
     assert!(pair.take_events().is_empty());
@@ -48,7 +49,7 @@ pub fn silent_pair(device: &Device, config: Option<Config>, seed: u8) -> Pair {
 }
 
 /// A silent pair that then receives a `<pair-device>` with `refs`.
-pub fn pair_with_refs(device: &Device, refs: &[String], seed: u8) -> Pair {
+pub fn pair_with_refs(device: &Device, refs: &[String], seed: u8) -> Harness {
     let mut pair = silent_pair(device, None, seed);
     pair.server.send_node(&pair_device_iq("pd-1", refs));
     pair.drive();
@@ -56,8 +57,8 @@ pub fn pair_with_refs(device: &Device, refs: &[String], seed: u8) -> Pair {
 }
 
 /// A pair against the default server (six refs), driven until the first QR.
-pub fn qr_pair(device: &Device, seed: u8) -> Pair {
-    let mut pair = Pair::new(
+pub fn qr_pair(device: &Device, seed: u8) -> Harness {
+    let mut pair = Harness::new(
         TestServer::new([seed; 32]),
         device,
         [seed.wrapping_add(50); 32],
@@ -87,12 +88,12 @@ pub fn first_qr(events: &[Event]) -> QrCode {
 }
 
 /// The client's stanza answering the server's `id`, if it sent one.
-pub fn reply_to(pair: &Pair, id: &str) -> Option<Node> {
+pub fn reply_to(pair: &Harness, id: &str) -> Option<Node> {
     pair.server
         .received()
         .iter()
         .rev()
-        .find(|n| n.tag == "iq" && n.get_attr("id").map(|v| v.to_text()).as_deref() == Some(id))
+        .find(|n| n.tag == "iq" && n.attr("id").map(|v| v.to_text()).as_deref() == Some(id))
         .cloned()
 }
 

@@ -1,8 +1,8 @@
 //! The drive loop: the one place that reads the clock and the OS random
 //! source, moves bytes between the transport and the [`Connection`], runs the
-//! commands, persists the device and decides when to reconnect.
+//! commands, persists the device, and carries out the connection's decision
+//! on what comes next (reconnecting after the backoff delay it computes).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -13,22 +13,18 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng as _;
-use wa_core::binary::{Jid, Node, Server};
-use wa_core::connection::{
-    Config, Connection, DisconnectReason, Event as CoreEvent, Instant, IqError, IqId, SendError,
-    StreamError,
-};
+use wa_core::connection::{Config, Connection};
 use wa_core::net::{HttpClient, Transport, TransportEvent, TransportFactory};
 use wa_core::runtime::Runtime;
-use wa_core::store::{Backend, Device, StoreError};
+use wa_core::store::{Backend, Device};
+use wa_core::time::Instant;
 
 use super::backoff::ReconnectPolicy;
-use super::error::{RequestError, error_chain};
+use super::command::Command;
+use super::error::RequestError;
 use super::event::{Event, StopReason};
+use super::session::{After, Session};
 use crate::version::{VersionOutcome, WebVersionPolicy, unix_ms};
-
-/// How long a logout request may wait for the server's answer.
-const LOGOUT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The longest one transport write may take before the transport is
 /// considered dead (a peer that stopped reading).
@@ -40,84 +36,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Received chunks handled in one go before the replies are written (they
 /// leave in one transport write).
 const MAX_COALESCED_INPUTS: usize = 32;
-
-/// The longest edge-routing info kept from the server (real ones are a few
-/// dozen bytes; the pre-intro could carry up to 16 MiB, which a hostile
-/// server must not make us store and send).
-const MAX_EDGE_ROUTING_LEN: usize = 4096;
-
-pub(crate) type Reply<T> = Sender<Result<T, RequestError>>;
-
-/// What a [`Client`](super::Client) handle asks the driver to do.
-pub(crate) enum Command {
-    SendNode {
-        node: Node,
-        reply: Reply<()>,
-    },
-    SendIq {
-        iq: Node,
-        timeout: Duration,
-        reply: Reply<Node>,
-    },
-    Logout {
-        reply: Reply<()>,
-    },
-    RequestPairCode {
-        phone: String,
-        show_push_notification: bool,
-        reply: Reply<()>,
-    },
-}
-
-impl Command {
-    /// Answers the command with `error` without running it.
-    fn fail(self, error: RequestError) {
-        match self {
-            Command::SendNode { reply, .. }
-            | Command::Logout { reply }
-            | Command::RequestPairCode { reply, .. } => {
-                let _ = reply.try_send(Err(error));
-            }
-            Command::SendIq { reply, .. } => {
-                let _ = reply.try_send(Err(error));
-            }
-        }
-    }
-}
-
-/// What comes after one connection (or one failed attempt).
-enum After {
-    Stop(StopReason),
-    /// Connect again at once: the restart the server asks for right after
-    /// pairing.
-    ReconnectNow,
-    /// Connect again after the backoff delay.
-    Retry {
-        rate_limited: bool,
-        error: String,
-    },
-}
-
-/// The state of one connection that the driver keeps beside the
-/// [`Connection`].
-#[derive(Default)]
-struct Session {
-    /// Callers awaiting an IQ answer, by id.
-    pending: HashMap<IqId, Reply<Node>>,
-    /// The logout request in flight and whoever awaits it.
-    logout: Option<(IqId, Vec<Reply<()>>)>,
-    /// The device was linked on this connection: the restart that follows is
-    /// expected and immediate.
-    paired: bool,
-    /// The credentials were wiped on this connection.
-    logged_out: bool,
-    /// Set when the connection has ended (or must end without another byte
-    /// sent).
-    after: Option<After>,
-    /// Stop without flushing the queued bytes (the device could not be saved,
-    /// so the reply that depends on it must not leave).
-    abort: bool,
-}
 
 /// Signals shared between the client handles and the driver.
 pub(crate) struct Shared {
@@ -251,9 +169,9 @@ impl Driver {
         }
     }
 
-    /// Issue 8: before the first connect, refresh the announced WhatsApp Web
+    /// Before the first connect, refreshes the announced WhatsApp Web
     /// version when the stored one is stale (bounded by the policy's fetch
-    /// timeout; a failure falls back with a warning) and store it with its
+    /// timeout; a failure falls back with a warning) and stores it with its
     /// fetch time.
     async fn refresh_web_version(&mut self) -> Result<(), StopReason> {
         let Some((policy, http)) = self.web_version.take() else {
@@ -344,7 +262,7 @@ impl Driver {
                 Input::Transport(None) => conn.handle_transport_closed(now),
                 Input::Command(command) => self.on_command(&mut conn, now, command, &mut session),
                 Input::Timer => conn.handle_timeout(now),
-                Input::Stop => conn.close(),
+                Input::Stop => conn.close(now),
             }
         }
     }
@@ -394,76 +312,6 @@ impl Driver {
         }
     }
 
-    fn on_command(
-        &mut self,
-        conn: &mut Connection,
-        now: Instant,
-        command: Command,
-        session: &mut Session,
-    ) {
-        // Bring the connection's clock up to date before a command stamps a
-        // send with it (early calls are harmless).
-        conn.handle_timeout(now);
-        match command {
-            Command::SendNode { node, reply } => {
-                let _ = reply.try_send(conn.send_node(&node).map_err(send_error));
-            }
-            Command::SendIq { iq, timeout, reply } => {
-                if session.pending.len() >= self.max_pending_iqs {
-                    let _ = reply.try_send(Err(RequestError::TooManyPending(self.max_pending_iqs)));
-                    return;
-                }
-                match conn.send_iq(now, iq, timeout) {
-                    Ok(id) => {
-                        session.pending.insert(id, reply);
-                    }
-                    Err(error) => {
-                        let _ = reply.try_send(Err(send_error(error)));
-                    }
-                }
-            }
-            Command::RequestPairCode {
-                phone,
-                show_push_notification,
-                reply,
-            } => {
-                let result = conn
-                    .request_pair_code(&phone, show_push_notification)
-                    .map_err(RequestError::PairCode);
-                let _ = reply.try_send(result);
-            }
-            Command::Logout { reply } => {
-                if let Some((_, waiters)) = &mut session.logout {
-                    waiters.push(reply);
-                    return;
-                }
-                let Some(own) = self.device.pn.clone().filter(|_| conn.is_logged_in()) else {
-                    let _ = reply.try_send(Err(RequestError::NotConnected));
-                    return;
-                };
-                // PROTOCOL: a companion unlinks itself with
-                // <iq xmlns="md" type="set" to="s.whatsapp.net">
-                //   <remove-companion-device jid=<own jid> reason="user_initiated"/></iq>.
-                let jid = own
-                    .parse::<Jid>()
-                    .map_or_else(|_| own.clone().into(), wa_core::binary::Value::from);
-                let iq = Node::new("iq")
-                    .attr("xmlns", "md")
-                    .attr("type", "set")
-                    .attr("to", Jid::server_jid(Server::Pn))
-                    .children([Node::new("remove-companion-device")
-                        .attr("jid", jid)
-                        .attr("reason", "user_initiated")]);
-                match conn.send_iq(now, iq, LOGOUT_TIMEOUT) {
-                    Ok(id) => session.logout = Some((id, vec![reply])),
-                    Err(error) => {
-                        let _ = reply.try_send(Err(send_error(error)));
-                    }
-                }
-            }
-        }
-    }
-
     /// Drains the connection: events first (so the device is saved before
     /// any reply that depends on it leaves), then the queued bytes in one
     /// transport write. Returns what comes next once the connection has
@@ -477,8 +325,7 @@ impl Driver {
     ) -> Option<After> {
         loop {
             while let Some(event) = conn.poll_event() {
-                self.on_connection_event(conn, event, session, attempt)
-                    .await;
+                self.on_connection_event(event, session, attempt).await;
                 if session.abort {
                     return session.after.take();
                 }
@@ -515,270 +362,22 @@ impl Driver {
         session.after.take()
     }
 
-    async fn on_connection_event(
-        &mut self,
-        conn: &mut Connection,
-        event: CoreEvent,
-        session: &mut Session,
-        attempt: &mut u32,
-    ) {
-        match event {
-            CoreEvent::LoggedIn {
-                server_time, lid, ..
-            } => {
-                *attempt = 0;
-                if let Some(lid) = &lid {
-                    let lid = lid.to_string();
-                    if self.device.lid.as_deref() != Some(lid.as_str()) {
-                        self.device.lid = Some(lid);
-                    }
-                }
-                // PROTOCOL §3.7: the login counter goes up after every
-                // <success> of a paired device.
-                self.device.login_counter = self.device.login_counter.saturating_add(1);
-                if let Err(error) = self.save_device().await {
-                    tracing::warn!(
-                        "could not save the device after login: {}",
-                        error_chain(&*error)
-                    );
-                }
-                tracing::info!("logged in as {}", self.device.pn.as_deref().unwrap_or("?"));
-                self.emit(Event::LoggedIn {
-                    jid: self.device.pn.clone(),
-                    lid,
-                    server_time,
-                })
-                .await;
-            }
-            CoreEvent::Qr { code, expires_at } => {
-                tracing::info!("waiting for a scan of the qr code");
-                let expires_at = self.to_std(expires_at);
-                self.emit(Event::Qr { code, expires_at }).await;
-            }
-            CoreEvent::QrExhausted => {
-                tracing::info!("every qr code expired without a scan");
-                self.emit(Event::QrExhausted).await;
-            }
-            CoreEvent::PairCode { code, expires_at } => {
-                let expires_at = self.to_std(expires_at);
-                self.emit(Event::PairCode { code, expires_at }).await;
-            }
-            CoreEvent::PairingFailed { error } => {
-                tracing::warn!("pairing step failed: {error}");
-                self.emit(Event::PairingFailed { error }).await;
-            }
-            CoreEvent::AdvSecretRotated { device } => {
-                // Not fatal if it fails: the pair-success saves the whole
-                // device, secret included.
-                self.device = *device;
-                if let Err(error) = self.save_device().await {
-                    tracing::warn!(
-                        "could not save the new adv secret: {}",
-                        error_chain(&*error)
-                    );
-                }
-            }
-            CoreEvent::PairSuccess { device } => {
-                // Persist before anything else: the reply that completes the
-                // link is still queued and leaves only if this succeeds, and
-                // the reconnect that follows logs in with this record.
-                self.device = *device;
-                match self.save_device().await {
-                    Ok(()) => {
-                        session.paired = true;
-                        *attempt = 0;
-                        tracing::info!("linked as {}", self.device.pn.as_deref().unwrap_or("?"));
-                        self.emit(Event::Paired {
-                            jid: self.device.pn.clone(),
-                            lid: self.device.lid.clone(),
-                            push_name: self.device.push_name.clone(),
-                        })
-                        .await;
-                    }
-                    Err(error) => {
-                        tracing::error!(
-                            "could not save the linked device: {}",
-                            error_chain(&*error)
-                        );
-                        conn.close();
-                        session.after = Some(After::Stop(StopReason::Store(error)));
-                        session.abort = true;
-                    }
-                }
-            }
-            CoreEvent::Stanza(node) => {
-                if let Some(info) = edge_routing_info(&node)
-                    && self.device.edge_routing_info.as_deref() != Some(info)
-                {
-                    self.device.edge_routing_info = Some(info.to_vec());
-                    if let Err(error) = self.save_device().await {
-                        tracing::warn!(
-                            "could not save the edge routing info: {}",
-                            error_chain(&*error)
-                        );
-                    }
-                }
-                self.emit(Event::Stanza(node)).await;
-            }
-            CoreEvent::IqResponse { id, result } => {
-                if session
-                    .logout
-                    .as_ref()
-                    .is_some_and(|(logout, _)| *logout == id)
-                {
-                    if matches!(result, Err(IqError::Disconnected)) {
-                        // The connection is ending; whether the account is
-                        // logged out is decided by the Disconnected that
-                        // follows (a server may answer the removal by
-                        // ending the stream with device_removed).
-                        return;
-                    }
-                    let Some((_, waiters)) = session.logout.take() else {
-                        return;
-                    };
-                    self.on_logout_answer(conn, result.map(drop), waiters, session)
-                        .await;
-                } else if let Some(reply) = session.pending.remove(&id) {
-                    let _ = reply.try_send(result.map_err(RequestError::Iq));
-                }
-            }
-            CoreEvent::Disconnected {
-                reason,
-                reconnect,
-                logged_out,
-            } => {
-                let after = self
-                    .after_disconnect(&reason, reconnect, logged_out, session)
-                    .await;
-                let will_reconnect = matches!(after, After::ReconnectNow | After::Retry { .. });
-                tracing::info!(
-                    "disconnected: {reason}{}",
-                    if will_reconnect {
-                        ""
-                    } else {
-                        " (not reconnecting)"
-                    }
-                );
-                self.emit(Event::Disconnected {
-                    reason: reason.clone(),
-                    reconnect: will_reconnect,
-                })
-                .await;
-                if logged_out && matches!(after, After::Stop(StopReason::LoggedOut)) {
-                    self.emit(Event::LoggedOut {
-                        reason: Some(reason),
-                    })
-                    .await;
-                }
-                session.after = Some(after);
-            }
-            _ => tracing::debug!("connection event not handled by this client"),
-        }
-    }
-
-    /// What follows a [`CoreEvent::Disconnected`].
-    async fn after_disconnect(
-        &mut self,
-        reason: &DisconnectReason,
-        reconnect: bool,
-        logged_out: bool,
-        session: &mut Session,
-    ) -> After {
-        let waiters = session.logout.take().map(|(_, w)| w).unwrap_or_default();
-        if session.logged_out {
-            return After::Stop(StopReason::LoggedOut);
-        }
-        if logged_out {
-            // PROTOCOL §7: a logged-out device deletes its credentials.
-            let wiped = self.wipe_credentials().await;
-            return match wiped {
-                Ok(()) => {
-                    for reply in waiters {
-                        let _ = reply.try_send(Ok(()));
-                    }
-                    After::Stop(StopReason::LoggedOut)
-                }
-                Err(error) => {
-                    for reply in waiters {
-                        let _ = reply.try_send(Err(RequestError::Store(Arc::clone(&error))));
-                    }
-                    After::Stop(StopReason::Store(error))
-                }
-            };
-        }
-        // A logout whose answer the connection's end cut off.
-        for reply in waiters {
-            let _ = reply.try_send(Err(RequestError::Iq(IqError::Disconnected)));
-        }
-        if let Some(requested) = self.requested_stop() {
-            return After::Stop(requested);
-        }
-        match reason {
-            DisconnectReason::StreamError(StreamError::Replaced) => {
-                After::Stop(StopReason::Replaced)
-            }
-            DisconnectReason::StreamError(StreamError::RestartRequired) if session.paired => {
-                After::ReconnectNow
-            }
-            _ if reconnect => After::Retry {
-                rate_limited: matches!(
-                    reason,
-                    DisconnectReason::StreamError(StreamError::RateLimited)
-                ),
-                error: reason.to_string(),
-            },
-            _ => After::Stop(StopReason::Refused(reason.clone())),
-        }
-    }
-
-    async fn on_logout_answer(
-        &mut self,
-        conn: &mut Connection,
-        result: Result<(), IqError>,
-        waiters: Vec<Reply<()>>,
-        session: &mut Session,
-    ) {
-        if let Err(error) = result {
-            for reply in waiters {
-                let _ = reply.try_send(Err(RequestError::Iq(error.clone())));
-            }
-            return;
-        }
-        match self.wipe_credentials().await {
-            Ok(()) => {
-                session.logged_out = true;
-                for reply in waiters {
-                    let _ = reply.try_send(Ok(()));
-                }
-                self.emit(Event::LoggedOut { reason: None }).await;
-                conn.close();
-            }
-            Err(error) => {
-                for reply in waiters {
-                    let _ = reply.try_send(Err(RequestError::Store(Arc::clone(&error))));
-                }
-                session.after = Some(After::Stop(StopReason::Store(error)));
-                session.abort = true;
-            }
-        }
-    }
-
     // -------------------------------------------------------------- helpers
 
     /// The current time on the connection's clock.
-    fn now(&self) -> Instant {
+    pub(super) fn now(&self) -> Instant {
         Instant::from_std(self.origin, std::time::Instant::now())
     }
 
     /// The OS instant of a connection deadline (now, for one too far away to
     /// express).
-    fn to_std(&self, at: Instant) -> std::time::Instant {
+    pub(super) fn to_std(&self, at: Instant) -> std::time::Instant {
         at.to_std(self.origin)
             .unwrap_or_else(std::time::Instant::now)
     }
 
     /// Why the client was asked to stop, if it was.
-    fn requested_stop(&self) -> Option<StopReason> {
+    pub(super) fn requested_stop(&self) -> Option<StopReason> {
         if !self.stop.is_closed() && !self.commands.is_closed() {
             return None;
         }
@@ -822,7 +421,7 @@ impl Driver {
     /// Sends `event`, waiting for room in the channel (backpressure) unless
     /// the client is being stopped, in which case an event that does not fit
     /// is dropped rather than holding the stop up.
-    async fn emit(&self, event: Event) {
+    pub(super) async fn emit(&self, event: Event) {
         if self.requested_stop().is_some() {
             let _ = self.events.try_send(event);
             return;
@@ -835,38 +434,4 @@ impl Driver {
         };
         or(send, stop).await;
     }
-
-    async fn save_device(&self) -> Result<(), Arc<StoreError>> {
-        match &self.backend {
-            Some(backend) => backend.save(&self.device).await.map_err(Arc::new),
-            None => Ok(()),
-        }
-    }
-
-    /// Replaces the stored device with a fresh, unlinked identity: the old
-    /// keys, account and JIDs are gone from the store.
-    async fn wipe_credentials(&mut self) -> Result<(), Arc<StoreError>> {
-        self.device = super::new_device(&mut self.rng);
-        self.save_device().await
-    }
-}
-
-fn send_error(error: SendError) -> RequestError {
-    match error {
-        SendError::Handshaking | SendError::Closed => RequestError::NotConnected,
-        other => RequestError::Send(other),
-    }
-}
-
-/// The routing info of `<ib><edge_routing><routing_info>…` (PROTOCOL.md
-/// §1.3), when it is of a sane size.
-fn edge_routing_info(node: &Node) -> Option<&[u8]> {
-    if node.tag != "ib" {
-        return None;
-    }
-    let info = node
-        .child("edge_routing")?
-        .child("routing_info")?
-        .content_bytes()?;
-    (!info.is_empty() && info.len() <= MAX_EDGE_ROUTING_LEN).then_some(&info[..])
 }

@@ -69,16 +69,16 @@ pub enum Event {
     /// server restarts the stream next; the client logs in by itself.
     Paired {
         /// The device's own phone-number JID (`phone:device@s.whatsapp.net`).
-        jid: Option<String>,
+        jid: Option<Jid>,
         /// The device's own LID, if known.
-        lid: Option<String>,
+        lid: Option<Jid>,
         /// The account's push name, if the phone sent one.
         push_name: String,
     },
     /// The server accepted the login.
     LoggedIn {
         /// The device's own phone-number JID.
-        jid: Option<String>,
+        jid: Option<Jid>,
         /// Own LID from `<success>`, if it sent one.
         lid: Option<Jid>,
         /// The server's unix time, if it sent one.
@@ -187,7 +187,10 @@ impl fmt::Debug for Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs_until = |at: &Instant| at.saturating_duration_since(Instant::now()).as_secs();
-        let or_unknown = |jid: &Option<String>| jid.clone().unwrap_or_else(|| "?".to_owned());
+        let or_unknown = |jid: &Option<Jid>| {
+            jid.as_ref()
+                .map_or_else(|| "?".to_owned(), ToString::to_string)
+        };
         match self {
             Event::Connecting { attempt: 1 } => f.write_str("connecting"),
             Event::Connecting { attempt } => write!(f, "connecting (attempt {attempt})"),

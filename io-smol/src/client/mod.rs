@@ -39,10 +39,10 @@
 //!
 //! # Time
 //!
-//! The connection's [`Instant`](wa_core::connection::Instant) is the time
+//! The connection's [`Instant`](wa_core::time::Instant) is the time
 //! elapsed since the drive loop started: the loop takes one
 //! `std::time::Instant` as the origin and converts each reading with
-//! [`Instant::from_std`](wa_core::connection::Instant::from_std); the
+//! [`Instant::from_std`](wa_core::time::Instant::from_std); the
 //! connection's deadline becomes a [`Runtime::sleep`] of the difference. The
 //! wall-clock time (for the certificate validity check) is read once per
 //! connection.
@@ -88,9 +88,9 @@
 //! while let Ok(event) = events.recv().await {
 //!     if let Event::LoggedIn { jid, .. } = event {
 //!         println!("logged in as {jid:?}");
-//!         let iq = Node::new("iq").attr("xmlns", "w").attr("type", "get");
+//!         let iq = Node::new("iq").with_attr("xmlns", "w").with_attr("type", "get");
 //!         let answer = client.send_iq(iq).await?;
-//!         assert_eq!(answer.get_attr_str("type"), Some("result"));
+//!         assert_eq!(answer.attr_str("type"), Some("result"));
 //!         client.disconnect().await;
 //!     }
 //! }
@@ -100,10 +100,12 @@
 //! ```
 
 mod backoff;
+mod command;
 mod driver;
 mod error;
 mod event;
 mod qr;
+mod session;
 
 pub use backoff::ReconnectPolicy;
 pub use error::{ClientError, RequestError};
@@ -128,7 +130,8 @@ use crate::SmolRuntime;
 use crate::http::SmolHttpClient;
 use crate::transport::WebSocketTransportFactory;
 use crate::version::WebVersionPolicy;
-use driver::{Command, Driver, Shared};
+use command::Command;
+use driver::{Driver, Shared};
 
 /// Default capacity of the event channel.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;

@@ -53,13 +53,13 @@
 //!    one per binary WebSocket message (empty messages are skipped);
 //! 3. exactly one [`Disconnected`](wa_core::net::TransportEvent::Disconnected), after
 //!    which the channel is closed. Its reason is
-//!    - [`ServerClose`](wa_core::net::DisconnectReason::ServerClose) with the close
+//!    - [`ServerClose`](wa_core::net::TransportCloseReason::ServerClose) with the close
 //!      code and reason when the server sent a close frame,
-//!    - [`StreamEnded`](wa_core::net::DisconnectReason::StreamEnded) when the connection
+//!    - [`StreamEnded`](wa_core::net::TransportCloseReason::StreamEnded) when the connection
 //!      reached end-of-file without a close frame (TCP FIN, TLS without close_notify),
-//!    - [`ReadError`](wa_core::net::DisconnectReason::ReadError) for any other read
+//!    - [`ReadError`](wa_core::net::TransportCloseReason::ReadError) for any other read
 //!      failure (reset, protocol violation, message over the size limit),
-//!    - [`Unknown`](wa_core::net::DisconnectReason::Unknown) when *we* closed it:
+//!    - [`Unknown`](wa_core::net::TransportCloseReason::Unknown) when *we* closed it:
 //!      [`Transport::disconnect`](wa_core::net::Transport::disconnect) was called or
 //!      the transport was dropped.
 //!

@@ -15,7 +15,7 @@ use futures_lite::StreamExt;
 use futures_lite::future::or;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use smol::lock::Mutex;
-use wa_core::net::{DisconnectReason, Transport, TransportEvent};
+use wa_core::net::{Transport, TransportCloseReason, TransportEvent};
 use wa_core::runtime::BoxFuture;
 
 use super::SendError;
@@ -76,7 +76,7 @@ impl WebSocketTransport {
     /// ```
     /// use wa_io_smol::transport::WebSocketTransport;
     /// use wa_io_smol::transport::async_tungstenite::{self, tungstenite};
-    /// use wa_core::net::{DisconnectReason, TransportEvent, WHATSAPP_WEB_ORIGIN};
+    /// use wa_core::net::{TransportCloseReason, TransportEvent, WHATSAPP_WEB_ORIGIN};
     /// use tungstenite::client::IntoClientRequest;
     ///
     /// # fn main() -> anyhow::Result<()> { smol::block_on(async {
@@ -102,7 +102,7 @@ impl WebSocketTransport {
     /// assert_eq!(events.recv().await?, TransportEvent::DataReceived((&b"hi"[..]).into()));
     /// assert!(matches!(
     ///     events.recv().await?,
-    ///     TransportEvent::Disconnected(DisconnectReason::ServerClose { .. })
+    ///     TransportEvent::Disconnected(TransportCloseReason::ServerClose { .. })
     /// ));
     /// assert!(events.recv().await.is_err(), "nothing follows Disconnected");
     /// # Ok(()) }) }
@@ -279,7 +279,7 @@ enum End {
     /// The connection is over for this reason; `drain` when a close frame arrived
     /// and the closing handshake still has to be driven to its end.
     Disconnected {
-        reason: DisconnectReason,
+        reason: TransportCloseReason,
         drain: bool,
     },
     /// The event receiver was dropped: nobody is listening any more. Noticed when
@@ -306,7 +306,7 @@ async fn run_reader<S>(
         // Keep reading (the other branch) for the server's close frame, but not forever.
         sleep(close_timeout).await;
         End::Disconnected {
-            reason: DisconnectReason::Unknown,
+            reason: TransportCloseReason::Unknown,
             drain: false,
         }
     };
@@ -373,7 +373,7 @@ where
         let ours = shared.closing.load(Ordering::SeqCst);
         let ended = |reason, drain| End::Disconnected {
             reason: if ours {
-                DisconnectReason::Unknown
+                TransportCloseReason::Unknown
             } else {
                 reason
             },
@@ -402,11 +402,11 @@ where
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
             Some(Ok(Message::Close(frame))) => {
                 let reason = match frame {
-                    Some(f) => DisconnectReason::ServerClose {
+                    Some(f) => TransportCloseReason::ServerClose {
                         code: Some(u16::from(f.code)),
                         reason: f.reason.as_str().to_owned(),
                     },
-                    None => DisconnectReason::ServerClose {
+                    None => TransportCloseReason::ServerClose {
                         code: None,
                         reason: String::new(),
                     },
@@ -414,24 +414,24 @@ where
                 return ended(reason, true);
             }
             Some(Err(e)) => return ended(classify(e), false),
-            None => return ended(DisconnectReason::StreamEnded, false),
+            None => return ended(TransportCloseReason::StreamEnded, false),
         }
     }
 }
 
 /// Maps a read error to a reason: end-of-file without a close frame is a plain
 /// `StreamEnded`, everything else a `ReadError`.
-fn classify(e: tungstenite::Error) -> DisconnectReason {
+fn classify(e: tungstenite::Error) -> TransportCloseReason {
     use tungstenite::error::ProtocolError;
     match e {
         tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            DisconnectReason::StreamEnded
+            TransportCloseReason::StreamEnded
         }
         // rustls reports a TCP FIN without TLS close_notify this way.
         tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DisconnectReason::StreamEnded
+            TransportCloseReason::StreamEnded
         }
-        other => DisconnectReason::ReadError(other.to_string()),
+        other => TransportCloseReason::ReadError(other.to_string()),
     }
 }
 
@@ -446,19 +446,19 @@ mod tests {
             classify(tungstenite::Error::Protocol(
                 ProtocolError::ResetWithoutClosingHandshake
             )),
-            DisconnectReason::StreamEnded
+            TransportCloseReason::StreamEnded
         );
         assert_eq!(
             classify(tungstenite::Error::Io(
                 std::io::ErrorKind::UnexpectedEof.into()
             )),
-            DisconnectReason::StreamEnded
+            TransportCloseReason::StreamEnded
         );
         let reset = classify(tungstenite::Error::Io(
             std::io::ErrorKind::ConnectionReset.into(),
         ));
         assert!(
-            matches!(&reset, DisconnectReason::ReadError(m) if !m.is_empty()),
+            matches!(&reset, TransportCloseReason::ReadError(m) if !m.is_empty()),
             "{reset:?}"
         );
     }

@@ -34,7 +34,7 @@ pub fn device(seed: u8) -> Device {
         signed_pre_key_signature: [seed; 64],
         adv_secret_key: [seed.wrapping_add(3); 32],
     });
-    d.pn = Some(format!("55119876500{seed:02}:7@s.whatsapp.net"));
+    d.pn = Some(wa_core::binary::Jid::pn(&format!("55119876500{seed:02}")).with_device(7));
     d.push_name = format!("device {seed}");
     d
 }

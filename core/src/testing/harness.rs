@@ -1,4 +1,4 @@
-//! [`Pair`]: a [`Connection`] and a [`TestServer`] on one virtual clock.
+//! [`Harness`]: a [`Connection`] and a [`TestServer`] on one virtual clock.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::connection::{Config, Connection, Event, Instant};
+use crate::connection::{Config, Connection, Event};
 use crate::store::Device;
+use crate::time::Instant;
 
 use super::{TEST_UNIX_TIME, TestServer, config_for};
 
@@ -125,7 +126,7 @@ impl Link {
 ///
 /// The fields are public so a test can script the server or command the
 /// client directly; call [`drive`](Self::drive) afterwards.
-pub struct Pair {
+pub struct Harness {
     /// The client under test.
     pub client: Connection,
     /// The fake server.
@@ -143,13 +144,13 @@ pub struct Pair {
 /// A safety net against a harness that never settles.
 const MAX_STEPS: u64 = 10_000_000;
 
-impl Pair {
+impl Harness {
     /// A pair for `device` against `server`, the client configured by
     /// [`config_for`] with `rng_seed`, starting at [`Instant::ZERO`]. The
     /// ClientHello is queued, not yet delivered: call [`drive`](Self::drive).
-    pub fn new(server: TestServer, device: &Device, rng_seed: [u8; 32]) -> Pair {
+    pub fn new(server: TestServer, device: &Device, rng_seed: [u8; 32]) -> Harness {
         let config = config_for(&server, rng_seed);
-        Pair::with_config(server, config, device)
+        Harness::with_config(server, config, device)
     }
 
     /// Like [`new`](Self::new) with a caller-made configuration.
@@ -157,14 +158,14 @@ impl Pair {
     /// # Panics
     ///
     /// If the device cannot connect (a test bug).
-    pub fn with_config(server: TestServer, config: Config, device: &Device) -> Pair {
+    pub fn with_config(server: TestServer, config: Config, device: &Device) -> Harness {
         let client = Connection::new(config, device, Instant::ZERO).expect("device can connect");
-        Pair::from_parts(client, server, Instant::ZERO)
+        Harness::from_parts(client, server, Instant::ZERO)
     }
 
     /// A pair from a client built at `now`.
-    pub fn from_parts(client: Connection, server: TestServer, now: Instant) -> Pair {
-        let mut pair = Pair {
+    pub fn from_parts(client: Connection, server: TestServer, now: Instant) -> Harness {
+        let mut pair = Harness {
             client,
             server,
             now,
@@ -313,7 +314,7 @@ impl Pair {
         &mut self,
         limit: Duration,
         step: Duration,
-        mut done: impl FnMut(&Pair) -> bool,
+        mut done: impl FnMut(&Harness) -> bool,
     ) -> bool {
         let end = self.now + limit;
         self.drive();
@@ -357,14 +358,14 @@ impl Pair {
         self.steps += 1;
         assert!(
             self.steps < MAX_STEPS,
-            "Pair made {MAX_STEPS} steps without settling"
+            "Harness made {MAX_STEPS} steps without settling"
         );
     }
 }
 
-impl fmt::Debug for Pair {
+impl fmt::Debug for Harness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pair")
+        f.debug_struct("Harness")
             .field("now", &self.now)
             .field("client", &self.client)
             .field("server", &self.server)

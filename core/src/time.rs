@@ -1,4 +1,5 @@
-//! The connection's clock: a monotonic [`Instant`] that the caller supplies.
+//! Time as the core sees it: a monotonic [`Instant`] that the caller supplies
+//! (the core never reads a clock).
 
 use std::fmt;
 use std::ops::{Add, Sub};
@@ -19,7 +20,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use wa_core::connection::Instant;
+/// use wa_core::time::Instant;
 ///
 /// let t0 = Instant::ZERO;
 /// let t1 = t0 + Duration::from_secs(20);
