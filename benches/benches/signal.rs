@@ -649,6 +649,56 @@ fn groups(c: &mut Criterion) {
     g.finish();
 }
 
+/// Reference: the curve primitives under X3DH and sender keys, each library's own.
+fn primitives(c: &mut Criterion) {
+    use peer::wacore_libsignal::protocol::{PrivateKey as WcPrivate, PublicKey as WcPublic};
+    let mut rng = ChaCha20Rng::seed_from_u64(14);
+    let ours = IdentityKeyPair::generate(&mut rng);
+    let other = IdentityKeyPair::generate(&mut rng);
+    let message = [0x5a_u8; 300];
+    let signature = ours.private_key().sign(&message, &mut rng);
+    let theirs = WcPrivate::deserialize(ours.private_key().bytes()).expect("private");
+    let theirs_public = WcPublic::deserialize(&ours.public_key().serialize()).expect("public");
+    let other_public = WcPublic::deserialize(&other.public_key().serialize()).expect("public");
+    assert!(ours.public_key().verify(&message, &signature).is_ok());
+    assert!(theirs_public.verify_signature(&message, &signature));
+    assert_eq!(
+        ours.private_key().agree(other.public_key()).expect("agree"),
+        theirs.calculate_agreement(&other_public).expect("agree")
+    );
+
+    let mut g = c.benchmark_group("signal_prim_xeddsa_verify_300");
+    g.bench_function("wa", |b| {
+        b.iter(|| black_box(ours.public_key()).verify(black_box(&message), &signature))
+    });
+    g.bench_function("wacore", |b| {
+        b.iter(|| black_box(&theirs_public).verify_signature(black_box(&message), &signature))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("signal_prim_xeddsa_sign_300");
+    g.bench_function("wa", |b| {
+        b.iter(|| black_box(ours.private_key()).sign(black_box(&message), &mut rng))
+    });
+    // A private key freshly parsed (as from a record), so its lazy Edwards cache is cold.
+    g.bench_function("wacore", |b| {
+        b.iter(|| {
+            WcPrivate::deserialize(black_box(ours.private_key().bytes()))
+                .expect("private")
+                .calculate_signature(black_box(&message), &mut rng)
+                .expect("sign")
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("signal_prim_x25519");
+    g.bench_function("wa", |b| {
+        b.iter(|| black_box(ours.private_key()).agree(black_box(other.public_key())))
+    });
+    g.bench_function("wacore", |b| {
+        b.iter(|| black_box(&theirs).calculate_agreement(black_box(&other_public)))
+    });
+    g.finish();
+}
+
 fn main() {
     // Modest defaults (shared 2-core machine); command-line flags still override them.
     let mut c = Criterion::default()
@@ -661,6 +711,7 @@ fn main() {
     sessions(&mut c, &k);
     x3dh(&mut c, &k);
     groups(&mut c);
+    primitives(&mut c);
     c.final_summary();
     // The RESULTS.md table, from criterion's files (this run's medians).
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -694,4 +745,7 @@ const SIGNAL_ROWS: &[Row] = &[
     row("group decrypt 256 B (sender key)", "signal_group_decrypt_256", Some(1.5)),
     row("session record parse alone (reference)", "signal_record_parse", None),
     row("session record serialize alone (reference)", "signal_record_serialize", None),
+    row("XEdDSA verify, 300 B (reference)", "signal_prim_xeddsa_verify_300", None),
+    row("XEdDSA sign, 300 B (reference; wacore's key parsed first)", "signal_prim_xeddsa_sign_300", None),
+    row("X25519 agreement (reference)", "signal_prim_x25519", None),
 ];
