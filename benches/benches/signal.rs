@@ -34,6 +34,7 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::Criterion;
@@ -441,22 +442,26 @@ fn sessions(c: &mut Criterion, k: &Keys) {
     let mut i = 0usize;
     g.bench_function("wa", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            let (msg, a) = wa_encrypt(black_box(&ours.alice[n]), black_box(&pt[n]));
-            let (p, r) = wa_decrypt(black_box(&ours.bob[n]), msg.serialized(), &mut rng);
-            (a, p, r)
+            op_ours(|| {
+                let n = i % RING;
+                i += 1;
+                let (msg, a) = wa_encrypt(black_box(&ours.alice[n]), black_box(&pt[n]));
+                let (p, r) = wa_decrypt(black_box(&ours.bob[n]), msg.serialized(), &mut rng);
+                (a, p, r)
+            })
         })
     });
     let mut i = 0usize;
     g.bench_function("wacore", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            let (_, wire, a) =
-                wacore_encrypt(k, "bob", black_box(&theirs.alice[n]), black_box(&pt[n]));
-            let (p, r) = wacore_decrypt(k, "alice", black_box(&theirs.bob[n]), &wire, &mut rng);
-            (a, p, r)
+            op_peer(|| {
+                let n = i % RING;
+                i += 1;
+                let (_, wire, a) =
+                    wacore_encrypt(k, "bob", black_box(&theirs.alice[n]), black_box(&pt[n]));
+                let (p, r) = wacore_decrypt(k, "alice", black_box(&theirs.bob[n]), &wire, &mut rng);
+                (a, p, r)
+            })
         })
     });
     g.finish();
@@ -465,17 +470,21 @@ fn sessions(c: &mut Criterion, k: &Keys) {
     let mut i = 0usize;
     g.bench_function("wa", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            wa_encrypt(black_box(&ours.alice[n]), black_box(&pt[n]))
+            op_ours(|| {
+                let n = i % RING;
+                i += 1;
+                wa_encrypt(black_box(&ours.alice[n]), black_box(&pt[n]))
+            })
         })
     });
     let mut i = 0usize;
     g.bench_function("wacore", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            wacore_encrypt(k, "bob", black_box(&theirs.alice[n]), black_box(&pt[n]))
+            op_peer(|| {
+                let n = i % RING;
+                i += 1;
+                wacore_encrypt(k, "bob", black_box(&theirs.alice[n]), black_box(&pt[n]))
+            })
         })
     });
     g.finish();
@@ -484,23 +493,27 @@ fn sessions(c: &mut Criterion, k: &Keys) {
     let mut i = 0usize;
     g.bench_function("wa", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            wa_decrypt(black_box(&ours.bob[n]), black_box(&ours.wire[n]), &mut rng)
+            op_ours(|| {
+                let n = i % RING;
+                i += 1;
+                wa_decrypt(black_box(&ours.bob[n]), black_box(&ours.wire[n]), &mut rng)
+            })
         })
     });
     let mut i = 0usize;
     g.bench_function("wacore", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            wacore_decrypt(
-                k,
-                "alice",
-                black_box(&theirs.bob[n]),
-                black_box(&theirs.wire[n]),
-                &mut rng,
-            )
+            op_peer(|| {
+                let n = i % RING;
+                i += 1;
+                wacore_decrypt(
+                    k,
+                    "alice",
+                    black_box(&theirs.bob[n]),
+                    black_box(&theirs.wire[n]),
+                    &mut rng,
+                )
+            })
         })
     });
     g.finish();
@@ -509,12 +522,16 @@ fn sessions(c: &mut Criterion, k: &Keys) {
     let mut g = c.benchmark_group("signal_record_parse");
     let ours_record = SessionRecord::deserialize(&ours.bob[0]).expect("record");
     g.bench_function("wa", |b| {
-        b.iter(|| SessionRecord::deserialize(black_box(&ours.bob[0])).expect("record"))
+        b.iter(|| op_ours(|| SessionRecord::deserialize(black_box(&ours.bob[0])).expect("record")))
     });
     g.bench_function("wacore", |b| {
         b.iter(|| {
-            peer::wacore_libsignal::protocol::SessionRecord::deserialize(black_box(&theirs.bob[0]))
+            op_peer(|| {
+                peer::wacore_libsignal::protocol::SessionRecord::deserialize(black_box(
+                    &theirs.bob[0],
+                ))
                 .expect("record")
+            })
         })
     });
     g.finish();
@@ -522,9 +539,11 @@ fn sessions(c: &mut Criterion, k: &Keys) {
         peer::wacore_libsignal::protocol::SessionRecord::deserialize(&theirs.bob[0])
             .expect("record");
     let mut g = c.benchmark_group("signal_record_serialize");
-    g.bench_function("wa", |b| b.iter(|| black_box(&ours_record).serialize()));
+    g.bench_function("wa", |b| {
+        b.iter(|| op_ours(|| black_box(&ours_record).serialize()))
+    });
     g.bench_function("wacore", |b| {
-        b.iter(|| black_box(&theirs_record).serialize().expect("serialize"))
+        b.iter(|| op_peer(|| black_box(&theirs_record).serialize().expect("serialize")))
     });
     g.finish();
 }
@@ -569,17 +588,19 @@ fn x3dh(c: &mut Criterion, k: &Keys) {
 
     let mut g = c.benchmark_group("signal_pkmsg_256");
     g.bench_function("wa", |b| {
-        b.iter(|| wa_pkmsg(k, black_box(&pkmsg), &mut rng))
+        b.iter(|| op_ours(|| wa_pkmsg(k, black_box(&pkmsg), &mut rng)))
     });
     g.bench_function("wacore", |b| {
-        b.iter(|| wacore_pkmsg(k, black_box(&pkmsg), &mut rng))
+        b.iter(|| op_peer(|| wacore_pkmsg(k, black_box(&pkmsg), &mut rng)))
     });
     g.finish();
 
     let mut g = c.benchmark_group("signal_bundle");
-    g.bench_function("wa", |b| b.iter(|| wa_bundle(black_box(k), &mut rng)));
+    g.bench_function("wa", |b| {
+        b.iter(|| op_ours(|| wa_bundle(black_box(k), &mut rng)))
+    });
     g.bench_function("wacore", |b| {
-        b.iter(|| wacore_bundle(black_box(k), &mut rng))
+        b.iter(|| op_peer(|| wacore_bundle(black_box(k), &mut rng)))
     });
     g.finish();
 }
@@ -614,17 +635,21 @@ fn groups(c: &mut Criterion) {
     let mut i = 0usize;
     g.bench_function("wa", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            wa_group_encrypt(black_box(&ours.sender[n]), black_box(&pt[n]), &mut rng)
+            op_ours(|| {
+                let n = i % RING;
+                i += 1;
+                wa_group_encrypt(black_box(&ours.sender[n]), black_box(&pt[n]), &mut rng)
+            })
         })
     });
     let mut i = 0usize;
     g.bench_function("wacore", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            wacore_group_encrypt(black_box(&theirs.sender[n]), black_box(&pt[n]), &mut rng)
+            op_peer(|| {
+                let n = i % RING;
+                i += 1;
+                wacore_group_encrypt(black_box(&theirs.sender[n]), black_box(&pt[n]), &mut rng)
+            })
         })
     });
     g.finish();
@@ -633,17 +658,21 @@ fn groups(c: &mut Criterion) {
     let mut i = 0usize;
     g.bench_function("wa", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            wa_group_decrypt(black_box(&ours.receiver[n]), black_box(&ours.wire[n]))
+            op_ours(|| {
+                let n = i % RING;
+                i += 1;
+                wa_group_decrypt(black_box(&ours.receiver[n]), black_box(&ours.wire[n]))
+            })
         })
     });
     let mut i = 0usize;
     g.bench_function("wacore", |b| {
         b.iter(|| {
-            let n = i % RING;
-            i += 1;
-            wacore_group_decrypt(black_box(&theirs.receiver[n]), black_box(&theirs.wire[n]))
+            op_peer(|| {
+                let n = i % RING;
+                i += 1;
+                wacore_group_decrypt(black_box(&theirs.receiver[n]), black_box(&theirs.wire[n]))
+            })
         })
     });
     g.finish();
@@ -669,34 +698,58 @@ fn primitives(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("signal_prim_xeddsa_verify_300");
     g.bench_function("wa", |b| {
-        b.iter(|| black_box(ours.public_key()).verify(black_box(&message), &signature))
+        b.iter(|| op_ours(|| black_box(ours.public_key()).verify(black_box(&message), &signature)))
     });
     g.bench_function("wacore", |b| {
-        b.iter(|| black_box(&theirs_public).verify_signature(black_box(&message), &signature))
+        b.iter(|| {
+            op_peer(|| black_box(&theirs_public).verify_signature(black_box(&message), &signature))
+        })
     });
     g.finish();
     let mut g = c.benchmark_group("signal_prim_xeddsa_sign_300");
     g.bench_function("wa", |b| {
-        b.iter(|| black_box(ours.private_key()).sign(black_box(&message), &mut rng))
+        b.iter(|| op_ours(|| black_box(ours.private_key()).sign(black_box(&message), &mut rng)))
     });
     // A private key freshly parsed (as from a record), so its lazy Edwards cache is cold.
     g.bench_function("wacore", |b| {
         b.iter(|| {
-            WcPrivate::deserialize(black_box(ours.private_key().bytes()))
-                .expect("private")
-                .calculate_signature(black_box(&message), &mut rng)
-                .expect("sign")
+            op_peer(|| {
+                WcPrivate::deserialize(black_box(ours.private_key().bytes()))
+                    .expect("private")
+                    .calculate_signature(black_box(&message), &mut rng)
+                    .expect("sign")
+            })
         })
     });
     g.finish();
     let mut g = c.benchmark_group("signal_prim_x25519");
     g.bench_function("wa", |b| {
-        b.iter(|| black_box(ours.private_key()).agree(black_box(other.public_key())))
+        b.iter(|| op_ours(|| black_box(ours.private_key()).agree(black_box(other.public_key()))))
     });
     g.bench_function("wacore", |b| {
-        b.iter(|| black_box(&theirs).calculate_agreement(black_box(&other_public)))
+        b.iter(|| op_peer(|| black_box(&theirs).calculate_agreement(black_box(&other_public))))
     });
     g.finish();
+}
+
+/// Operations run per side, counted so that an instruction count taken under
+/// `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='signal::op_ours*'`
+/// (or `op_peer*`) with criterion's `--profile-time` can be divided per operation: a
+/// noise-free cross-check of the timings on a shared machine.
+static OPS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Runs one of our timed operations (a call boundary for callgrind).
+#[inline(never)]
+fn op_ours<T>(f: impl FnOnce() -> T) -> T {
+    OPS[0].fetch_add(1, Ordering::Relaxed);
+    f()
+}
+
+/// Runs one of the peer's timed operations (a call boundary for callgrind).
+#[inline(never)]
+fn op_peer<T>(f: impl FnOnce() -> T) -> T {
+    OPS[1].fetch_add(1, Ordering::Relaxed);
+    f()
 }
 
 fn main() {
@@ -713,6 +766,11 @@ fn main() {
     groups(&mut c);
     primitives(&mut c);
     c.final_summary();
+    eprintln!(
+        "operations run: ours {}, peer {}",
+        OPS[0].load(Ordering::Relaxed),
+        OPS[1].load(Ordering::Relaxed)
+    );
     // The RESULTS.md table, from criterion's files (this run's medians).
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| PathBuf::from("target"), PathBuf::from)
