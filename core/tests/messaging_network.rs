@@ -390,8 +390,14 @@ fn lid_and_phone_number_addressing_reach_one_session() {
     assert_eq!(texts(&bob.receive_all(&mut net)), ["pn+lid"]);
     let mapping = smol::block_on(bob.store.get_pn_mapping("15550001")).expect("store");
     assert_eq!(mapping.map(|m| m.lid), Some("900001".to_owned()));
-    assert!(session(&bob, &lid_address).is_some(), "migrated to the LID address");
-    assert!(session(&bob, &pn_address).is_none(), "no second session under PN");
+    assert!(
+        session(&bob, &lid_address).is_some(),
+        "migrated to the LID address"
+    );
+    assert!(
+        session(&bob, &pn_address).is_none(),
+        "no second session under PN"
+    );
 
     // 3. LID-addressed stanzas find the same session.
     net.addressing = Addressing::Lid;
@@ -413,7 +419,11 @@ fn lid_and_phone_number_addressing_reach_one_session() {
     let enc_types: Vec<_> = stanzas
         .iter()
         .filter(|n| n.tag == "message")
-        .filter_map(|n| n.child("enc").and_then(|e| e.get_attr_str("type")).map(str::to_owned))
+        .filter_map(|n| {
+            n.child("enc")
+                .and_then(|e| e.get_attr_str("type"))
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(enc_types, ["msg"]);
     let mut events = Vec::new();
