@@ -432,3 +432,21 @@ fn lid_and_phone_number_addressing_reach_one_session() {
     }
     assert_eq!(texts(&events), ["reply"]);
 }
+
+#[test]
+fn a_device_that_drops_before_answering_gets_the_message_again_and_reads_it_once() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 111);
+    let mut bob = Party::join(&mut net, "15550002", 0, 112);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "one");
+    alice.send_text(&mut net, &Jid::pn("15550002"), "two");
+    // Bob takes both, handles only the first, and drops.
+    let taken = net.take_queue(&bob.jid);
+    assert_eq!(taken.len(), 2);
+    assert_eq!(texts(&bob.handle(&mut net, &taken[0])), ["one"]);
+    assert_eq!(net.unanswered(&bob.jid), 1);
+    net.reconnect(&bob.jid);
+    // Only the unanswered one comes back, and it decrypts.
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["two"]);
+    assert_eq!(net.unanswered(&bob.jid), 0);
+}
