@@ -708,9 +708,10 @@ impl Party {
 // Store-backed mode: record bytes in -> one operation -> record bytes out
 // ---------------------------------------------------------------------------
 
-/// "Store-backed" one-shot operations for benchmarks: every call deserializes
-/// the record(s) it needs from bytes, performs exactly one protocol operation
-/// against throwaway in-memory stores, and serializes the updated record back
+/// "Store-backed" one-shot operations for benchmarks: every call performs
+/// exactly one protocol operation against throwaway stores that hold record
+/// *bytes*, as a persistent store does: each load wacore makes parses the bytes
+/// (nothing is kept in memory or cloned), each store serializes the record back
 /// — i.e. what a client with a byte-oriented persistent store pays per message.
 /// The local identity is parsed once up front ([`LocalIdentity`]) because real
 /// clients cache it.
@@ -742,13 +743,163 @@ pub mod stored {
         }
     }
 
-    fn take_session(sessions: &SessStore, a: &ProtocolAddress) -> Result<Vec<u8>, String> {
-        sessions
-            .0
-            .get(a)
-            .ok_or_else(|| "no session after operation".to_string())?
-            .serialize()
-            .map_err(e)
+    /// A session store over one record's bytes, as a persistent store backs it:
+    /// `load_session` parses the bytes (no in-memory record is kept or cloned),
+    /// `store_session` serializes the record back into them.
+    struct ByteSession {
+        address: ProtocolAddress,
+        bytes: Option<Vec<u8>>,
+    }
+
+    impl ByteSession {
+        fn new(address: &ProtocolAddress, bytes: Option<&[u8]>) -> Self {
+            Self {
+                address: address.clone(),
+                bytes: bytes.map(<[u8]>::to_vec),
+            }
+        }
+
+        fn into_bytes(self) -> Result<Vec<u8>, String> {
+            self.bytes
+                .ok_or_else(|| "no session after operation".to_string())
+        }
+    }
+
+    #[async_trait]
+    impl SessionStore for ByteSession {
+        async fn load_session(
+            &self,
+            address: &ProtocolAddress,
+        ) -> SigResult<Option<SessionRecord>> {
+            match &self.bytes {
+                Some(b) if *address == self.address => {
+                    let mut r = SessionRecord::deserialize(b)?;
+                    r.waive_counter_lease();
+                    Ok(Some(r))
+                }
+                _ => Ok(None),
+            }
+        }
+        async fn has_session(&self, address: &ProtocolAddress) -> SigResult<bool> {
+            Ok(*address == self.address && self.bytes.is_some())
+        }
+        async fn store_session(
+            &mut self,
+            address: &ProtocolAddress,
+            mut record: SessionRecord,
+        ) -> SigResult<()> {
+            if *address != self.address {
+                return Err(SignalProtocolError::InvalidArgument(
+                    "one-record store: other address".into(),
+                ));
+            }
+            record.waive_counter_lease();
+            self.bytes = Some(record.serialize()?);
+            Ok(())
+        }
+    }
+
+    /// A signed-prekey store over one record's bytes (parsed on every load).
+    struct ByteSignedPreKey(Vec<u8>);
+
+    #[async_trait]
+    impl SignedPreKeyStore for ByteSignedPreKey {
+        async fn get_signed_pre_key(&self, id: SignedPreKeyId) -> SigResult<SignedPreKeyRecord> {
+            let r = <SignedPreKeyRecord as GenericSignedPreKey>::deserialize(&self.0)?;
+            if r.id()? != id {
+                return Err(SignalProtocolError::InvalidSignedPreKeyId);
+            }
+            Ok(r)
+        }
+        async fn save_signed_pre_key(
+            &mut self,
+            _id: SignedPreKeyId,
+            record: &SignedPreKeyRecord,
+        ) -> SigResult<()> {
+            self.0 = GenericSignedPreKey::serialize(record)?;
+            Ok(())
+        }
+    }
+
+    /// A one-time-prekey store over (at most) one record's bytes (parsed on every load).
+    struct BytePreKey(Option<Vec<u8>>);
+
+    #[async_trait]
+    impl PreKeyStore for BytePreKey {
+        async fn get_pre_key(&self, prekey_id: PreKeyId) -> SigResult<PreKeyRecord> {
+            let bytes = self
+                .0
+                .as_ref()
+                .ok_or(SignalProtocolError::InvalidPreKeyId)?;
+            let r = PreKeyRecord::deserialize(bytes)?;
+            if r.id()? != prekey_id {
+                return Err(SignalProtocolError::InvalidPreKeyId);
+            }
+            Ok(r)
+        }
+        async fn save_pre_key(
+            &mut self,
+            _prekey_id: PreKeyId,
+            record: &PreKeyRecord,
+        ) -> SigResult<()> {
+            self.0 = Some(record.serialize()?);
+            Ok(())
+        }
+        async fn remove_pre_key(&mut self, _prekey_id: PreKeyId) -> SigResult<()> {
+            self.0 = None;
+            Ok(())
+        }
+    }
+
+    /// A sender-key store over one record's bytes (parsed on load, serialized on store).
+    struct ByteSenderKey {
+        name: SenderKeyName,
+        bytes: Option<Vec<u8>>,
+    }
+
+    impl ByteSenderKey {
+        fn new(name: SenderKeyName, bytes: Option<&[u8]>) -> Self {
+            Self {
+                name,
+                bytes: bytes.map(<[u8]>::to_vec),
+            }
+        }
+
+        fn into_bytes(self) -> Result<Vec<u8>, String> {
+            self.bytes
+                .ok_or_else(|| "no sender key after operation".to_string())
+        }
+    }
+
+    #[async_trait]
+    impl SenderKeyStore for ByteSenderKey {
+        async fn store_sender_key(
+            &mut self,
+            name: &SenderKeyName,
+            mut record: SenderKeyRecord,
+        ) -> SigResult<()> {
+            if *name != self.name {
+                return Err(SignalProtocolError::InvalidArgument(
+                    "one-record store: other sender key name".into(),
+                ));
+            }
+            record.waive_counter_lease()?;
+            self.bytes = Some(record.serialize()?);
+            Ok(())
+        }
+        async fn load_sender_key(
+            &self,
+            name: &SenderKeyName,
+        ) -> SigResult<Option<SenderKeyRecord>> {
+            match &self.bytes {
+                Some(b) if *name == self.name => {
+                    let mut r = SenderKeyRecord::deserialize(b)?;
+                    r.waive_counter_lease()?;
+                    Ok(Some(r))
+                }
+                _ => Ok(None),
+            }
+        }
     }
 
     /// X3DH initiator from a bundle: returns the new session record bytes.
@@ -761,10 +912,7 @@ pub mod stored {
         rng: &mut PeerRng,
     ) -> Result<Vec<u8>, String> {
         let a = addr(remote);
-        let mut sessions = SessStore::default();
-        if let Some(b) = existing_session {
-            sessions.0.insert(a.clone(), session_from_bytes(b)?);
-        }
+        let mut sessions = ByteSession::new(&a, existing_session);
         let mut ids = id_store(local);
         let b = bundle_to_lib(bundle)?;
         block_on(process_prekey_bundle(
@@ -776,7 +924,7 @@ pub mod stored {
             UsePQRatchet::No,
         ))
         .map_err(e)?;
-        take_session(&sessions, &a)
+        sessions.into_bytes()
     }
 
     /// Encrypt one message: `(kind, wire bytes, updated session record bytes)`.
@@ -787,14 +935,13 @@ pub mod stored {
         plaintext: &[u8],
     ) -> Result<(Kind, Vec<u8>, Vec<u8>), String> {
         let a = addr(remote);
-        let mut sessions = SessStore::default();
-        sessions.0.insert(a.clone(), session_from_bytes(session)?);
+        let mut sessions = ByteSession::new(&a, Some(session));
         let mut ids = id_store(local);
         let msg = block_on(message_encrypt(plaintext, &a, &mut sessions, &mut ids)).map_err(e)?;
         Ok((
             kind_of(&msg)?,
             msg.serialize().to_vec(),
-            take_session(&sessions, &a)?,
+            sessions.into_bytes()?,
         ))
     }
 
@@ -807,8 +954,7 @@ pub mod stored {
         rng: &mut PeerRng,
     ) -> Result<(Vec<u8>, Vec<u8>), String> {
         let a = addr(remote);
-        let mut sessions = SessStore::default();
-        sessions.0.insert(a.clone(), session_from_bytes(session)?);
+        let mut sessions = ByteSession::new(&a, Some(session));
         let mut ids = id_store(local);
         let msg = parse_wire(Kind::Whisper, wire)?;
         let res = block_on(message_decrypt(
@@ -816,13 +962,13 @@ pub mod stored {
             &a,
             &mut sessions,
             &mut ids,
-            &mut PkStore::default(),
-            &SpkStore::default(),
+            &mut BytePreKey(None),
+            &ByteSignedPreKey(Vec::new()),
             rng,
             UsePQRatchet::No,
         ))
         .map_err(e)?;
-        Ok((res.plaintext, take_session(&sessions, &a)?))
+        Ok((res.plaintext, sessions.into_bytes()?))
     }
 
     /// Result of [`decrypt_pkmsg`].
@@ -846,20 +992,10 @@ pub mod stored {
         rng: &mut PeerRng,
     ) -> Result<PkmsgOutcome, String> {
         let a = addr(remote);
-        let mut sessions = SessStore::default();
-        if let Some(s) = session {
-            sessions.0.insert(a.clone(), session_from_bytes(s)?);
-        }
+        let mut sessions = ByteSession::new(&a, session);
         let mut ids = id_store(local);
-        let mut spks = SpkStore::default();
-        let spk = <SignedPreKeyRecord as GenericSignedPreKey>::deserialize(signed_prekey_record)
-            .map_err(e)?;
-        spks.0.insert(spk.id().map_err(e)?.into(), spk);
-        let mut pks = PkStore::default();
-        if let Some(p) = prekey_record {
-            let r = PreKeyRecord::deserialize(p).map_err(e)?;
-            pks.0.insert(r.id().map_err(e)?.into(), r);
-        }
+        let spks = ByteSignedPreKey(signed_prekey_record.to_vec());
+        let mut pks = BytePreKey(prekey_record.map(<[u8]>::to_vec));
         let msg = parse_wire(Kind::PreKey, wire)?;
         let res = block_on(message_decrypt(
             &msg,
@@ -874,18 +1010,9 @@ pub mod stored {
         .map_err(e)?;
         Ok(PkmsgOutcome {
             plaintext: res.plaintext,
-            session: take_session(&sessions, &a)?,
+            session: sessions.into_bytes()?,
             consumed_prekey_id: res.consumed_prekey_id.map(u32::from),
         })
-    }
-
-    fn take_sk(store: &SkStore, name: &SenderKeyName) -> Result<Vec<u8>, String> {
-        store
-            .0
-            .get(name)
-            .ok_or_else(|| "no sender key after operation".to_string())?
-            .serialize()
-            .map_err(e)
     }
 
     /// Create our sender key (if `record` is `None`) or re-export it:
@@ -897,15 +1024,12 @@ pub mod stored {
         rng: &mut PeerRng,
     ) -> Result<(Vec<u8>, Vec<u8>), String> {
         let name = sk_name(group_id, own);
-        let mut store = SkStore::default();
-        if let Some(r) = record {
-            store.0.insert(name.clone(), sender_key_from_bytes(r)?);
-        }
+        let mut store = ByteSenderKey::new(name.clone(), record);
         let skdm = block_on(create_sender_key_distribution_message(
             &name, &mut store, rng,
         ))
         .map_err(e)?;
-        Ok((skdm.serialized().to_vec(), take_sk(&store, &name)?))
+        Ok((skdm.serialized().to_vec(), store.into_bytes()?))
     }
 
     /// Apply a sender's SKDM to an (optional) existing record; returns the record.
@@ -916,16 +1040,13 @@ pub mod stored {
         skdm: &[u8],
     ) -> Result<Vec<u8>, String> {
         let name = sk_name(group_id, sender);
-        let mut store = SkStore::default();
-        if let Some(r) = record {
-            store.0.insert(name.clone(), sender_key_from_bytes(r)?);
-        }
+        let mut store = ByteSenderKey::new(name.clone(), record);
         let m = SenderKeyDistributionMessage::try_from(skdm).map_err(e)?;
         block_on(process_sender_key_distribution_message(
             &name, &m, &mut store,
         ))
         .map_err(e)?;
-        take_sk(&store, &name)
+        store.into_bytes()
     }
 
     /// Group-encrypt once: `(SenderKeyMessage bytes, updated record bytes)`.
@@ -937,13 +1058,12 @@ pub mod stored {
         rng: &mut PeerRng,
     ) -> Result<(Vec<u8>, Vec<u8>), String> {
         let name = sk_name(group_id, own);
-        let mut store = SkStore::default();
-        store.0.insert(name.clone(), sender_key_from_bytes(record)?);
+        let mut store = ByteSenderKey::new(name.clone(), Some(record));
         let skm = block_on(wacore_libsignal::protocol::group_encrypt(
             &mut store, &name, plaintext, rng,
         ))
         .map_err(e)?;
-        Ok((skm.serialized().to_vec(), take_sk(&store, &name)?))
+        Ok((skm.serialized().to_vec(), store.into_bytes()?))
     }
 
     /// Group-decrypt once: `(plaintext, updated record bytes)`.
@@ -954,12 +1074,11 @@ pub mod stored {
         wire: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), String> {
         let name = sk_name(group_id, sender);
-        let mut store = SkStore::default();
-        store.0.insert(name.clone(), sender_key_from_bytes(record)?);
+        let mut store = ByteSenderKey::new(name.clone(), Some(record));
         let pt = block_on(wacore_libsignal::protocol::group_decrypt(
             wire, &mut store, &name,
         ))
         .map_err(e)?;
-        Ok((pt, take_sk(&store, &name)?))
+        Ok((pt, store.into_bytes()?))
     }
 }

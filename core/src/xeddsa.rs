@@ -16,7 +16,7 @@
 //!   `u` to the Edwards point with that sign, then check `R == s·B − h·A`
 //!   byte for byte. Refused: a non-canonical `u` (≥ p), a `u` that is not on the
 //!   curve, a small-order `A` or `R`, a non-canonical `s` (≥ ℓ) and an `R` that
-//!   does not decode.
+//!   does not decode (it cannot equal the canonical encoding of `s·B − h·A`).
 //!
 //! The spec-style variant (sign forced to 0) rejects about half of libsignal's
 //! signatures; this module accepts them and produces them.
@@ -148,19 +148,19 @@ pub fn verify_parts(
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
         .ok_or(XeddsaError::MalformedSignature)?;
     let big_r = CompressedEdwardsY(r_bytes);
-    match big_r.decompress() {
-        Some(point) if !point.is_small_order() => {}
-        _ => return Err(XeddsaError::MalformedSignature),
-    }
-
     let h = challenge(&big_r, &big_a.compress(), parts);
-    let expected_r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &-big_a, &s).compress();
-    // Everything compared here is public, so a plain comparison is fine.
-    if expected_r.as_bytes() == big_r.as_bytes() {
-        Ok(())
-    } else {
-        Err(XeddsaError::BadSignature)
+    let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &-big_a, &s);
+    // R is not decompressed (that costs a square root): the canonical
+    // encoding of the expected point must equal R's bytes, which refuses an R
+    // that does not decode or is not canonical just the same. Everything
+    // compared here is public, so a plain comparison is fine.
+    if expected.compress().as_bytes() != big_r.as_bytes() {
+        return Err(XeddsaError::BadSignature);
     }
+    if expected.is_small_order() {
+        return Err(XeddsaError::MalformedSignature);
+    }
+    Ok(())
 }
 
 /// `h = SHA-512(R ‖ A ‖ M) mod ℓ`.

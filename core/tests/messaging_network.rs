@@ -432,3 +432,136 @@ fn lid_and_phone_number_addressing_reach_one_session() {
     }
     assert_eq!(texts(&events), ["reply"]);
 }
+
+#[test]
+fn a_device_that_drops_before_answering_gets_the_message_again_and_reads_it_once() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 111);
+    let mut bob = Party::join(&mut net, "15550002", 0, 112);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "one");
+    alice.send_text(&mut net, &Jid::pn("15550002"), "two");
+    // Bob takes both, handles only the first, and drops.
+    let taken = net.take_queue(&bob.jid);
+    assert_eq!(taken.len(), 2);
+    assert_eq!(texts(&bob.handle(&mut net, &taken[0])), ["one"]);
+    assert_eq!(net.unanswered(&bob.jid), 1);
+    net.reconnect(&bob.jid);
+    // Only the unanswered one comes back, and it decrypts.
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["two"]);
+    assert_eq!(net.unanswered(&bob.jid), 0);
+}
+
+/// Runs `job` like `Party::run`, but stops dead after `steps` steps (a crash
+/// before the job's outcome is committed). Returns the events if it finished.
+fn run_until_crash(
+    party: &mut Party,
+    net: &mut Network,
+    mut job: wa_core::messaging::Job,
+    steps: usize,
+) -> Option<Vec<MessagingEvent>> {
+    use wa_core::messaging::Step;
+    use wa_core::store::apply_batch;
+    for _ in 0..steps {
+        match job.step() {
+            Step::Load(need) => {
+                job.provide(smol::block_on(need.load(&party.store)).expect("store"))
+            }
+            Step::Query(iq) => {
+                let answer = net.iq(&party.jid, &iq.with_attr("id", "iq-crash"));
+                job.answer(Ok(answer));
+            }
+            Step::Commit(batch) => {
+                smol::block_on(apply_batch(&party.store, &batch)).expect("store");
+                job.committed();
+            }
+            Step::Done(outcome) => {
+                smol::block_on(apply_batch(&party.store, &outcome.batch)).expect("store");
+                party.messenger.observe(&outcome);
+                for stanza in &outcome.stanzas {
+                    net.stanza(&party.jid, stanza);
+                }
+                return Some(outcome.events);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn crashes_before_a_commit_lose_nothing_and_break_no_session() {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::{Rng as _, SeedableRng};
+    use wa_core::messaging::{Messenger, OwnDevice};
+    let mut rng = ChaCha20Rng::seed_from_u64(121);
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 121);
+    let mut bob = Party::join(&mut net, "15550002", 0, 122);
+    let (alice_user, bob_user) = (Jid::pn("15550001"), Jid::pn("15550002"));
+    let mut sent_by_alice = Vec::new();
+    let mut sent_by_bob = Vec::new();
+    let mut got_by_bob: Vec<String> = Vec::new();
+    let mut got_by_alice: Vec<String> = Vec::new();
+    let mut crashes = 0;
+    for round in 0..60 {
+        for i in 0..(rng.next_u32() % 3 + 1) {
+            sent_by_alice.push(alice.send_text(&mut net, &bob_user, &format!("a{round}.{i}")));
+        }
+        // Bob handles his queue, crashing at a random step of a random job.
+        let queue = net.take_queue(&bob.jid);
+        let crash_at = (rng.next_u32() as usize) % (queue.len() + 2);
+        for (k, stanza) in queue.iter().enumerate() {
+            if k == crash_at {
+                let job = match stanza.tag.as_str() {
+                    "message" => bob.messenger.receive(stanza, net.now() as i64),
+                    _ => continue,
+                };
+                let steps = (rng.next_u32() % 2) as usize; // 0 or 1 step: before the commit
+                assert!(run_until_crash(&mut bob, &mut net, job, steps).is_none());
+                // Restart: a new messenger from the stored device; the server
+                // delivers everything unanswered again.
+                let device = bob.device();
+                bob.messenger = Messenger::new(
+                    OwnDevice::from_device(&device).expect("registered"),
+                    [round as u8; 32],
+                );
+                net.reconnect(&bob.jid);
+                crashes += 1;
+                break;
+            }
+            for e in bob.handle(&mut net, stanza) {
+                match e {
+                    MessagingEvent::Message(m) => got_by_bob.push(m.id.clone()),
+                    MessagingEvent::Undecryptable { reason, .. } => {
+                        panic!("a decrypt failed: {reason}")
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if round % 4 == 0 {
+            sent_by_bob.push(bob.send_text(&mut net, &alice_user, &format!("b{round}")));
+        }
+        for e in alice.receive_all(&mut net) {
+            match e {
+                MessagingEvent::Message(m) => got_by_alice.push(m.id.clone()),
+                MessagingEvent::Undecryptable { reason, .. } => {
+                    panic!("a decrypt failed at Alice: {reason}")
+                }
+                _ => {}
+            }
+        }
+    }
+    // Drain what is left.
+    net.reconnect(&bob.jid);
+    for e in bob.receive_all(&mut net) {
+        match e {
+            MessagingEvent::Message(m) => got_by_bob.push(m.id.clone()),
+            MessagingEvent::Undecryptable { reason, .. } => panic!("a decrypt failed: {reason}"),
+            _ => {}
+        }
+    }
+    assert!(crashes > 20, "{crashes}");
+    // Every message reached the other side exactly once, in order.
+    assert_eq!(got_by_bob, sent_by_alice);
+    assert_eq!(got_by_alice, sent_by_bob);
+}

@@ -359,31 +359,8 @@ impl SignalStore for RedbStore {
             .iter()
             .map(|id| self.key_raw(&id.to_be_bytes()))
             .collect();
-        self.write(move |txn| {
-            let mut t = open_write(txn, PREKEYS)?;
-            for k in &keys {
-                let updated = match t.get(k.as_slice()).or_store()? {
-                    None => None,
-                    Some(guard) => {
-                        let p = decode::<PrekeyV1<'_>>(guard.value())
-                            .map_err(|d| corrupt(PREKEYS, k, d))?;
-                        if p.uploaded {
-                            None
-                        } else {
-                            Some(encode(&PrekeyV1 {
-                                record: p.record,
-                                uploaded: true,
-                            })?)
-                        }
-                    }
-                };
-                if let Some(v) = updated {
-                    t.insert(k.as_slice(), v.as_slice()).or_store()?;
-                }
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |txn| keys.iter().try_for_each(|k| mark_uploaded(txn, k)))
+            .await
     }
 
     async fn remove_prekey(&self, id: u32) -> StoreResult<()> {

@@ -535,6 +535,44 @@ impl Messenger {
     }
 }
 
+/// Starts a session with `device` from its `bundle` into `record` (X3DH as the
+/// initiator): a new or changed identity is added to `batch`, a change also
+/// reported in `events`. `None` when the bundle is refused (bad signature, bad
+/// key).
+#[allow(clippy::too_many_arguments)]
+fn session_from_bundle(
+    own: &OwnDevice,
+    mut record: crate::signal::SessionRecord,
+    device: &Jid,
+    address: &str,
+    bundle: &crate::signal::PreKeyBundle,
+    known: Option<PublicKey>,
+    rng: &mut ChaCha20Rng,
+    batch: &mut WriteBatch,
+    events: &mut Vec<MessagingEvent>,
+) -> Option<crate::signal::SessionRecord> {
+    use crate::signal::IdentityChange;
+    let change = crate::signal::process_prekey_bundle(
+        &mut record,
+        &own.identity,
+        own.registration_id,
+        bundle,
+        known.as_ref(),
+        crate::signal::IdentityPolicy::AcceptChanged,
+        rng,
+    )
+    .ok()?;
+    if change != IdentityChange::Unchanged {
+        batch.put_identity(address, *bundle.identity_key.raw());
+    }
+    if matches!(change, IdentityChange::Changed { .. }) {
+        events.push(MessagingEvent::IdentityChanged {
+            device: device.clone(),
+        });
+    }
+    Some(record)
+}
+
 /// The largest one-time prekey id (ids are 24-bit on the wire).
 pub const MAX_PREKEY_ID: u32 = 0xFF_FFFF;
 

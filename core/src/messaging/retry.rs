@@ -7,16 +7,13 @@ use prost::Message as _;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use super::{IqAnswer, MessagingEvent, Need, Outcome, OwnDevice, Records, Step};
+use super::{IqAnswer, Need, Outcome, OwnDevice, Records, Step};
 use crate::binary::{Jid, Node};
 use crate::message::iq::{self, BundleResult};
 use crate::message::proto::DeviceSentMessage;
 use crate::message::stanza::{Enc, EncType, Recipient, RetryReceipt, outgoing_message};
 use crate::message::{Message, SignalAddress, pad};
-use crate::signal::{
-    CiphertextMessage, IdentityChange, IdentityPolicy, PreKeyBundle, PublicKey, SessionRecord,
-    encrypt, process_prekey_bundle,
-};
+use crate::signal::{CiphertextMessage, PreKeyBundle, PublicKey, SessionRecord, encrypt};
 use crate::store::{WriteBatch, WriteOp};
 
 /// Most retries answered for one message and device.
@@ -172,33 +169,25 @@ impl RetryJob {
         });
         let mut record = match rebuilt.or_else(|| self.fetched.take()) {
             Some(bundle) => {
-                let mut record = self
+                let existing = self
                     .records
                     .session(address)
                     .and_then(|b| SessionRecord::deserialize(b).ok())
                     .unwrap_or_default();
                 let known = self.records.identity(address);
-                match process_prekey_bundle(
-                    &mut record,
-                    &self.own.identity,
-                    self.own.registration_id,
+                match super::session_from_bundle(
+                    &self.own,
+                    existing,
+                    &receipt.from,
+                    address,
                     &bundle,
-                    known.as_ref(),
-                    IdentityPolicy::AcceptChanged,
+                    known,
                     &mut self.rng,
+                    &mut batch,
+                    &mut events,
                 ) {
-                    Ok(change) => {
-                        if change != IdentityChange::Unchanged {
-                            batch.put_identity(address, *bundle.identity_key.raw());
-                        }
-                        if matches!(change, IdentityChange::Changed { .. }) {
-                            events.push(MessagingEvent::IdentityChanged {
-                                device: receipt.from.clone(),
-                            });
-                        }
-                        record
-                    }
-                    Err(_) => {
+                    Some(record) => record,
+                    None => {
                         return Outcome {
                             batch,
                             events,

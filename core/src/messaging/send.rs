@@ -15,10 +15,7 @@ use crate::message::iq::{self, BundleResult};
 use crate::message::proto::DeviceSentMessage;
 use crate::message::stanza::{Enc, EncType, Recipient, outgoing_message, phash};
 use crate::message::{Message, SignalAddress, pad};
-use crate::signal::{
-    CiphertextMessage, IdentityChange, IdentityPolicy, PreKeyBundle, SessionRecord, encrypt,
-    process_prekey_bundle,
-};
+use crate::signal::{CiphertextMessage, PreKeyBundle, SessionRecord, encrypt};
 use crate::store::{DeviceInfo, DeviceListRecord, WriteBatch, WriteOp};
 
 #[derive(Debug)]
@@ -283,35 +280,20 @@ impl SendJob {
         let mut sessions: BTreeMap<String, SessionRecord> = BTreeMap::new();
         for (device, bundle) in std::mem::take(&mut self.bundles) {
             let address = self.address(&device);
-            let mut record = SessionRecord::new();
             let known = self.records.identity(&address);
-            match process_prekey_bundle(
-                &mut record,
-                &self.own.identity,
-                self.own.registration_id,
+            // A device with a bad bundle is skipped; the others still get the message.
+            if let Some(record) = super::session_from_bundle(
+                &self.own,
+                SessionRecord::new(),
+                &device,
+                &address,
                 &bundle,
-                known.as_ref(),
-                IdentityPolicy::AcceptChanged,
+                known,
                 &mut self.rng,
+                &mut self.batch,
+                &mut self.events,
             ) {
-                Ok(change) => {
-                    match change {
-                        IdentityChange::New => self
-                            .batch
-                            .put_identity(&address, *bundle.identity_key.raw()),
-                        IdentityChange::Changed { .. } => {
-                            self.batch
-                                .put_identity(&address, *bundle.identity_key.raw());
-                            self.events.push(MessagingEvent::IdentityChanged {
-                                device: device.clone(),
-                            });
-                        }
-                        IdentityChange::Unchanged => {}
-                    }
-                    sessions.insert(address, record);
-                }
-                // A device with a bad bundle is skipped; the others still get the message.
-                Err(_) => continue,
+                sessions.insert(address, record);
             }
         }
         for device in self.targets() {

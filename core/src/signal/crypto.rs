@@ -32,10 +32,28 @@ pub(crate) fn agree(private: &[u8; 32], their_public: &[u8; 32]) -> Result<[u8; 
     Ok(shared)
 }
 
+/// HMAC-SHA256 keyed with 32 zero bytes: HKDF's extract step without a salt.
+/// Keying costs two SHA-256 blocks; this does it once.
+static ZERO_SALT: std::sync::LazyLock<HmacSha256> = std::sync::LazyLock::new(|| hmac(&[0u8; 32]));
+
 /// HKDF-SHA256 into `out` (salt `None` is 32 zero bytes).
 pub(crate) fn hkdf(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) {
+    let expanded = match salt {
+        Some(salt) => Hkdf::<Sha256>::new(Some(salt), ikm).expand(info, out),
+        None => {
+            let mut extract = ZERO_SALT.clone();
+            extract.update(ikm);
+            let mut prk: [u8; 32] = extract.finalize().into_bytes().into();
+            let result = match Hkdf::<Sha256>::from_prk(&prk) {
+                Ok(hkdf) => hkdf.expand(info, out),
+                Err(_) => unreachable!("a SHA-256 PRK is 32 bytes"),
+            };
+            prk.zeroize();
+            result
+        }
+    };
     // The output lengths used here (48, 64, 80) are far below HKDF's limit.
-    if Hkdf::<Sha256>::new(salt, ikm).expand(info, out).is_err() {
+    if expanded.is_err() {
         out.fill(0);
     }
 }

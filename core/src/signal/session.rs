@@ -95,18 +95,8 @@ impl SessionRecord {
 
     /// The record's bytes (libsignal's `RecordStructure`).
     pub fn serialize(&self) -> Vec<u8> {
-        let len = self.current.as_ref().map_or(0, |s| {
-            let l = s.encoded_len();
-            1 + prost::encoding::encoded_len_varint(l as u64) + l
-        }) + self
-            .previous
-            .iter()
-            .map(|s| {
-                let l = s.encoded_len();
-                1 + prost::encoding::encoded_len_varint(l as u64) + l
-            })
-            .sum::<usize>();
-        let mut out = Vec::with_capacity(len);
+        // One pass: prost sizes each state as it writes it.
+        let mut out = Vec::with_capacity(1024);
         if let Some(current) = &self.current {
             prost::encoding::message::encode(1, current, &mut out);
         }
@@ -305,7 +295,11 @@ pub fn process_prekey_bundle<R: CryptoRng + ?Sized>(
         remote_identity_public: bundle.identity_key.serialize().to_vec(),
         root_key: root.to_vec(),
         previous_counter: Some(0),
-        sender_chain: Some(sending_chain_of(&sending, sending_chain)),
+        sender_chain: Some(sending_chain_of(
+            &sending.public_key(),
+            &sending,
+            sending_chain,
+        )),
         receiver_chains: vec![Chain {
             sender_ratchet_key: their_signed.serialize().to_vec(),
             sender_ratchet_key_private: Vec::new(),
@@ -378,9 +372,9 @@ pub(crate) fn x3dh_responder(
     Ok(derive_initial(&mut secret))
 }
 
-fn sending_chain_of(key: &PrivateKey, chain_key: [u8; 32]) -> Chain {
+fn sending_chain_of(public: &PublicKey, key: &PrivateKey, chain_key: [u8; 32]) -> Chain {
     Chain {
-        sender_ratchet_key: key.public_key().serialize().to_vec(),
+        sender_ratchet_key: public.serialize().to_vec(),
         sender_ratchet_key_private: key.bytes().to_vec(),
         chain_key: Some(ChainKey {
             index: Some(0),
@@ -610,7 +604,11 @@ pub fn decrypt_prekey_message<R: CryptoRng + ?Sized>(
         remote_identity_public: message.identity_key().serialize().to_vec(),
         root_key: root.to_vec(),
         previous_counter: Some(0),
-        sender_chain: Some(sending_chain_of(signed.private_key(), sending_chain)),
+        sender_chain: Some(sending_chain_of(
+            signed.public_key(),
+            signed.private_key(),
+            sending_chain,
+        )),
         receiver_chains: Vec::new(),
         pending_key_exchange: None,
         pending_pre_key: None,
@@ -880,7 +878,7 @@ fn plan_decrypt<R: CryptoRng + ?Sized>(
             let step = Step::NewChain {
                 receiving,
                 root_key: root,
-                sending: sending_chain_of(&new_sending, sending_key),
+                sending: sending_chain_of(&new_sending.public_key(), &new_sending, sending_key),
                 previous_counter: sending_index.max(1) - 1,
             };
             (keys, step)

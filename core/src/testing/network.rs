@@ -45,6 +45,9 @@ struct DeviceSlot {
     signed: (u32, PublicKey, [u8; 64]),
     prekeys: VecDeque<(u32, PublicKey)>,
     queue: VecDeque<Node>,
+    /// `<message>`s taken but not answered yet: delivered again by
+    /// [`Network::reconnect`], as a server does after a dropped connection.
+    unanswered: Vec<Node>,
 }
 
 /// The server side (see the module docs).
@@ -130,6 +133,7 @@ impl Network {
                 ),
                 prekeys: VecDeque::new(),
                 queue: VecDeque::new(),
+                unanswered: Vec::new(),
             },
         );
     }
@@ -146,12 +150,30 @@ impl Network {
         self.devices.get(jid).map_or(0, |s| s.prekeys.len())
     }
 
+    /// `jid` connects again: every `<message>` it took but did not answer
+    /// (receipt, retry receipt or ack) is queued again, ahead of newer ones.
+    pub fn reconnect(&mut self, jid: &Jid) {
+        if let Some(slot) = self.devices.get_mut(jid) {
+            for node in slot.unanswered.drain(..).rev() {
+                slot.queue.push_front(node);
+            }
+        }
+    }
+
+    /// How many `<message>`s `jid` took and has not answered.
+    pub fn unanswered(&self, jid: &Jid) -> usize {
+        self.devices.get(jid).map_or(0, |s| s.unanswered.len())
+    }
+
     /// Takes the stanzas queued for `jid`.
     pub fn take_queue(&mut self, jid: &Jid) -> Vec<Node> {
-        self.devices
-            .get_mut(jid)
-            .map(|s| s.queue.drain(..).collect())
-            .unwrap_or_default()
+        if let Some(slot) = self.devices.get_mut(jid) {
+            let taken: Vec<Node> = slot.queue.drain(..).collect();
+            slot.unanswered
+                .extend(taken.iter().filter(|n| n.tag == "message").cloned());
+            return taken;
+        }
+        Vec::new()
     }
 
     /// How many stanzas wait for `jid`.
@@ -269,6 +291,12 @@ impl Network {
     /// A stanza (not an IQ) from `from`.
     pub fn stanza(&mut self, from: &Jid, node: &Node) {
         *self.answers.entry(node.tag.to_string()).or_default() += 1;
+        // An answer settles the message it names.
+        if matches!(node.tag.as_str(), "receipt" | "ack")
+            && let (Some(id), Some(slot)) = (node.attr_str("id"), self.devices.get_mut(from))
+        {
+            slot.unanswered.retain(|m| m.attr_str("id") != Some(id));
+        }
         match node.tag.as_str() {
             "message" => self.fan_out(from, node),
             "receipt" => {
