@@ -44,9 +44,13 @@ enum Call {
     PutInbox(usize, usize, i64, u8),
     RemoveInbox(usize, usize),
     ListInbox(usize),
-    /// A batch of inbox puts (`Some`) and removals (`None`), with a session.
-    InboxBatch(Vec<(usize, usize, Option<(i64, u8)>)>),
+    /// A batch of inbox puts and removals, with a session.
+    InboxBatch(Vec<InboxOp>),
 }
+
+/// One inbox operation of a batch: chat and id (indexes into `KEYS`), then
+/// `Some((timestamp, tag))` for a put, `None` for a removal.
+type InboxOp = (usize, usize, Option<(i64, u8)>);
 
 fn inbox_entry(chat: usize, id: usize, timestamp: i64, tag: u8) -> InboxEntry {
     InboxEntry {
