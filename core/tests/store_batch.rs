@@ -108,3 +108,49 @@ fn a_backend_without_atomic_batches_gets_them_applied_one_by_one() {
     let dynamic: Arc<dyn wa_core::store::Backend> = Arc::new(Plain(MemoryStore::new()));
     smol::block_on(check_write_batch(&*dynamic, false));
 }
+
+#[test]
+fn a_backend_without_an_inbox_refuses_inbox_calls_with_a_clear_error() {
+    use wa_core::store::{InboxEntry, ProtocolStore, StoreError, WriteBatch, apply_batch};
+    smol::block_on(async {
+        let store = Plain(MemoryStore::new());
+        let entry = InboxEntry {
+            chat: "c@s.whatsapp.net".into(),
+            id: "M".into(),
+            sender: "c:1@s.whatsapp.net".into(),
+            timestamp: 1,
+            payload: b"hi".to_vec(),
+        };
+        for result in [
+            store.put_inbox(&entry).await,
+            store.remove_inbox("c@s.whatsapp.net", "M").await,
+            store.list_inbox(10).await.map(drop),
+        ] {
+            let e = result.expect_err("the trait default has no inbox");
+            assert!(
+                matches!(
+                    e,
+                    StoreError::Unsupported {
+                        feature: "inbox",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("no inbox"), "{e}");
+        }
+        // The fallback asks first, so the session ahead of the inbox write is
+        // not written either.
+        let mut batch = WriteBatch::new();
+        batch.put_session("c.0", b"session".to_vec());
+        batch.put_inbox(entry);
+        let e = apply_batch(&store, &batch).await.expect_err("no inbox");
+        assert!(e.is_unsupported(), "{e:?}");
+        assert_eq!(store.get_session("c.0").await.unwrap(), None);
+        // Batches without inbox writes are unaffected.
+        batch = WriteBatch::new();
+        batch.put_session("c.0", b"session".to_vec());
+        assert!(!apply_batch(&store, &batch).await.unwrap());
+        assert!(store.get_session("c.0").await.unwrap().is_some());
+    });
+}

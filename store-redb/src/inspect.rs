@@ -13,9 +13,9 @@ use wa_core::store::{StoreError, StoreResult};
 use crate::convert;
 use crate::error;
 use crate::schema::{
-    self, Blob, DecodedKey, DeviceListV1, DeviceV1, Family, HashStateV1, KeyPart, LID_MAPPINGS,
-    LidMappingV1, META, META_SCHEMA_VERSION, MacV1, PN_INDEX, PrekeyV1, SentMessageV1, SyncKeyV1,
-    TcTokenV1, ValueKind, decode,
+    self, Blob, DecodedKey, DeviceListV1, DeviceV1, Family, HashStateV1, INBOX, INBOX_INDEX,
+    InboxV1, KeyPart, LID_MAPPINGS, LidMappingV1, META, META_SCHEMA_VERSION, MacV1, PN_INDEX,
+    PrekeyV1, SentMessageV1, SyncKeyV1, TcTokenV1, ValueKind, decode,
 };
 use crate::store::{OrStore, open_read};
 use crate::{RedbOptions, RedbStore};
@@ -135,8 +135,9 @@ impl RedbStore {
 
     /// Decodes every record of every table, all in one read transaction, and
     /// checks the invariants between tables (each LID mapping has exactly its
-    /// phone-number index row). Problems are collected, not returned as the
-    /// first error; `Err` means the walk itself failed (I/O, damaged pages).
+    /// phone-number index row; each inbox entry has exactly its index row,
+    /// holding the entry's timestamp). Problems are collected, not returned as
+    /// the first error; `Err` means the walk itself failed (I/O, damaged pages).
     pub fn check(&self) -> StoreResult<CheckReport> {
         self.read(|txn| {
             let mut report = CheckReport::default();
@@ -149,6 +150,10 @@ impl RedbStore {
             // Index rows each mapping should have, and the ones found.
             let mut wanted_index: Vec<Vec<u8>> = Vec::new();
             let mut found_index: Vec<Vec<u8>> = Vec::new();
+            // The same for the inbox: (index key, timestamp) of each entry,
+            // and the index rows found.
+            let mut wanted_inbox: Vec<(Vec<u8>, i64)> = Vec::new();
+            let mut found_inbox: Vec<(Vec<u8>, i64)> = Vec::new();
             for &family in schema::FAMILIES {
                 let Some(table) = open_read(txn, family.def)? else {
                     continue;
@@ -188,6 +193,30 @@ impl RedbStore {
                             found_index.push(k.to_vec());
                             Ok(())
                         }
+                        ValueKind::Inbox => {
+                            match (key.parts.first(), key.parts.get(1), key.parts.get(2)) {
+                                (
+                                    Some((_, KeyPart::I64(ts))),
+                                    Some((_, KeyPart::Str(chat))),
+                                    Some((_, KeyPart::Str(id))),
+                                ) => {
+                                    wanted_inbox.push((
+                                        schema::KeyBuf::new(key.device, 0)
+                                            .escaped(chat.as_bytes())
+                                            .raw(id.as_bytes())
+                                            .into_vec(),
+                                        *ts,
+                                    ));
+                                    Ok(())
+                                }
+                                _ => Err("inbox key without its components".to_owned()),
+                            }
+                        }
+                        ValueKind::InboxIndex => {
+                            let ts = decode::<i64>(v).map_err(StoreError::backend)?;
+                            found_inbox.push((k.to_vec(), ts));
+                            Ok(())
+                        }
                         _ => Ok(()),
                     };
                     if let Err(d) = invariant {
@@ -217,6 +246,27 @@ impl RedbStore {
                     ));
                 }
             }
+            wanted_inbox.sort();
+            found_inbox.sort();
+            for row in &found_inbox {
+                if wanted_inbox.binary_search(row).is_err() {
+                    report.problems.push(problem(
+                        INBOX_INDEX,
+                        &row.0,
+                        format!("index row without an inbox entry at timestamp {}", row.1),
+                    ));
+                }
+            }
+            for row in &wanted_inbox {
+                if found_inbox.binary_search(row).is_err() {
+                    let entry_key = schema::inbox_key(&row.0, row.1);
+                    report.problems.push(problem(
+                        INBOX,
+                        &entry_key,
+                        "inbox entry without its index row".into(),
+                    ));
+                }
+            }
             Ok(report)
         })
     }
@@ -224,7 +274,8 @@ impl RedbStore {
     /// Writes every record as one JSON object per line (`meta` first) and
     /// returns how many lines were written. Secrets (session, prekey, signed
     /// prekey and sender-key records, private keys, the ADV secret, sync-key
-    /// data, trusted-contact tokens, sent-message payloads) are replaced by
+    /// data, trusted-contact tokens, sent-message payloads, inbox payloads,
+    /// which are decrypted messages) are replaced by
     /// `{"redacted":true,"len":N}` unless `include_secrets`. A record that
     /// does not decode is written with its `error`.
     pub fn export(&self, out: &mut dyn Write, include_secrets: bool) -> StoreResult<u64> {
@@ -394,6 +445,11 @@ fn value_json(kind: ValueKind, v: &[u8], include: bool) -> Result<Value, String>
             let m = decode::<SentMessageV1<'_>>(v)?;
             json!({"payload": secret(m.payload.0, include), "sent_at": m.sent_at})
         }
+        ValueKind::Inbox => {
+            let m = decode::<InboxV1<'_>>(v)?;
+            json!({"sender": m.sender, "payload": secret(m.payload.0, include)})
+        }
+        ValueKind::InboxIndex => json!({"timestamp": decode::<i64>(v)?}),
         ValueKind::Device => {
             let d = decode::<DeviceV1<'_>>(v)?;
             json!({
@@ -453,5 +509,7 @@ fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), String> {
         ValueKind::TcToken => decode::<TcTokenV1<'_>>(value).map(drop),
         ValueKind::SentMessage => decode::<SentMessageV1<'_>>(value).map(drop),
         ValueKind::Device => convert::device_from_v1(&decode::<DeviceV1<'_>>(value)?).map(drop),
+        ValueKind::Inbox => decode::<InboxV1<'_>>(value).map(drop),
+        ValueKind::InboxIndex => decode::<i64>(value).map(drop),
     }
 }

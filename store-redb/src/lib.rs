@@ -69,15 +69,22 @@
 //! - A write future dropped after its first poll has already queued the
 //!   write; it still runs.
 //!
-//! # File layout (schema version 1)
+//! # File layout (schema version 2)
 //!
-//! One table per record family, named with its version (`identities_v1`,
-//! `sessions_v1`, `prekeys_v1`, `signed_prekeys_v1`, `sender_keys_v1`,
-//! `sync_keys_v1`, `sync_key_latest_v1`, `app_state_versions_v1`,
-//! `mutation_macs_v1`, `sender_key_devices_v1`, `lid_mappings_v1`,
-//! `lid_pn_index_v1`, `base_keys_v1`, `device_lists_v1`, `tc_tokens_v1`,
-//! `sent_messages_v1`, `devices_v1`), plus `meta` holding the schema version
-//! (`schema_version`, u32 little-endian) and the device-id counter.
+//! One table per record family, named with the version of its key layout
+//! (`identities_v1`, `sessions_v1`, `prekeys_v1`, `signed_prekeys_v1`,
+//! `sender_keys_v1`, `sync_keys_v1`, `sync_key_latest_v1`,
+//! `app_state_versions_v1`, `mutation_macs_v1`, `sender_key_devices_v1`,
+//! `lid_mappings_v1`, `lid_pn_index_v1`, `base_keys_v1`, `device_lists_v1`,
+//! `tc_tokens_v1`, `sent_messages_v1`, `devices_v1`, and since schema
+//! version 2 `inbox_v1` and `inbox_index_v1`), plus `meta` holding the schema
+//! version (`schema_version`, u32 little-endian) and the device-id counter.
+//!
+//! Opening a file of schema version 1 upgrades it to version 2 in one
+//! transaction: the two inbox tables are created empty and the version is
+//! recorded; nothing else changes. From then on older releases refuse the
+//! file ([`StoreError::SchemaTooNew`]). The `wa-store` tool opens files the same
+//! way, so it upgrades them too.
 //!
 //! Keys and values are raw bytes. A key starts with the device id: 4 bytes
 //! big-endian with the sign bit flipped, so keys sort by id. Then come the
@@ -89,6 +96,14 @@
 //! (`("a", "b:c")` differs from `("a:b", "c")`) and one range scan serves a
 //! prefix query (all MACs of a collection, all devices of a group, the newest
 //! mapping of a phone number).
+//!
+//! The inbox is two tables kept in step in every transaction: `inbox_v1`
+//! keyed `timestamp ‖ chat ‖ id` (the timestamp as 8 bytes big-endian with
+//! the sign bit flipped, the chat escaped), whose byte order is
+//! `list_inbox`'s (timestamp, chat, id) order, so listing the first `limit`
+//! entries reads `limit` rows; and `inbox_index_v1` keyed `chat ‖ id` holding
+//! the entry's timestamp, so replacing or removing an entry by (chat, id) is a
+//! point read, not a scan.
 //!
 //! A value is a one-byte envelope version (1) followed by the record in
 //! postcard. Postcard cannot skip unknown or missing fields, so the record
@@ -146,7 +161,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, ReadableDatabase, ReadableTable, StorageBackend};
+use redb::{Database, ReadableDatabase, StorageBackend};
 #[cfg(doc)]
 use wa_core::store::{AppSyncStore, DeviceStore, ProtocolStore, SignalStore};
 use wa_core::store::{StoreError, StoreResult};
@@ -339,9 +354,16 @@ impl RedbStore {
     }
 }
 
-/// Checks the schema version and creates missing tables.
+/// Checks the schema version, creates missing tables and upgrades a file of
+/// an older schema version.
+///
+/// The upgrade from version 1 to 2 adds the inbox tables and nothing else, so
+/// it is creating them (empty) and recording version 2; both happen in one
+/// write transaction, so a crash leaves the file at version 1 without them or
+/// at version 2 with them. A file once upgraded is refused by older releases
+/// ([`StoreError::SchemaTooNew`]), which would not keep the inbox in step.
 fn init_schema(db: &Database) -> StoreResult<()> {
-    {
+    let found = {
         let txn = db.begin_read().map_err(error::transaction)?;
         let tables: HashSet<String> = txn
             .list_tables()
@@ -367,29 +389,38 @@ fn init_schema(db: &Database) -> StoreResult<()> {
             if version == 0 {
                 return Err(StoreError::corrupt("meta", "schema_version", "version 0"));
             }
-            if FAMILIES.iter().all(|f| tables.contains(f.name)) {
+            if version == SCHEMA_VERSION && FAMILIES.iter().all(|f| tables.contains(f.name)) {
                 return Ok(());
             }
+            Some(version)
         } else if !tables.is_empty() {
             return Err(StoreError::InvalidInput(
                 "not a wa-store-redb file: it has tables but no meta table".into(),
             ));
+        } else {
+            None
         }
-    }
+    };
     let txn = db.begin_write().map_err(error::transaction)?;
     {
         let mut meta = txn.open_table(META).map_err(error::table)?;
-        if meta
-            .get(META_SCHEMA_VERSION)
-            .map_err(error::storage)?
-            .is_none()
-        {
-            meta.insert(META_SCHEMA_VERSION, &SCHEMA_VERSION.to_le_bytes()[..])
-                .map_err(error::storage)?;
-        }
+        // Every table of the current version; the ones a version-1 file lacks
+        // (the inbox) are created empty.
         for family in FAMILIES {
             txn.open_table(family.def).map_err(error::table)?;
         }
+        if found != Some(SCHEMA_VERSION) {
+            meta.insert(META_SCHEMA_VERSION, &SCHEMA_VERSION.to_le_bytes()[..])
+                .map_err(error::storage)?;
+        }
     }
-    txn.commit().map_err(|e| error::commit(&e))
+    txn.commit().map_err(|e| error::commit(&e))?;
+    if let Some(from) = found.filter(|v| *v < SCHEMA_VERSION) {
+        tracing::info!(
+            from,
+            to = SCHEMA_VERSION,
+            "upgraded the store's schema version"
+        );
+    }
+    Ok(())
 }

@@ -1,9 +1,16 @@
-//! The on-disk format, schema version 1: tables, key layout, the value
+//! The on-disk format, schema version 2: tables, key layout, the value
 //! envelope and the frozen v1 record shapes.
 //!
 //! Everything here is part of the file format. Changing a record shape means a
 //! new envelope version with a decoder kept for the old one; changing a key
 //! layout means a new table name (`*_v2`) and a migration.
+//!
+//! # Schema versions
+//!
+//! - **1**: every family but the inbox.
+//! - **2**: adds the inbox, [`INBOX`] and [`INBOX_INDEX`]. Nothing else
+//!   changed, so upgrading a version-1 file creates the two (empty) tables and
+//!   records version 2, in one transaction (see `init_schema` in `lib.rs`).
 
 use std::fmt::Write as _;
 
@@ -11,8 +18,9 @@ use redb::TableDefinition;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use wa_core::store::StoreError;
 
-/// The newest schema version this build reads and the one it writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The newest schema version this build reads and the one it writes. A file
+/// of an older version is upgraded when it is opened; a newer one is refused.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The leading byte of every record value written by schema version 1.
 pub(crate) const ENVELOPE_V1: u8 = 1;
@@ -45,6 +53,8 @@ pub(crate) enum KeyShape {
     StrBytes(&'static str, &'static str),
     /// Escaped phone, `updated_at` (i64, order-preserving), raw LID.
     PnIndex,
+    /// `timestamp` (i64, order-preserving), escaped chat, raw message id.
+    Inbox,
 }
 
 /// What a table's values are (the v1 payload inside the envelope).
@@ -79,6 +89,10 @@ pub(crate) enum ValueKind {
     SentMessage,
     /// [`DeviceV1`].
     Device,
+    /// [`InboxV1`].
+    Inbox,
+    /// An i64: the timestamp of the inbox entry an index row points to.
+    InboxIndex,
 }
 
 /// One record family: one table.
@@ -209,7 +223,30 @@ family!(
 );
 family!(DEVICES, "devices_v1", KeyShape::Device, ValueKind::Device);
 
-/// Every record family of schema version 1, in a fixed order.
+// The inbox (schema version 2) is two tables kept in step by every write:
+//
+// - `inbox_v1`, keyed `dev ‖ ordered_i64(timestamp) ‖ esc(chat) ‖ id`, holds
+//   the entries ([`InboxV1`]: sender and payload). Its byte order is the order
+//   `list_inbox` promises, (timestamp, chat, id), so listing the first `limit`
+//   entries is one range scan over the device's prefix that stops after
+//   `limit` rows, however large the inbox.
+// - `inbox_index_v1`, keyed `dev ‖ esc(chat) ‖ id` (the entry's identity),
+//   holds the entry's timestamp, so `put_inbox` (which must replace the entry
+//   with the same chat and id whatever its old timestamp) and `remove_inbox`
+//   find the entry's key with one point read instead of a scan.
+//
+// A single table keyed by (chat, id) would make every listing read and sort
+// the whole inbox; a single table keyed by timestamp would make every removal
+// a scan. Two rows per entry is the price; `check` verifies that they agree.
+family!(INBOX, "inbox_v1", KeyShape::Inbox, ValueKind::Inbox);
+family!(
+    INBOX_INDEX,
+    "inbox_index_v1",
+    KeyShape::StrStr("chat", "id"),
+    ValueKind::InboxIndex
+);
+
+/// Every record family of the current schema version, in a fixed order.
 pub(crate) const FAMILIES: &[Family] = &[
     IDENTITIES,
     SESSIONS,
@@ -228,6 +265,8 @@ pub(crate) const FAMILIES: &[Family] = &[
     TC_TOKENS,
     SENT_MESSAGES,
     DEVICES,
+    INBOX,
+    INBOX_INDEX,
 ];
 
 // ---------------------------------------------------------------------------
@@ -374,6 +413,14 @@ pub(crate) fn decode_key(shape: KeyShape, key: &[u8]) -> Result<DecodedKey, Stri
             let (a, b) = take_escaped(rest).ok_or(format!("bad escaping in {f1}"))?;
             vec![(f1, utf8(f1, a)?), (f2, KeyPart::Bytes(b.to_vec()))]
         }
+        KeyShape::Inbox => {
+            let (timestamp, chat, id) = split_inbox_key(rest)?;
+            vec![
+                ("timestamp", KeyPart::I64(timestamp)),
+                ("chat", utf8("chat", chat)?),
+                ("id", utf8("id", id.to_vec())?),
+            ]
+        }
         KeyShape::PnIndex => {
             let (phone, rest) = take_escaped(rest).ok_or("bad escaping in phone")?;
             let ts: [u8; 8] = rest
@@ -388,6 +435,30 @@ pub(crate) fn decode_key(shape: KeyShape, key: &[u8]) -> Result<DecodedKey, Stri
         }
     };
     Ok(DecodedKey { device, parts })
+}
+
+/// Splits the part of an inbox key after the device id into its timestamp,
+/// (unescaped) chat and id bytes.
+pub(crate) fn split_inbox_key(rest: &[u8]) -> Result<(i64, Vec<u8>, &[u8]), String> {
+    let ts: [u8; 8] = rest
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("timestamp is not 8 bytes")?;
+    let (chat, id) = take_escaped(&rest[8..]).ok_or("bad escaping in chat")?;
+    Ok((i64_from_ordered(ts), chat, id))
+}
+
+/// The inbox key of the entry whose index key is `index_key`
+/// (`dev ‖ esc(chat) ‖ id`) and whose timestamp is `timestamp`:
+/// `dev ‖ ordered_i64(timestamp) ‖ esc(chat) ‖ id`. An index key shorter than
+/// a device id (never built by the store) yields a key no entry has.
+pub(crate) fn inbox_key(index_key: &[u8], timestamp: i64) -> Vec<u8> {
+    let split = index_key.len().min(4);
+    let mut key = Vec::with_capacity(index_key.len() + 8);
+    key.extend_from_slice(&index_key[..split]);
+    key.extend_from_slice(&ordered_i64(timestamp));
+    key.extend_from_slice(&index_key[split..]);
+    key
 }
 
 /// A printable form of a raw key, for error messages and reports:
@@ -602,6 +673,15 @@ pub(crate) struct DeviceV1<'a> {
     pub last_signed_pre_key_rotation_ms: i64,
 }
 
+/// A decrypted message waiting in the inbox (schema version 2). Its chat, id
+/// and timestamp are in its key.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct InboxV1<'a> {
+    pub sender: &'a str,
+    #[serde(borrow)]
+    pub payload: Blob<'a>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,6 +747,54 @@ mod tests {
                 .unwrap_err()
                 .contains("trailing")
         );
+    }
+
+    #[test]
+    fn inbox_keys_sort_by_timestamp_chat_id_and_come_from_index_keys() {
+        let index = |chat: &str, id: &str| {
+            KeyBuf::new(3, 0)
+                .escaped(chat.as_bytes())
+                .raw(id.as_bytes())
+                .into_vec()
+        };
+        let keys: Vec<(i64, &str, &str)> = vec![
+            (i64::MIN, "z", "z"),
+            (-256, "b", ""),
+            (-1, "", "9"),
+            (0, "", ""),
+            (0, "a", ""),
+            (0, "a", "\0"),
+            (0, "a", "1"),
+            (0, "a\0", ""),
+            (0, "a\u{1}", ""),
+            (0, "ab", ""),
+            (1, "", ""),
+            (255, "", ""),
+            (256, "", ""),
+            (i64::MAX, "", ""),
+        ];
+        let raw: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|(ts, chat, id)| inbox_key(&index(chat, id), *ts))
+            .collect();
+        for w in raw.windows(2) {
+            assert!(w[0] < w[1], "{w:?}");
+        }
+        for ((ts, chat, id), key) in keys.iter().zip(&raw) {
+            let d = decode_key(KeyShape::Inbox, key).unwrap();
+            assert_eq!(d.device, 3);
+            assert_eq!(
+                d.parts,
+                vec![
+                    ("timestamp", KeyPart::I64(*ts)),
+                    ("chat", KeyPart::Str((*chat).into())),
+                    ("id", KeyPart::Str((*id).into())),
+                ]
+            );
+        }
+        assert!(decode_key(KeyShape::Inbox, &[0x80, 0, 0, 1, 0]).is_err());
+        assert!(decode_key(KeyShape::Inbox, &inbox_key(&index("a", "b"), 0)[..14]).is_err());
+        assert_eq!(inbox_key(&[1, 2], 0).len(), 10);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use redb::{
 };
 use wa_core::store::{
     AppStateMutationMAC, AppStateSyncKey, AppSyncStore, Device, DeviceListRecord, DeviceStore,
-    HashState, LidPnMappingEntry, ProtocolStore, SignalStore, StoreError, StoreResult,
+    HashState, InboxEntry, LidPnMappingEntry, ProtocolStore, SignalStore, StoreError, StoreResult,
     TcTokenEntry, WriteBatch, WriteOp,
 };
 
@@ -24,10 +24,10 @@ use crate::convert;
 use crate::error;
 use crate::schema::{
     self, APP_STATE_VERSIONS, BASE_KEYS, Blob, DEVICE_LISTS, DEVICES, Def, Family, HashStateV1,
-    IDENTITIES, KeyBuf, LID_MAPPINGS, LidMappingV1, META, META_LAST_DEVICE_ID, MUTATION_MACS,
-    MacV1, PN_INDEX, PREKEYS, PrekeyV1, SENDER_KEY_DEVICES, SENDER_KEYS, SENT_MESSAGES, SESSIONS,
-    SIGNED_PREKEYS, SYNC_KEY_LATEST, SYNC_KEYS, SentMessageV1, SyncKeyV1, TC_TOKENS, TcTokenV1,
-    decode, encode,
+    IDENTITIES, INBOX, INBOX_INDEX, InboxV1, KeyBuf, LID_MAPPINGS, LidMappingV1, META,
+    META_LAST_DEVICE_ID, MUTATION_MACS, MacV1, PN_INDEX, PREKEYS, PrekeyV1, SENDER_KEY_DEVICES,
+    SENDER_KEYS, SENT_MESSAGES, SESSIONS, SIGNED_PREKEYS, SYNC_KEY_LATEST, SYNC_KEYS,
+    SentMessageV1, SyncKeyV1, TC_TOKENS, TcTokenV1, decode, encode,
 };
 
 /// Extension: redb results into store results.
@@ -450,6 +450,8 @@ impl SignalStore for RedbStore {
                     RowOp::MarkUploaded(k) => mark_uploaded(txn, k)?,
                     RowOp::Mappings(rows) => put_mappings(txn, device, rows)?,
                     RowOp::AdvanceCounter(k, next) => advance_counter(txn, k, *next)?,
+                    RowOp::InboxPut(row) => inbox_put(txn, row)?,
+                    RowOp::InboxRemove(index_key) => inbox_remove(txn, index_key)?,
                 }
             }
             Ok(true)
@@ -465,6 +467,9 @@ enum RowOp {
     MarkUploaded(Vec<u8>),
     Mappings(Vec<MappingRow>),
     AdvanceCounter(Vec<u8>, u32),
+    InboxPut(InboxRow),
+    /// The index key of the entry to remove.
+    InboxRemove(Vec<u8>),
 }
 
 impl RedbStore {
@@ -555,6 +560,10 @@ impl RedbStore {
                 )),
                 WriteOp::AdvancePreKeyCounter { next } => {
                     rows.push(RowOp::AdvanceCounter(self.device_key(), *next))
+                }
+                WriteOp::PutInbox(entry) => rows.push(RowOp::InboxPut(self.inbox_row(entry)?)),
+                WriteOp::RemoveInbox { chat, id } => {
+                    rows.push(RowOp::InboxRemove(self.inbox_index_key(chat, id)))
                 }
                 other => {
                     return Err(StoreError::Backend(
@@ -785,6 +794,78 @@ fn sweep(
         table.remove(k.as_slice()).or_store()?;
     }
     Ok(count(doomed.len()))
+}
+
+/// Prepared writes of one inbox entry: its index key (`dev ‖ esc(chat) ‖ id`),
+/// timestamp and encoded [`InboxV1`] value.
+struct InboxRow {
+    index_key: Vec<u8>,
+    timestamp: i64,
+    value: Vec<u8>,
+}
+
+impl RedbStore {
+    /// The inbox index key of `(chat, id)`: `dev ‖ esc(chat) ‖ id`.
+    fn inbox_index_key(&self, chat: &str, id: &str) -> Vec<u8> {
+        self.key_pair(chat, id.as_bytes())
+    }
+
+    fn inbox_row(&self, entry: &InboxEntry) -> StoreResult<InboxRow> {
+        Ok(InboxRow {
+            index_key: self.inbox_index_key(&entry.chat, &entry.id),
+            timestamp: entry.timestamp,
+            value: encode(&InboxV1 {
+                sender: &entry.sender,
+                payload: Blob(&entry.payload),
+            })?,
+        })
+    }
+}
+
+/// Removes the inbox entry whose index key is `index_key` and its index row;
+/// a missing entry is fine. An index row that does not decode fails the
+/// operation (nothing is guessed; the transaction is dropped).
+fn inbox_remove(txn: &WriteTransaction, index_key: &[u8]) -> StoreResult<()> {
+    let timestamp = {
+        let mut index = open_write(txn, INBOX_INDEX)?;
+        let Some(guard) = index.remove(index_key).or_store()? else {
+            return Ok(());
+        };
+        decode::<i64>(guard.value()).map_err(|d| corrupt(INBOX_INDEX, index_key, d))?
+    };
+    open_write(txn, INBOX)?
+        .remove(schema::inbox_key(index_key, timestamp).as_slice())
+        .or_store()?;
+    Ok(())
+}
+
+/// Stores an inbox entry, replacing the one with the same chat and id (found
+/// through the index, whatever its timestamp), and its index row.
+fn inbox_put(txn: &WriteTransaction, row: &InboxRow) -> StoreResult<()> {
+    inbox_remove(txn, &row.index_key)?;
+    open_write(txn, INBOX)?
+        .insert(
+            schema::inbox_key(&row.index_key, row.timestamp).as_slice(),
+            row.value.as_slice(),
+        )
+        .or_store()?;
+    open_write(txn, INBOX_INDEX)?
+        .insert(row.index_key.as_slice(), encode(&row.timestamp)?.as_slice())
+        .or_store()?;
+    Ok(())
+}
+
+/// Decodes one `inbox_v1` row; `rest` is the key after the device id.
+fn inbox_entry(rest: &[u8], value: &[u8]) -> Result<InboxEntry, String> {
+    let (timestamp, chat, id) = schema::split_inbox_key(rest)?;
+    let v = decode::<InboxV1<'_>>(value)?;
+    Ok(InboxEntry {
+        chat: String::from_utf8(chat).map_err(|_| "chat in the key is not UTF-8")?,
+        id: utf8_suffix(id, "id")?,
+        sender: v.sender.to_owned(),
+        timestamp,
+        payload: v.payload.0.to_vec(),
+    })
 }
 
 #[async_trait]
@@ -1028,6 +1109,45 @@ impl ProtocolStore for RedbStore {
             })
         })
         .await
+    }
+
+    /// One transaction: the index row finds the entry this one replaces,
+    /// which is removed before the entry and its index row are written.
+    async fn put_inbox(&self, entry: &InboxEntry) -> StoreResult<()> {
+        let row = self.inbox_row(entry)?;
+        self.write(move |txn| inbox_put(txn, &row)).await
+    }
+
+    async fn remove_inbox(&self, chat: &str, id: &str) -> StoreResult<()> {
+        let index_key = self.inbox_index_key(chat, id);
+        self.write(move |txn| inbox_remove(txn, &index_key)).await
+    }
+
+    /// One range scan of `inbox_v1` over this device's prefix, stopping after
+    /// `limit` rows.
+    async fn list_inbox(&self, limit: usize) -> StoreResult<Vec<InboxEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let prefix = self.device_key();
+        self.read(|txn| {
+            let Some(table) = open_read(txn, INBOX.def)? else {
+                return Ok(Vec::new());
+            };
+            let end = schema::prefix_end(&prefix);
+            let mut out = Vec::new();
+            for row in table
+                .range::<&[u8]>(prefix_bounds(&prefix, &end))
+                .or_store()?
+                .take(limit)
+            {
+                let (k, v) = row.or_store()?;
+                let entry = inbox_entry(&k.value()[prefix.len()..], v.value())
+                    .map_err(|d| corrupt(INBOX, k.value(), d))?;
+                out.push(entry);
+            }
+            Ok(out)
+        })
     }
 }
 

@@ -420,14 +420,23 @@ fn a_newer_schema_is_refused() {
     let txn = db.begin_write().unwrap();
     txn.open_table(Raw::new("meta"))
         .unwrap()
-        .insert(&b"schema_version"[..], &2u32.to_le_bytes()[..])
+        .insert(
+            &b"schema_version"[..],
+            &(wa_store_redb::SCHEMA_VERSION + 1).to_le_bytes()[..],
+        )
         .unwrap();
     txn.commit().unwrap();
     drop(db);
     let before = std::fs::read(&path).unwrap();
     match RedbStore::open(&path) {
         Err(StoreError::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (2, wa_store_redb::SCHEMA_VERSION));
+            assert_eq!(
+                (found, supported),
+                (
+                    wa_store_redb::SCHEMA_VERSION + 1,
+                    wa_store_redb::SCHEMA_VERSION
+                )
+            );
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }

@@ -5,6 +5,10 @@
 //! - every acknowledged write is present, byte for byte;
 //! - every batch (812 prekeys, 500 MACs) is all there or all absent, and all
 //!   there when acknowledged;
+//! - every messaging `WriteBatch` (a session write with an inbox put, or with
+//!   the inbox removal that acknowledges the message) is all there or all
+//!   absent: the session's value tells which batch landed last, and the inbox
+//!   entry is there exactly when the put landed and the removal did not;
 //! - an acknowledged take never comes back;
 //! - `check` finds nothing corrupt, and row counts match what survived.
 //!
@@ -21,7 +25,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::pattern;
-use wa_core::store::{AppStateMutationMAC, AppSyncStore, ProtocolStore, SignalStore};
+use wa_core::store::{
+    AppStateMutationMAC, AppSyncStore, InboxEntry, ProtocolStore, SignalStore, WriteBatch,
+    apply_batch,
+};
 use wa_store_redb::RedbStore;
 
 const CHILD_ENV: &str = "WA_STORE_CRASH_CHILD";
@@ -34,6 +41,7 @@ const MAX_OPS: u64 = 900;
 const PREKEYS_PER_BATCH: u32 = 812;
 const MACS_PER_BATCH: u32 = 500;
 const CHAT: &str = "120363021033254949@g.us";
+const INBOX_CHAT: &str = "5511987650009@s.whatsapp.net";
 
 /// One workload step, identified by (round, thread, step).
 type Step = (u64, u64, u64);
@@ -76,6 +84,27 @@ fn message_payload(step: Step) -> Vec<u8> {
     pattern(step.0 << 40 | step.1 << 20 | step.2 | 1 << 60, 200)
 }
 
+fn inbox_session((r, t, i): Step) -> String {
+    format!("inbox.r{r}.t{t}.s{i}")
+}
+
+/// The session value written with the inbox put (`stage` 1) and with the
+/// removal that acknowledges the message (`stage` 2).
+fn inbox_session_value((r, t, i): Step, stage: u64) -> Vec<u8> {
+    pattern(r << 40 | t << 20 | i | stage << 58, 120)
+}
+
+fn inbox_entry((r, t, i): Step) -> InboxEntry {
+    InboxEntry {
+        chat: INBOX_CHAT.into(),
+        id: format!("3EB0.r{r}.t{t}.i{i}"),
+        sender: format!("5511987650009:{t}@s.whatsapp.net"),
+        // Negative ones too, and out of write order.
+        timestamp: (r * 1000 + i) as i64 - 500 - (t as i64) * 7,
+        payload: pattern(r << 40 | t << 20 | i | 1 << 61, 300),
+    }
+}
+
 /// Prints one protocol line and flushes it: the parent reads it as soon as
 /// the operation is acknowledged.
 fn say(kind: &str, (r, t, i): Step) {
@@ -103,7 +132,7 @@ fn crash_child_workload() {
                     let mut rng = fastrand::Rng::with_seed(seed ^ ((t + 1) * 0x9e37_79b9));
                     for i in 0..MAX_OPS {
                         let step = (round, t, i);
-                        match rng.u8(0..20) {
+                        match rng.u8(0..24) {
                             0..=9 => {
                                 store
                                     .put_session(&session_key(step), &session_value(step))
@@ -132,6 +161,30 @@ fn crash_child_workload() {
                                     .await
                                     .expect("put_mutation_macs");
                                 say("M", step);
+                            }
+                            20..=23 => {
+                                // As messaging writes a decrypted message: the
+                                // session and the inbox entry in one batch.
+                                let mut batch = WriteBatch::new();
+                                batch
+                                    .put_session(inbox_session(step), inbox_session_value(step, 1));
+                                batch.put_inbox(inbox_entry(step));
+                                say("I-BEGIN", step);
+                                assert!(apply_batch(&store, &batch).await.expect("inbox batch"));
+                                say("I", step);
+                                // Every other message is acknowledged at once,
+                                // again together with a session write.
+                                if i % 2 == 0 {
+                                    let mut batch = WriteBatch::new();
+                                    batch.put_session(
+                                        inbox_session(step),
+                                        inbox_session_value(step, 2),
+                                    );
+                                    batch.remove_inbox(INBOX_CHAT, inbox_entry(step).id);
+                                    say("IA-BEGIN", step);
+                                    assert!(apply_batch(&store, &batch).await.expect("ack batch"));
+                                    say("IA", step);
+                                }
                             }
                             _ => {
                                 say("STORE-BEGIN", step);
@@ -174,6 +227,12 @@ struct Model {
     store_begun: BTreeSet<Step>,
     stored: BTreeSet<Step>,
     taken: BTreeSet<Step>,
+    inbox_begun: BTreeSet<Step>,
+    inbox_acked: BTreeSet<Step>,
+    inbox_ack_begun: BTreeSet<Step>,
+    inbox_ack_acked: BTreeSet<Step>,
+    /// Inbox entries found present after their round.
+    inbox_present: u64,
     /// Batches found complete after their round (the rest were found absent).
     prekey_batches_present: u64,
     mac_batches_present: u64,
@@ -214,6 +273,16 @@ impl Model {
             }
             "STORED" => self.stored.insert(step),
             "TAKEN" => self.taken.insert(step),
+            "I-BEGIN" => {
+                self.inbox_begun.insert(step);
+                false
+            }
+            "I" => self.inbox_acked.insert(step),
+            "IA-BEGIN" => {
+                self.inbox_ack_begun.insert(step);
+                false
+            }
+            "IA" => self.inbox_ack_acked.insert(step),
             other => panic!("unknown child line kind {other:?}"),
         };
         self.acks += u64::from(ack);
@@ -367,6 +436,53 @@ fn verify_round(path: &std::path::Path, round: u64, model: &mut Model) {
                 assert_eq!(p, message_payload(step), "stored message {step:?} altered");
             }
         }
+        // Messaging batches: the session says which batch landed last; the
+        // inbox entry must agree.
+        let inbox = store.list_inbox(usize::MAX).await.expect("list_inbox");
+        for w in inbox.windows(2) {
+            assert!(
+                (w[0].timestamp, &w[0].chat, &w[0].id) < (w[1].timestamp, &w[1].chat, &w[1].id),
+                "round {round}: inbox out of order"
+            );
+        }
+        for &step in model.inbox_begun.iter().filter(|s| s.0 == round) {
+            let want = inbox_entry(step);
+            let listed = inbox.iter().find(|e| e.id == want.id);
+            let session = store
+                .get_session(&inbox_session(step))
+                .await
+                .expect("get_session");
+            let put_acked = model.inbox_acked.contains(&step);
+            let ack_acked = model.inbox_ack_acked.contains(&step);
+            match session.as_deref() {
+                None => {
+                    assert!(
+                        listed.is_none() && !put_acked,
+                        "round {round}: inbox batch {step:?} (acked: {put_acked}) half there: \
+                         entry without its session"
+                    );
+                }
+                Some(v) if v == inbox_session_value(step, 1) => {
+                    assert_eq!(
+                        listed,
+                        Some(&want),
+                        "round {round}: inbox batch {step:?}: session without its entry"
+                    );
+                    assert!(
+                        !ack_acked,
+                        "round {round}: acknowledged removal {step:?} lost"
+                    );
+                    model.inbox_present += 1;
+                }
+                Some(v) if v == inbox_session_value(step, 2) => {
+                    assert!(
+                        listed.is_none() && model.inbox_ack_begun.contains(&step),
+                        "round {round}: ack batch {step:?}: session advanced, entry still there"
+                    );
+                }
+                Some(_) => panic!("round {round}: inbox session {step:?} altered"),
+            }
+        }
     });
     // Cumulative: row counts match every batch that survived any round, so a
     // batch of an earlier round cannot have been lost or half-lost since.
@@ -392,6 +508,11 @@ fn verify_round(path: &std::path::Path, round: u64, model: &mut Model) {
         rows("sent_messages_v1"),
         0,
         "round {round}: every message was taken"
+    );
+    assert_eq!(
+        (rows("inbox_v1"), rows("inbox_index_v1")),
+        (model.inbox_present, model.inbox_present),
+        "round {round}: inbox rows"
     );
     let sessions: BTreeSet<&Step> = model.sessions.iter().collect();
     assert!(rows("sessions_v1") >= sessions.len() as u64);
@@ -450,19 +571,36 @@ fn crash_consistency_under_sigkill() {
         totals
             .taken
             .extend(model.taken.iter().map(|s| (file, s.0, s.1 << 32 | s.2)));
+        totals.inbox_acked.extend(
+            model
+                .inbox_acked
+                .iter()
+                .map(|s| (file, s.0, s.1 << 32 | s.2)),
+        );
+        totals.inbox_ack_acked.extend(
+            model
+                .inbox_ack_acked
+                .iter()
+                .map(|s| (file, s.0, s.1 << 32 | s.2)),
+        );
+        totals.inbox_present += model.inbox_present;
         totals.prekey_batches_present += model.prekey_batches_present;
         totals.mac_batches_present += model.mac_batches_present;
     }
     eprintln!(
         "crash test: {ROUNDS} SIGKILL rounds, {} acknowledged ops ({} sessions, {} prekey and {} \
-         MAC batches acked, {} takes), {} prekey / {} MAC batches survived, {:.1?}",
+         MAC batches acked, {} takes, {} inbox puts and {} removals acked), {} prekey / {} MAC \
+         batches survived, {} inbox entries left, {:.1?}",
         totals.acks,
         totals.sessions.len(),
         totals.prekeys_acked.len(),
         totals.macs_acked.len(),
         totals.taken.len(),
+        totals.inbox_acked.len(),
+        totals.inbox_ack_acked.len(),
         totals.prekey_batches_present,
         totals.mac_batches_present,
+        totals.inbox_present,
         started.elapsed()
     );
 }

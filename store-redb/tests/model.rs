@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use proptest::prelude::*;
 use wa_core::store::{
-    AppStateMutationMAC, AppSyncStore, LidPnMappingEntry, MemoryStore, ProtocolStore, SignalStore,
-    TcTokenEntry,
+    AppStateMutationMAC, AppSyncStore, Backend, InboxEntry, LidPnMappingEntry, MemoryStore,
+    ProtocolStore, SignalStore, TcTokenEntry, WriteBatch, apply_batch,
 };
 use wa_store_redb::RedbStore;
 
@@ -41,6 +41,25 @@ enum Call {
     StoreSent(usize, usize, i64),
     TakeSent(usize, usize),
     ExpireSent(i64),
+    PutInbox(usize, usize, i64, u8),
+    RemoveInbox(usize, usize),
+    ListInbox(usize),
+    /// A batch of inbox puts and removals, with a session.
+    InboxBatch(Vec<InboxOp>),
+}
+
+/// One inbox operation of a batch: chat and id (indexes into `KEYS`), then
+/// `Some((timestamp, tag))` for a put, `None` for a removal.
+type InboxOp = (usize, usize, Option<(i64, u8)>);
+
+fn inbox_entry(chat: usize, id: usize, timestamp: i64, tag: u8) -> InboxEntry {
+    InboxEntry {
+        chat: KEYS[chat].into(),
+        id: KEYS[id].into(),
+        sender: format!("sender-{tag}"),
+        timestamp,
+        payload: vec![tag; usize::from(tag % 4)],
+    }
 }
 
 fn key() -> impl Strategy<Value = usize> {
@@ -85,6 +104,14 @@ fn call() -> impl Strategy<Value = Call> {
         (key(), key(), -2i64..3).prop_map(|(c, m, t)| Call::StoreSent(c, m, t)),
         (key(), key()).prop_map(|(c, m)| Call::TakeSent(c, m)),
         (-2i64..3).prop_map(Call::ExpireSent),
+        (key(), key(), -2i64..3, any::<u8>()).prop_map(|(c, m, t, p)| Call::PutInbox(c, m, t, p)),
+        (key(), key()).prop_map(|(c, m)| Call::RemoveInbox(c, m)),
+        (0usize..6).prop_map(Call::ListInbox),
+        proptest::collection::vec(
+            (key(), key(), proptest::option::of((-2i64..3, any::<u8>()))),
+            0..5
+        )
+        .prop_map(Call::InboxBatch),
     ]
 }
 
@@ -93,7 +120,7 @@ fn mac(i: u8) -> Vec<u8> {
 }
 
 /// Runs one call and returns everything observable about its result.
-async fn apply<S: SignalStore + AppSyncStore + ProtocolStore>(s: &S, c: &Call) -> String {
+async fn apply<S: Backend>(s: &S, c: &Call) -> String {
     let collection = |i: usize| ["regular", "regular_high", "regular_low"][i];
     match c {
         Call::PutSession(k, v) => format!(
@@ -182,6 +209,25 @@ async fn apply<S: SignalStore + AppSyncStore + ProtocolStore>(s: &S, c: &Call) -
         }
         Call::TakeSent(c, m) => format!("{:?}", s.take_sent_message(KEYS[*c], KEYS[*m]).await.ok()),
         Call::ExpireSent(t) => format!("{:?}", s.delete_expired_sent_messages(*t).await.ok()),
+        Call::PutInbox(c, m, t, p) => format!(
+            "{:?}",
+            s.put_inbox(&inbox_entry(*c, *m, *t, *p)).await.is_ok()
+        ),
+        Call::RemoveInbox(c, m) => {
+            format!("{:?}", s.remove_inbox(KEYS[*c], KEYS[*m]).await.is_ok())
+        }
+        Call::ListInbox(limit) => format!("{:?}", s.list_inbox(*limit).await.ok()),
+        Call::InboxBatch(ops) => {
+            let mut batch = WriteBatch::new();
+            batch.put_session("inbox-batch", vec![ops.len() as u8]);
+            for &(c, m, put) in ops {
+                match put {
+                    Some((t, p)) => batch.put_inbox(inbox_entry(c, m, t, p)),
+                    None => batch.remove_inbox(KEYS[c], KEYS[m]),
+                }
+            }
+            format!("{:?}", apply_batch(s, &batch).await.ok())
+        }
     }
 }
 
@@ -222,6 +268,7 @@ async fn observe<S: SignalStore + AppSyncStore + ProtocolStore>(s: &S) -> String
         );
     }
     out += &format!("tc jids: {:?}\n", s.get_all_tc_token_jids().await.ok());
+    out += &format!("inbox: {:?}\n", s.list_inbox(usize::MAX).await.ok());
     out
 }
 

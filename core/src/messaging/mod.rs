@@ -380,6 +380,8 @@ pub struct Messenger {
     retries: HashMap<String, u32>,
     /// Sends waiting for the server's ack.
     pending: HashMap<String, SentRecord>,
+    /// Whether received messages are kept in the store's inbox.
+    inbox: bool,
     next_id: u64,
 }
 
@@ -400,6 +402,7 @@ impl Messenger {
             rng: ChaCha20Rng::from_seed(seed),
             retries: HashMap::new(),
             pending: HashMap::new(),
+            inbox: true,
             next_id: 0,
         }
     }
@@ -433,6 +436,15 @@ impl Messenger {
         let job = send::SendJob::new(self.own.clone(), sent.to, sent.id, sent.message, now, seed)
             .refreshed(sent.devices);
         (events, Some(Job::Send(job)))
+    }
+
+    /// Whether received messages go into the store's inbox (the default), so
+    /// that they survive a crash until [`ReceivedMessage::ack`] releases them.
+    /// Turn it off for a backend without an inbox (its `list_inbox` answers
+    /// `StoreError::Unsupported`): messages then reach the application at most
+    /// once across a crash.
+    pub fn set_inbox(&mut self, on: bool) {
+        self.inbox = on;
     }
 
     /// Our device.
@@ -571,6 +583,20 @@ fn session_from_bundle(
         });
     }
     Some(record)
+}
+
+/// The messages waiting in the store's inbox (received, not yet acknowledged by
+/// the application), oldest first: deliver them again after a restart.
+pub async fn pending_messages(
+    store: &(impl Backend + ?Sized),
+    limit: usize,
+) -> StoreResult<Vec<ReceivedMessage>> {
+    Ok(store
+        .list_inbox(limit)
+        .await?
+        .iter()
+        .filter_map(ReceivedMessage::from_inbox)
+        .collect())
 }
 
 /// The largest one-time prekey id (ids are 24-bit on the wire).

@@ -15,7 +15,7 @@ use crate::signal::{
     SenderKeyDistributionMessage, SenderKeyRecord, SessionRecord, SignalError, SignedPreKeyRecord,
     decrypt, decrypt_prekey_message, group_decrypt, process_sender_key_distribution,
 };
-use crate::store::{WriteBatch, WriteOp};
+use crate::store::{InboxEntry, WriteBatch, WriteOp};
 
 /// A decrypted message, as the application gets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +40,63 @@ pub struct ReceivedMessage {
     pub raw: Vec<u8>,
 }
 
+/// How a [`ReceivedMessage`] is kept in the store's inbox (the payload of an
+/// [`InboxEntry`]); the message itself travels as its protobuf bytes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct InboxPayload {
+    #[prost(bool, optional, tag = "1")]
+    from_me: Option<bool>,
+    #[prost(string, optional, tag = "2")]
+    push_name: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "3")]
+    raw: Option<Vec<u8>>,
+}
+
+impl ReceivedMessage {
+    /// The inbox entry that keeps this message until the application
+    /// acknowledges it.
+    pub fn to_inbox(&self) -> InboxEntry {
+        InboxEntry {
+            chat: self.chat.to_string(),
+            id: self.id.clone(),
+            sender: self.sender.to_string(),
+            timestamp: i64::try_from(self.timestamp).unwrap_or(i64::MAX),
+            payload: InboxPayload {
+                from_me: Some(self.from_me),
+                push_name: self.push_name.clone(),
+                raw: Some(self.raw.clone()),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    /// The message an inbox entry keeps (`None` for an entry this version
+    /// cannot read).
+    pub fn from_inbox(entry: &InboxEntry) -> Option<Self> {
+        let payload = InboxPayload::decode(&entry.payload[..]).ok()?;
+        let raw = payload.raw.unwrap_or_default();
+        Some(ReceivedMessage {
+            id: entry.id.clone(),
+            chat: entry.chat.parse().ok()?,
+            sender: entry.sender.parse().ok()?,
+            from_me: payload.from_me.unwrap_or(false),
+            timestamp: u64::try_from(entry.timestamp).unwrap_or(0),
+            push_name: payload.push_name,
+            message: Message::decode(&raw[..]).ok()?,
+            raw,
+        })
+    }
+
+    /// The write that releases this message from the inbox once the
+    /// application has handled it.
+    pub fn ack(&self) -> WriteOp {
+        WriteOp::RemoveInbox {
+            chat: self.chat.to_string(),
+            id: self.id.clone(),
+        }
+    }
+}
+
 /// See the module docs.
 pub struct ReceiveJob {
     own: OwnDevice,
@@ -55,6 +112,8 @@ pub struct ReceiveJob {
     mapping: Option<Records>,
     mapping_loaded: bool,
     now: i64,
+    /// Whether decrypted messages go into the store's inbox.
+    inbox: bool,
 }
 
 impl std::fmt::Debug for ReceiveJob {
@@ -85,6 +144,7 @@ impl ReceiveJob {
             mapping: None,
             mapping_loaded: false,
             now: _now,
+            inbox: messenger.inbox,
         }
     }
 
@@ -359,7 +419,7 @@ impl ReceiveJob {
         for (message, raw) in messages {
             let (message, chat) = unwrap_device_sent(message, from_me, msg.chat());
             if is_content(&message) {
-                events.push(MessagingEvent::Message(Box::new(ReceivedMessage {
+                let received = ReceivedMessage {
                     id: msg.id.clone(),
                     chat,
                     sender: sender.clone(),
@@ -368,7 +428,13 @@ impl ReceiveJob {
                     push_name: msg.push_name.clone(),
                     message,
                     raw,
-                })));
+                };
+                if self.inbox {
+                    // Stored with the session change: a crash after the commit
+                    // cannot lose it (redelivered from the inbox on restart).
+                    batch.push(WriteOp::PutInbox(received.to_inbox()));
+                }
+                events.push(MessagingEvent::Message(Box::new(received)));
             }
         }
         Outcome {

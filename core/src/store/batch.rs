@@ -2,7 +2,8 @@
 //! applied together.
 //!
 //! Messaging makes several writes per message (a session, a consumed prekey,
-//! an identity, a sent message …) that must land together: a crash between
+//! an identity, a sent message, the decrypted message for the inbox …) that
+//! must land together: a crash between
 //! them would leave, say, a session advanced past a message whose decryption
 //! was never recorded. A backend that can apply a batch in one transaction
 //! overrides [`SignalStore::apply_batch_atomic`] and returns `Ok(true)`;
@@ -32,7 +33,7 @@ use bytes::Bytes;
 
 use super::error::StoreResult;
 use super::traits::Backend;
-use super::types::{Device, DeviceListRecord, LidPnMappingEntry};
+use super::types::{Device, DeviceListRecord, InboxEntry, LidPnMappingEntry};
 
 /// One write of a [`WriteBatch`]. Each has the meaning of the store method it
 /// is named after.
@@ -124,6 +125,24 @@ pub enum WriteOp {
         /// The lowest id not yet handed out.
         next: u32,
     },
+    /// `ProtocolStore::put_inbox`: a decrypted message, stored with the session
+    /// write that decrypted it.
+    PutInbox(InboxEntry),
+    /// `ProtocolStore::remove_inbox`.
+    RemoveInbox {
+        /// Chat JID.
+        chat: String,
+        /// Message id.
+        id: String,
+    },
+}
+
+impl WriteOp {
+    /// Whether the operation writes the inbox, which not every backend has
+    /// (see [`ProtocolStore`](super::ProtocolStore#the-inbox)).
+    pub fn is_inbox(&self) -> bool {
+        matches!(self, WriteOp::PutInbox(_) | WriteOp::RemoveInbox { .. })
+    }
 }
 
 /// The writes of one unit of work, in order. Build it with the methods below,
@@ -198,9 +217,31 @@ impl WriteBatch {
         self.push(WriteOp::SaveDevice(Box::new(device)));
     }
 
+    /// Adds an inbox write (replacing an entry with the same chat and id).
+    pub fn put_inbox(&mut self, entry: InboxEntry) {
+        self.push(WriteOp::PutInbox(entry));
+    }
+
+    /// Adds an inbox removal.
+    pub fn remove_inbox(&mut self, chat: impl Into<String>, id: impl Into<String>) {
+        self.push(WriteOp::RemoveInbox {
+            chat: chat.into(),
+            id: id.into(),
+        });
+    }
+
     /// Applies the operations one by one through the trait methods (not
     /// atomic: a failure or a crash can leave a prefix applied).
+    ///
+    /// When the batch writes the inbox, the backend is first asked whether it
+    /// has one (`list_inbox(0)`), so a backend without an inbox fails with
+    /// [`StoreError::Unsupported`](super::StoreError::Unsupported) before
+    /// anything is written rather than after the operations ahead of the
+    /// inbox write.
     pub async fn apply_each(&self, store: &(impl Backend + ?Sized)) -> StoreResult<()> {
+        if self.ops.iter().any(WriteOp::is_inbox) {
+            store.list_inbox(0).await?;
+        }
         for op in &self.ops {
             match op {
                 WriteOp::PutSession { address, record } => {
@@ -248,6 +289,8 @@ impl WriteBatch {
                         store.save(&device).await?;
                     }
                 }
+                WriteOp::PutInbox(entry) => store.put_inbox(entry).await?,
+                WriteOp::RemoveInbox { chat, id } => store.remove_inbox(chat, id).await?,
             }
         }
         Ok(())

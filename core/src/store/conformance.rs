@@ -190,22 +190,22 @@ where
 // ---------------------------------------------------------------------------
 
 /// One running check: every failure names it.
-struct Check(&'static str);
+pub(super) struct Check(pub(super) &'static str);
 
 impl Check {
-    fn fail(&self, what: std::fmt::Arguments<'_>) -> ! {
+    pub(super) fn fail(&self, what: std::fmt::Arguments<'_>) -> ! {
         panic!("store conformance check \"{}\" failed: {what}", self.0)
     }
 
     /// Unwraps a store result; an error fails the check.
-    fn ok<T>(&self, result: StoreResult<T>, call: &str) -> T {
+    pub(super) fn ok<T>(&self, result: StoreResult<T>, call: &str) -> T {
         match result {
             Ok(v) => v,
             Err(e) => self.fail(format_args!("{call} returned an error: {e} ({e:?})")),
         }
     }
 
-    fn eq<T: PartialEq + Debug>(&self, got: T, want: T, contract: &str) {
+    pub(super) fn eq<T: PartialEq + Debug>(&self, got: T, want: T, contract: &str) {
         if got != want {
             self.fail(format_args!(
                 "{contract}\n  got:  {got:?}\n  want: {want:?}"
@@ -214,7 +214,7 @@ impl Check {
     }
 
     /// Equality without printing the values (for multi-megabyte ones).
-    fn same<T: PartialEq>(&self, got: &T, want: &T, contract: &str) {
+    pub(super) fn same<T: PartialEq>(&self, got: &T, want: &T, contract: &str) {
         if got != want {
             self.fail(format_args!(
                 "{contract} (values differ; too large to print)"
@@ -222,7 +222,7 @@ impl Check {
         }
     }
 
-    fn truth(&self, cond: bool, contract: &str) {
+    pub(super) fn truth(&self, cond: bool, contract: &str) {
         if !cond {
             self.fail(format_args!("{contract}"));
         }
@@ -267,7 +267,7 @@ async fn join_all<F: Future + Unpin>(futures: Vec<F>) -> Vec<F::Output> {
 
 /// Keys that trip naive key encodings: empty, Unicode, prefixes of each
 /// other, separators and NUL.
-const TRICKY_KEYS: &[&str] = &[
+pub(super) const TRICKY_KEYS: &[&str] = &[
     "",
     "5511987650001.0",
     "5511987650001.01",
@@ -284,7 +284,7 @@ const TRICKY_KEYS: &[&str] = &[
 const LARGE: usize = 4 << 20;
 
 /// A deterministic byte pattern of `len` bytes, different for each `seed`.
-fn pattern(seed: u8, len: usize) -> Vec<u8> {
+pub(super) fn pattern(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| {
             (i as u8)

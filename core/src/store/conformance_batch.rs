@@ -3,12 +3,29 @@
 //! [`apply_batch`], whether or not the backend applies batches atomically.
 //! Backends that declare atomic batches are also checked for all-or-nothing
 //! under crashes by their own fault tests (`wa-store-redb`'s crash harness).
+//!
+//! The inbox operations are checked when the backend has an inbox
+//! (`list_inbox(0)` succeeds); for a backend without one the check is that a
+//! batch holding an inbox operation fails with
+//! [`StoreError::Unsupported`](super::StoreError::Unsupported) and writes
+//! nothing.
 
 use bytes::Bytes;
 
 use super::{
-    Backend, DeviceInfo, DeviceListRecord, LidPnMappingEntry, WriteBatch, WriteOp, apply_batch,
+    Backend, DeviceInfo, DeviceListRecord, InboxEntry, LidPnMappingEntry, WriteBatch, WriteOp,
+    apply_batch,
 };
+
+fn inbox_entry(id: &str, timestamp: i64, payload: &[u8]) -> InboxEntry {
+    InboxEntry {
+        chat: "a@s.whatsapp.net".into(),
+        id: id.into(),
+        sender: "a:3@s.whatsapp.net".into(),
+        timestamp,
+        payload: payload.to_vec(),
+    }
+}
 
 /// Applies one batch holding every kind of operation to an empty store and
 /// checks each effect; `expect_atomic` is what the backend declares. Panics on
@@ -30,6 +47,35 @@ pub async fn check_write_batch<S: Backend + ?Sized>(store: &S, expect_atomic: bo
         .put_sender_key("g@g.us:gone@c.us.0", b"x")
         .await
         .expect("seed sender key");
+    let has_inbox = match store.list_inbox(0).await {
+        Ok(listed) => {
+            assert!(listed.is_empty(), "list_inbox(0) lists nothing");
+            true
+        }
+        Err(e) if e.is_unsupported() => false,
+        Err(e) => panic!("list_inbox(0) failed: {e} ({e:?})"),
+    };
+    if has_inbox {
+        store
+            .put_inbox(&inbox_entry("GONE", 1, b"x"))
+            .await
+            .expect("seed inbox");
+    } else {
+        // A backend without an inbox refuses a batch that writes it, before
+        // writing anything.
+        let mut batch = WriteBatch::new();
+        batch.put_session("refused@c.us.0", Bytes::from_static(b"x"));
+        batch.put_inbox(inbox_entry("R", 1, b"x"));
+        match apply_batch(store, &batch).await {
+            Err(e) if e.is_unsupported() => {}
+            other => panic!("a batch with an inbox write on a backend without an inbox: {other:?}"),
+        }
+        assert_eq!(
+            store.get_session("refused@c.us.0").await.expect("read"),
+            None,
+            "a refused batch writes nothing"
+        );
+    }
 
     let mut batch = WriteBatch::new();
     batch.put_session("a@c.us.0", Bytes::from_static(b"session-a"));
@@ -80,8 +126,20 @@ pub async fn check_write_batch<S: Backend + ?Sized>(store: &S, expect_atomic: bo
         group: "g@g.us".into(),
         entries: vec![("a:3@s.whatsapp.net".into(), true)],
     });
+    if has_inbox {
+        batch.put_inbox(inbox_entry("IN1", 20, b"in-1"));
+        batch.put_inbox(inbox_entry("IN2", 10, b"in-2"));
+        batch.push(WriteOp::RemoveInbox {
+            chat: "a@s.whatsapp.net".into(),
+            id: "GONE".into(),
+        });
+        batch.remove_inbox("a@s.whatsapp.net", "never-there");
+    }
     // The later of two writes to one key wins, as with separate calls.
     batch.put_session("a@c.us.0", Bytes::from_static(b"session-a2"));
+    if has_inbox {
+        batch.put_inbox(inbox_entry("IN1", 5, b"in-1b"));
+    }
 
     let atomic = apply_batch(store, &batch).await.expect("apply");
     assert_eq!(atomic, expect_atomic, "declared atomicity");
@@ -141,6 +199,16 @@ pub async fn check_write_batch<S: Backend + ?Sized>(store: &S, expect_atomic: bo
         s.get_sender_key_devices("g@g.us").await.expect("read"),
         vec![("a:3@s.whatsapp.net".to_owned(), true)]
     );
+    if has_inbox {
+        assert_eq!(
+            s.list_inbox(10).await.expect("read"),
+            vec![
+                inbox_entry("IN1", 5, b"in-1b"),
+                inbox_entry("IN2", 10, b"in-2")
+            ],
+            "inbox after the batch"
+        );
+    }
     assert!(
         apply_batch(store, &WriteBatch::new())
             .await

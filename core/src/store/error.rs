@@ -75,6 +75,17 @@ pub enum StoreError {
     /// [`source`](StdError::source).
     #[error("store backend failed")]
     Backend(#[source] BoxError),
+
+    /// The backend does not implement an optional part of the store contract
+    /// (it predates it). Nothing was read or written. `feature` names the part,
+    /// e.g. `"inbox"`; `consequence` says what the client loses without it.
+    #[error("this store backend has no {feature}: {consequence}")]
+    Unsupported {
+        /// The missing part of the contract, e.g. `inbox`.
+        feature: &'static str,
+        /// What the client cannot do without it.
+        consequence: &'static str,
+    },
 }
 
 impl StoreError {
@@ -95,6 +106,27 @@ impl StoreError {
     /// converts into [`BoxError`], including a `String`).
     pub fn backend(err: impl Into<BoxError>) -> Self {
         Self::Backend(err.into())
+    }
+
+    /// The [`StoreError::Unsupported`] error of a backend without the durable
+    /// inbox (the default of [`ProtocolStore::put_inbox`],
+    /// [`ProtocolStore::remove_inbox`] and [`ProtocolStore::list_inbox`]).
+    ///
+    /// [`ProtocolStore::put_inbox`]: super::ProtocolStore::put_inbox
+    /// [`ProtocolStore::remove_inbox`]: super::ProtocolStore::remove_inbox
+    /// [`ProtocolStore::list_inbox`]: super::ProtocolStore::list_inbox
+    pub fn no_inbox() -> Self {
+        Self::Unsupported {
+            feature: "inbox",
+            consequence: "decrypted messages are not kept until acknowledged, \
+                          so delivery across a crash is not guaranteed",
+        }
+    }
+
+    /// Whether this is [`StoreError::Unsupported`] (an optional part of the
+    /// contract the backend lacks), as opposed to a failure.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Self::Unsupported { .. })
     }
 
     /// A [`StoreError::Serialization`] wrapping an encoder or decoder error.
@@ -134,6 +166,17 @@ mod tests {
             s.contains('7') && s.contains('2') && s.contains("newer release"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn no_inbox_names_the_feature_and_the_consequence() {
+        let e = StoreError::no_inbox();
+        assert!(e.is_unsupported());
+        assert!(!StoreError::InvalidInput("x".into()).is_unsupported());
+        let s = e.to_string();
+        assert!(s.contains("no inbox"), "{s}");
+        assert!(s.contains("crash"), "{s}");
+        assert!(e.source().is_none());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use super::batch::{WriteBatch, WriteOp};
 use super::error::{StoreError, StoreResult};
 use super::traits::{AppSyncStore, DeviceStore, ProtocolStore, SignalStore};
 use super::types::{
-    AppStateMutationMAC, AppStateSyncKey, Device, DeviceListRecord, HashState, LidPnMappingEntry,
-    TcTokenEntry,
+    AppStateMutationMAC, AppStateSyncKey, Device, DeviceListRecord, HashState, InboxEntry,
+    LidPnMappingEntry, TcTokenEntry,
 };
 
 /// One app-state collection's MACs: index MAC -> (version, value MAC).
@@ -39,6 +39,10 @@ struct Tables {
     tc_tokens: BTreeMap<String, TcTokenEntry>,
     /// (chat, message id) -> (payload, sent_at)
     sent_messages: BTreeMap<(String, String), (Vec<u8>, i64)>,
+    /// (timestamp, chat, message id) -> entry: the inbox in listing order.
+    inbox: BTreeMap<(i64, String, String), InboxEntry>,
+    /// (chat, message id) -> timestamp: finds an inbox entry by its key.
+    inbox_index: BTreeMap<(String, String), i64>,
     device: Option<Device>,
 }
 
@@ -59,6 +63,8 @@ impl Tables {
         device_lists: BTreeMap::new(),
         tc_tokens: BTreeMap::new(),
         sent_messages: BTreeMap::new(),
+        inbox: BTreeMap::new(),
+        inbox_index: BTreeMap::new(),
         device: None,
     };
 }
@@ -637,6 +643,44 @@ impl ProtocolStore for MemoryStore {
             count(before - t.sent_messages.len())
         })
     }
+
+    async fn put_inbox(&self, entry: &InboxEntry) -> StoreResult<()> {
+        self.write(|t| t.put_inbox(entry));
+        Ok(())
+    }
+
+    async fn remove_inbox(&self, chat: &str, id: &str) -> StoreResult<()> {
+        self.write(|t| t.remove_inbox(chat, id));
+        Ok(())
+    }
+
+    async fn list_inbox(&self, limit: usize) -> StoreResult<Vec<InboxEntry>> {
+        Ok(self.read(|t| t.inbox.values().take(limit).cloned().collect()))
+    }
+}
+
+impl Tables {
+    /// `ProtocolStore::put_inbox` on these rows.
+    fn put_inbox(&mut self, entry: &InboxEntry) {
+        let key = (entry.chat.clone(), entry.id.clone());
+        if let Some(old) = self.inbox_index.insert(key, entry.timestamp) {
+            self.inbox
+                .remove(&(old, entry.chat.clone(), entry.id.clone()));
+        }
+        self.inbox.insert(
+            (entry.timestamp, entry.chat.clone(), entry.id.clone()),
+            entry.clone(),
+        );
+    }
+
+    /// `ProtocolStore::remove_inbox` on these rows.
+    fn remove_inbox(&mut self, chat: &str, id: &str) {
+        let key = (chat.to_owned(), id.to_owned());
+        if let Some(timestamp) = self.inbox_index.remove(&key) {
+            let (chat, id) = key;
+            self.inbox.remove(&(timestamp, chat, id));
+        }
+    }
 }
 
 /// One batch operation on a device's rows, with the meaning of the trait
@@ -705,6 +749,8 @@ fn apply_op(t: &mut Tables, op: &WriteOp) {
                 device.next_pre_key_id = device.next_pre_key_id.max(*next);
             }
         }
+        WriteOp::PutInbox(entry) => t.put_inbox(entry),
+        WriteOp::RemoveInbox { chat, id } => t.remove_inbox(chat, id),
     }
 }
 

@@ -3,7 +3,8 @@
 //! - [`SignalStore`]: identities, sessions, prekeys, signed prekeys, sender keys.
 //! - [`AppSyncStore`]: app-state sync keys, collection versions, mutation MACs.
 //! - [`ProtocolStore`]: sender-key tracking, LID ↔ PN mappings, base keys,
-//!   device lists, trusted-contact tokens, sent messages kept for retries.
+//!   device lists, trusted-contact tokens, sent messages kept for retries, the
+//!   inbox of decrypted messages awaiting acknowledgement.
 //! - [`DeviceStore`]: the device's own record ([`Device`]), device ids, snapshots.
 //!
 //! [`Backend`] is all four at once and is implemented automatically. The crate
@@ -40,6 +41,8 @@ mod types;
 pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_batch;
+#[cfg(feature = "conformance")]
+pub mod conformance_inbox;
 
 pub use batch::{WriteBatch, WriteOp, apply_batch};
 pub use error::{BoxError, StoreError, StoreResult};
@@ -47,6 +50,6 @@ pub use memory::MemoryStore;
 pub use traits::{AppSyncStore, Backend, DeviceStore, ProtocolStore, SignalStore};
 pub use types::{
     AppStateMutationMAC, AppStateSyncKey, AppVersion, CachedNoiseCert, CachedServerCertChain,
-    Device, DeviceInfo, DeviceKeys, DeviceListRecord, HashState, KeyPair, LidPnMappingEntry,
-    TcTokenEntry,
+    Device, DeviceInfo, DeviceKeys, DeviceListRecord, HashState, InboxEntry, KeyPair,
+    LidPnMappingEntry, TcTokenEntry,
 };

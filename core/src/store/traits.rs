@@ -28,10 +28,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::error::StoreError;
 use super::error::StoreResult;
 use super::types::{
-    AppStateMutationMAC, AppStateSyncKey, Device, DeviceListRecord, HashState, LidPnMappingEntry,
-    TcTokenEntry,
+    AppStateMutationMAC, AppStateSyncKey, Device, DeviceListRecord, HashState, InboxEntry,
+    LidPnMappingEntry, TcTokenEntry,
 };
 
 /// Signal protocol state: identities, sessions, prekeys, signed prekeys and
@@ -203,8 +204,25 @@ pub trait AppSyncStore: Send + Sync {
 }
 
 /// WhatsApp protocol bookkeeping: sender-key distribution per group, LID ↔ PN
-/// mappings, retry base keys, device lists, trusted-contact tokens and sent
-/// messages kept for retries.
+/// mappings, retry base keys, device lists, trusted-contact tokens, sent
+/// messages kept for retries and the inbox of decrypted messages.
+///
+/// # The inbox
+///
+/// The inbox holds decrypted incoming messages ([`InboxEntry`]) until the
+/// application acknowledges them. The messaging layer writes an entry in the
+/// same [`WriteBatch`](super::WriteBatch) that advances the Signal session
+/// ([`WriteOp::PutInbox`](super::WriteOp::PutInbox)) and removes it when the
+/// application acknowledges the message; after a crash or a restart,
+/// [`ProtocolStore::list_inbox`] returns what is still there, to be delivered
+/// again. Delivery is therefore at least once, and the application recognises a
+/// repeat by `(chat, id)`.
+///
+/// The three inbox methods have default implementations that return
+/// [`StoreError::Unsupported`] ([`StoreError::no_inbox`]), so a backend written
+/// before the inbox existed still compiles and works. With such a backend the
+/// client cannot promise at-least-once delivery across a crash: a message whose
+/// session advanced but that the application had not yet taken is lost.
 #[async_trait]
 pub trait ProtocolStore: Send + Sync {
     /// Every device tracked for `group_jid` as `(device_jid, has_sender_key)`,
@@ -325,6 +343,44 @@ pub trait ProtocolStore: Send + Sync {
 
     /// Deletes sent messages with `sent_at < cutoff` and returns how many.
     async fn delete_expired_sent_messages(&self, cutoff: i64) -> StoreResult<u32>;
+
+    /// Puts a decrypted message in the inbox, keyed by `(entry.chat, entry.id)`.
+    /// An entry with the same key is replaced whole (its sender, payload and
+    /// timestamp, hence its place in [`ProtocolStore::list_inbox`]'s order). A
+    /// persistent backend keeps entries across restarts until
+    /// [`ProtocolStore::remove_inbox`].
+    ///
+    /// Not in the reference trait. The default returns
+    /// [`StoreError::no_inbox`] and writes nothing; see the
+    /// [trait docs](ProtocolStore#the-inbox) for what that costs.
+    async fn put_inbox(&self, entry: &InboxEntry) -> StoreResult<()> {
+        let _ = entry;
+        Err(StoreError::no_inbox())
+    }
+
+    /// Removes the inbox entry `(chat, id)` (the application acknowledged the
+    /// message). Removing an entry that is not there is `Ok(())`, so an
+    /// acknowledgement can be repeated.
+    ///
+    /// Not in the reference trait. The default returns
+    /// [`StoreError::no_inbox`].
+    async fn remove_inbox(&self, chat: &str, id: &str) -> StoreResult<()> {
+        let _ = (chat, id);
+        Err(StoreError::no_inbox())
+    }
+
+    /// The first `limit` inbox entries in ascending `(timestamp, chat, id)`
+    /// order (strings compared byte for byte), without removing them; fewer
+    /// when the inbox holds fewer, none when `limit` is 0. To page through a
+    /// large inbox, deliver and remove the entries returned, then list again.
+    ///
+    /// Not in the reference trait. The default returns
+    /// [`StoreError::no_inbox`]; `list_inbox(0)` is a cheap way to ask a
+    /// backend whether it has an inbox.
+    async fn list_inbox(&self, limit: usize) -> StoreResult<Vec<InboxEntry>> {
+        let _ = limit;
+        Err(StoreError::no_inbox())
+    }
 }
 
 /// The device's own record and store-level operations.

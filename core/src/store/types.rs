@@ -493,6 +493,56 @@ impl fmt::Debug for TcTokenEntry {
     }
 }
 
+/// A decrypted incoming message waiting in the durable inbox until the
+/// application acknowledges it (see [`ProtocolStore::put_inbox`]).
+///
+/// An entry is identified by `(chat, id)`; the inbox lists entries by
+/// `(timestamp, chat, id)`. The payload is opaque to the store: the messaging
+/// layer chooses its encoding. It is the decrypted message, so `Debug` shows
+/// only its length:
+///
+/// ```
+/// use wa_core::store::InboxEntry;
+/// let e = InboxEntry {
+///     chat: "5511987650001@s.whatsapp.net".into(),
+///     id: "3EB0A1".into(),
+///     sender: "5511987650001:7@s.whatsapp.net".into(),
+///     timestamp: 1_700_000_000,
+///     payload: b"hello there".to_vec(),
+/// };
+/// let shown = format!("{e:?}");
+/// assert!(shown.contains("3EB0A1") && shown.contains("<11 bytes>"));
+/// assert!(!shown.contains("104, 101") && !shown.contains("hello"));
+/// ```
+///
+/// [`ProtocolStore::put_inbox`]: super::ProtocolStore::put_inbox
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// The chat JID (the contact's or the group's).
+    pub chat: String,
+    /// The message id.
+    pub id: String,
+    /// The sending device's JID.
+    pub sender: String,
+    /// The message's timestamp, unix seconds.
+    pub timestamp: i64,
+    /// The decrypted message in the messaging layer's encoding (opaque to the
+    /// store).
+    pub payload: Vec<u8>,
+}
+
+impl fmt::Debug for InboxEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxEntry")
+            .field("chat", &self.chat)
+            .field("id", &self.id)
+            .field("sender", &self.sender)
+            .field("timestamp", &self.timestamp)
+            .field("payload", &Len(self.payload.len()))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,6 +690,28 @@ mod tests {
             assert!(!shown.contains(&spelling), "{spelling} leaked in {shown}");
         }
         assert!(shown.contains("<32 bytes>"), "{shown}");
+    }
+
+    #[test]
+    fn inbox_entry_debug_hides_the_payload_and_round_trips() {
+        let e = InboxEntry {
+            chat: "120363021033254949@g.us".into(),
+            id: "3EB0FF".into(),
+            sender: "5511987650001:7@s.whatsapp.net".into(),
+            timestamp: -5,
+            payload: secret(0xa0).to_vec(),
+        };
+        for shown in [format!("{e:?}"), format!("{e:#?}")] {
+            for spelling in spellings(&secret(0xa0)) {
+                assert!(!shown.contains(&spelling), "{spelling} leaked in {shown}");
+            }
+            assert!(shown.contains("<32 bytes>"), "{shown}");
+            assert!(shown.contains("3EB0FF"), "{shown}");
+        }
+        let bytes = postcard::to_allocvec(&e).unwrap();
+        assert_eq!(postcard::from_bytes::<InboxEntry>(&bytes).unwrap(), e);
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<InboxEntry>(&json).unwrap(), e);
     }
 
     #[test]

@@ -467,6 +467,21 @@ impl Party {
         }
     }
 
+    /// The application has handled `message`: release it from the inbox.
+    pub fn ack(&mut self, message: &crate::messaging::ReceivedMessage) {
+        let mut batch = crate::store::WriteBatch::new();
+        batch.push(message.ack());
+        block_on(apply_batch(&self.store, &batch)).expect("memory store");
+    }
+
+    /// A restart: a new messenger from the stored device (in-memory state
+    /// lost); returns the messages still in the inbox, to deliver again.
+    pub fn restart(&mut self, seed: [u8; 32]) -> Vec<crate::messaging::ReceivedMessage> {
+        let own = OwnDevice::from_device(&self.device()).expect("registered device");
+        self.messenger = Messenger::new(own, seed);
+        block_on(crate::messaging::pending_messages(&self.store, usize::MAX)).expect("memory store")
+    }
+
     /// Sends a text to `to` and returns the message id.
     pub fn send_text(&mut self, net: &mut Network, to: &Jid, text: &str) -> String {
         self.send(net, to, Message::text(text))
