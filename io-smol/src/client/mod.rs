@@ -32,7 +32,7 @@
 //! leaves), after each login (login counter, LID), and when the server sends
 //! new edge-routing info. A logout — asked with [`Client::logout`] or imposed
 //! by the server — replaces the stored device with a fresh unlinked identity,
-//! so the old keys, account and JIDs are gone (PROTOCOL.md §7). The store
+//! so the old keys, account and JIDs are gone (docs/protocol.md §7). The store
 //! contracts have no bulk delete, so rows the application wrote to the
 //! other stores (sessions, identities, prekeys, …) stay until it removes
 //! them (e.g. by deleting the store file).
@@ -241,7 +241,7 @@ impl Client {
         answer.recv().await.unwrap_or(Err(RequestError::Stopped))
     }
 
-    /// Links by phone number instead of QR code (PROTOCOL.md §6.3): asks the
+    /// Links by phone number instead of QR code (docs/protocol.md §6.3): asks the
     /// server for an 8-character code for `phone` (international format,
     /// e.g. `"+1 555 000 1234"`), delivered as [`Event::PairCode`]; the user
     /// types it on the phone (which shows a notification when
