@@ -12,6 +12,7 @@ use wa_core::connection::{DisconnectReason, IqError};
 use wa_core::store::DeviceStore;
 use wa_core::testing::IqReply;
 use wa_io_smol::client::{Client, Event, ReconnectPolicy, RequestError, StopReason};
+use wa_io_smol::clock::VirtualTime;
 use wa_io_smol::testserver::{Control, LoopbackServer};
 
 fn ping_iq() -> Node {
@@ -217,14 +218,18 @@ fn requests_fail_at_once_while_the_server_is_unreachable_and_the_client_gives_up
         let factory = wa_io_smol::transport::WebSocketTransportFactory::new()
             .with_url(format!("ws://127.0.0.1:{port}/ws/chat"));
         let (store, _) = store_with_linked_device(7).await;
+        // The backoff runs on virtual time: the test moves it, nothing sleeps.
+        let time = Arc::new(VirtualTime::new());
         let client = Client::builder()
             .backend(store)
             .transport_factory(Arc::new(factory))
             .web_version_policy(None)
+            .runtime(time.clone())
+            .clock(time.clone())
             .reconnect_policy(
                 ReconnectPolicy::new()
-                    .with_initial_delay(Duration::from_millis(300))
-                    .with_max_delay(Duration::from_millis(300))
+                    .with_initial_delay(Duration::from_secs(30))
+                    .with_max_delay(Duration::from_secs(30))
                     .with_max_attempts(Some(3)),
             )
             .start()
@@ -247,6 +252,21 @@ fn requests_fail_at_once_while_the_server_is_unreachable_and_the_client_gives_up
             client.logout().await,
             Err(RequestError::NotConnected)
         ));
+        // Two backoffs, each announced within its bounds (jitter keeps it in
+        // the upper half of the step) and then passed on virtual time.
+        for _ in 0..2 {
+            let Event::Reconnecting { after, .. } = watch
+                .until(|e| matches!(e, Event::Reconnecting { .. }))
+                .await
+            else {
+                unreachable!()
+            };
+            assert!(
+                after >= Duration::from_secs(15) && after <= Duration::from_secs(30),
+                "{after:?}"
+            );
+            time.advance(after);
+        }
         let rest = watch.rest().await;
         match rest.last() {
             Some(Event::Stopped(StopReason::GaveUp {
@@ -264,15 +284,12 @@ fn requests_fail_at_once_while_the_server_is_unreachable_and_the_client_gives_up
             "{:#?}",
             watch.seen
         );
-        // The backoff was announced before each retry, within its bounds.
-        for event in &watch.seen {
-            if let Event::Reconnecting { after, .. } = event {
-                assert!(
-                    *after >= Duration::from_millis(150) && *after <= Duration::from_millis(300),
-                    "{after:?}"
-                );
-            }
-        }
+        assert_eq!(
+            watch.count(|e| matches!(e, Event::Reconnecting { .. })),
+            2,
+            "{:#?}",
+            watch.seen
+        );
         assert!(client.is_stopped());
     });
 }

@@ -127,6 +127,7 @@ use wa_core::runtime::{AbortHandle, Runtime};
 use wa_core::store::{Backend, Device};
 
 use crate::SmolRuntime;
+use crate::clock::{Clock, SystemClock};
 use crate::http::SmolHttpClient;
 use crate::transport::WebSocketTransportFactory;
 use crate::version::WebVersionPolicy;
@@ -305,6 +306,7 @@ pub struct ClientBuilder {
     backend: Option<Arc<dyn Backend>>,
     transport_factory: Option<Arc<dyn TransportFactory>>,
     runtime: Option<Arc<dyn Runtime>>,
+    clock: Option<Arc<dyn Clock>>,
     config: Option<Config>,
     reconnect: ReconnectPolicy,
     web_version: Option<WebVersionPolicy>,
@@ -321,6 +323,7 @@ impl Default for ClientBuilder {
             backend: None,
             transport_factory: None,
             runtime: None,
+            clock: None,
             config: None,
             reconnect: ReconnectPolicy::default(),
             web_version: Some(WebVersionPolicy::default()),
@@ -339,6 +342,7 @@ impl fmt::Debug for ClientBuilder {
             .field("backend", &self.backend.is_some())
             .field("transport_factory", &self.transport_factory.is_some())
             .field("runtime", &self.runtime.is_some())
+            .field("clock", &self.clock.is_some())
             .field("config", &self.config)
             .field("reconnect", &self.reconnect)
             .field("web_version", &self.web_version)
@@ -369,6 +373,15 @@ impl ClientBuilder {
     /// Where the drive loop runs (default [`SmolRuntime`]).
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
         self.runtime = Some(runtime);
+        self
+    }
+
+    /// Reads the time from `clock` instead of the operating system (default
+    /// [`SystemClock`]). With [`VirtualTime`](crate::clock::VirtualTime) given
+    /// to both this and [`runtime`](Self::runtime), a test moves the client's
+    /// timers by hand.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -450,6 +463,7 @@ impl ClientBuilder {
         };
 
         let runtime: Arc<dyn Runtime> = self.runtime.unwrap_or_else(|| Arc::new(SmolRuntime));
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let factory = self
             .transport_factory
             .unwrap_or_else(|| Arc::new(WebSocketTransportFactory::new()));
@@ -477,7 +491,8 @@ impl ClientBuilder {
             web_version,
             device,
             rng,
-            origin: std::time::Instant::now(),
+            origin: clock.now(),
+            clock,
             commands: commands_rx,
             events: events_tx,
             stop: stop_rx,
