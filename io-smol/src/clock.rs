@@ -1,5 +1,5 @@
 //! Where the client reads the time: [`Clock`], [`SystemClock`], and (feature
-//! `test-server`) [`VirtualTime`], a clock and a [`Runtime`] whose time moves
+//! `test-server`) [`VirtualTime`], a clock and a [`Runtime`](wa_core::runtime::Runtime) whose time moves
 //! only when a test says so.
 
 use std::time::SystemTime;

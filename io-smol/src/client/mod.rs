@@ -6,8 +6,10 @@
 //! [`ClientBuilder::start`] loads the device from the
 //! [`DeviceStore`](wa_core::store::DeviceStore) (or creates a fresh identity
 //! with [`Device::generate`] and saves it), then spawns the drive loop on
-//! the [`Runtime`]. The loop is the only place that reads the clock and the
-//! OS random source:
+//! the [`Runtime`]. The loop is the only place that reads the clock (through
+//! its [`Clock`]) and the OS random source. It builds and
+//! interprets no stanzas: every protocol decision is the connection's, and
+//! the loop carries it out:
 //!
 //! 1. before the first connect it refreshes the announced WhatsApp Web
 //!    version with a [`WebVersionPolicy`] (stale after 24 h; the fetch never
@@ -18,19 +20,21 @@
 //!    its OS-seeded ChaCha20 generator and the current wall-clock time;
 //! 3. transport events go to `handle_input`, the connection's deadline to
 //!    `handle_timeout`, commands from the [`Client`] handles to
-//!    `send_node`/`send_iq`/`close`; after each, it drains the connection's
-//!    events (persisting what must be persisted first) and then its queued
-//!    bytes, which leave in one transport write, and re-arms the timer;
-//! 4. when the connection ends it reconnects with capped exponential
-//!    backoff and jitter ([`ReconnectPolicy`]) if the connection says so,
-//!    at once after pairing (the server's restart request), and not at all
-//!    after a logout, a takeover by another session (`replaced`) or a
-//!    refused login.
+//!    `send_node`/`send_iq`/`logout`/`request_pair_code`/`close`, each with
+//!    the current time; after each, it drains the connection's events
+//!    (persisting what must be persisted first) and then its queued bytes,
+//!    which leave in one transport write, and re-arms the timer;
+//! 4. when the connection ends it follows the decision the connection's
+//!    `Disconnected` carries: reconnect at once (after pairing, the server's
+//!    restart request), after a capped exponential backoff with jitter
+//!    ([`ReconnectPolicy`]), not at all (a takeover by another session, a
+//!    refused login), or wipe the credentials and stop (logged out).
 //!
-//! The device record is saved when the phone links the device (before the
-//! reconnect, and before the signed identity that completes the link
-//! leaves), after each login (login counter, LID), and when the server sends
-//! new edge-routing info. A logout — asked with [`Client::logout`] or imposed
+//! The device record is saved whenever the connection reports it changed:
+//! when the phone links the device (before the reconnect, and before the
+//! signed identity that completes the link leaves), after each login (login
+//! counter, LID), when the server sends new edge-routing info, and when
+//! pairing rotates the ADV secret. A logout — asked with [`Client::logout`] or imposed
 //! by the server — replaces the stored device with a fresh unlinked identity,
 //! so the old keys, account and JIDs are gone (docs/protocol.md §7). The store
 //! contracts have no bulk delete, so rows the application wrote to the
@@ -40,8 +44,8 @@
 //! # Time
 //!
 //! The connection's [`Instant`](wa_core::time::Instant) is the time
-//! elapsed since the drive loop started: the loop takes one
-//! `std::time::Instant` as the origin and converts each reading with
+//! elapsed since the drive loop started: the loop takes one reading of its
+//! [`Clock`] as the origin and converts each reading with
 //! [`Instant::from_std`](wa_core::time::Instant::from_std); the
 //! connection's deadline becomes a [`Runtime::sleep`] of the difference. The
 //! wall-clock time (for the certificate validity check) is read once per
