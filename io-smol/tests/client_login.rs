@@ -140,8 +140,10 @@ fn iq_errors_and_timeouts_are_typed() {
             .start()
             .unwrap();
         let (store, _) = store_with_linked_device(5).await;
-        let client = builder(&server, store).start().await.unwrap();
-        let mut watch = Watch::new(&client);
+        // The request timeout runs on virtual time: nothing waits for it.
+        let (builder, time) = virtual_builder(&server, store);
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         watch.logged_in().await;
 
         match client.send_iq(ping_iq()).await {
@@ -154,10 +156,25 @@ fn iq_errors_and_timeouts_are_typed() {
         let lost = Node::new("iq")
             .with_attr("xmlns", "lost")
             .with_attr("type", "get");
+        let request = {
+            let client = client.clone();
+            smol::spawn(async move {
+                client
+                    .send_iq_with_timeout(lost, Duration::from_secs(75))
+                    .await
+            })
+        };
+        // Once the server holds the request, its deadline is set: pass it.
+        eventually(|| {
+            server.records()[0]
+                .received
+                .iter()
+                .any(|n| n.attr_str("xmlns") == Some("lost"))
+        })
+        .await;
+        time.advance(Duration::from_secs(75));
         assert!(matches!(
-            client
-                .send_iq_with_timeout(lost, Duration::from_millis(200))
-                .await,
+            request.await,
             Err(RequestError::Iq(IqError::Timeout))
         ));
         // Not an iq: refused by the connection, nothing sent.
