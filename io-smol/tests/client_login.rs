@@ -26,12 +26,10 @@ fn login_then_keepalive_then_iq_then_disconnect() {
     bounded(async {
         let server = LoopbackServer::builder().start().unwrap();
         let (store, device) = store_with_linked_device(3).await;
-        let client = builder(&server, store.clone())
-            .config(fast_keepalive(&server))
-            .start()
-            .await
-            .unwrap();
-        let mut watch = Watch::new(&client);
+        // Keepalive with its real timings, on virtual time.
+        let (builder, time) = virtual_builder(&server, store.clone());
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         let Event::LoggedIn {
             jid,
             lid,
@@ -45,7 +43,12 @@ fn login_then_keepalive_then_iq_then_disconnect() {
         let lid = lid.expect("the test server sends a lid").to_string();
 
         // Several keepalive rounds over the socket, with the connection up.
-        eventually(|| server.records()[0].pings_answered >= 3).await;
+        // (Half-second steps: a pong held up by a loaded machine has forty
+        // of them before the 20 s keepalive deadline.)
+        advance_until(&time, Duration::from_millis(500), || {
+            server.records()[0].pings_answered >= 3
+        })
+        .await;
         assert_eq!(server.connections(), 1);
 
         let answer = client.send_iq(ping_iq()).await.unwrap();
@@ -193,16 +196,16 @@ fn a_server_that_stops_answering_pings_is_detected_and_replaced() {
     bounded(async {
         let server = LoopbackServer::builder().start().unwrap();
         let (store, _) = store_with_linked_device(6).await;
-        let client = builder(&server, store)
-            .config(fast_keepalive(&server))
-            .start()
-            .await
-            .unwrap();
-        let mut watch = Watch::new(&client);
+        // The default keepalive timings, on virtual time.
+        let (builder, time) = virtual_builder(&server, store);
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         watch.logged_in().await;
         assert_eq!(server.control(Control::AnswerPings(false)), 1);
         let disconnected = watch
-            .until(|e| matches!(e, Event::Disconnected { .. }))
+            .until_advancing(Duration::from_secs(1), |e| {
+                matches!(e, Event::Disconnected { .. })
+            })
             .await;
         assert!(
             matches!(

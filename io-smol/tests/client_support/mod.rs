@@ -136,6 +136,34 @@ impl Watch {
         rest
     }
 
+    /// Like [`until`](Self::until), but moves the virtual time forward by
+    /// `step` whenever no event has come for a moment, so the client's
+    /// timers (keepalive, deadlines) fire while real bytes flow.
+    pub async fn until_advancing(
+        &mut self,
+        step: Duration,
+        mut pred: impl FnMut(&Event) -> bool,
+    ) -> Event {
+        let time = self.time.clone().expect("a watch on virtual time");
+        loop {
+            let next = or(async { Some(self.events.recv().await) }, async {
+                smol::Timer::after(Duration::from_millis(10)).await;
+                None
+            })
+            .await;
+            match next {
+                Some(Ok(event)) => {
+                    self.saw(&event);
+                    if pred(&event) {
+                        return event;
+                    }
+                }
+                Some(Err(_)) => panic!("event stream ended; saw {:#?}", self.seen),
+                None => time.advance(step),
+            }
+        }
+    }
+
     pub async fn logged_in(&mut self) -> Event {
         self.until(|e| matches!(e, Event::LoggedIn { .. })).await
     }
@@ -143,6 +171,15 @@ impl Watch {
     /// How many events of the seen ones `pred` accepts.
     pub fn count(&self, pred: impl Fn(&Event) -> bool) -> usize {
         self.seen.iter().filter(|e| pred(e)).count()
+    }
+}
+
+/// Moves `time` forward by `step` every 10 ms until `check` holds (the
+/// test's bound limits the wait).
+pub async fn advance_until(time: &VirtualTime, step: Duration, mut check: impl FnMut() -> bool) {
+    while !check() {
+        smol::Timer::after(Duration::from_millis(10)).await;
+        time.advance(step);
     }
 }
 
