@@ -1,5 +1,5 @@
-//! Node encode / decode: wa-core's binary codec against wacore-binary 0.7 (PERFORMANCE.md
-//! "Codec" peer) on the four PERFORMANCE.md stanzas.
+//! Node encode / decode: wa-core's binary codec against wacore-binary 0.7 (docs/performance.md
+//! "Codec" peer) on the four docs/performance.md stanzas.
 //!
 //! Both libraries are handed the same node (built from one [`Spec`]). Before anything is
 //! timed, every encoding is decoded by both decoders and compared with the spec, so a row

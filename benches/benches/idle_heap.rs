@@ -1,5 +1,5 @@
 //! Heap held by an idle logged-in `Connection`, and peak heap while a 16 MiB frame
-//! comes in (PERFORMANCE.md; results in `benches/RESULTS.md`, "Connection" section).
+//! comes in (docs/performance.md; results in `benches/RESULTS.md`, "Connection" section).
 //!
 //! ```text
 //! cargo bench -p wa-benches --bench idle_heap

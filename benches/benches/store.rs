@@ -1,4 +1,4 @@
-//! Store workloads of PERFORMANCE.md: `RedbStore` against `whatsapp-rust-sqlite-storage`
+//! Store workloads of docs/performance.md: `RedbStore` against `whatsapp-rust-sqlite-storage`
 //! 0.7 (the SQLite peer, driven through its own `wacore` store traits on a Tokio runtime)
 //! and a plain rusqlite store with the same table shapes at synchronous=FULL.
 //!

@@ -1,4 +1,4 @@
-//! Transport, pipeline and handshake benchmarks (PERFORMANCE.md; results in
+//! Transport, pipeline and handshake benchmarks (docs/performance.md; results in
 //! `benches/RESULTS.md`, "Connection" section).
 //!
 //! - `transport_encrypt_frame_<size>`: one plaintext of 256 B / 1 KiB / 1500 B / 64 KiB
@@ -11,7 +11,7 @@
 //!   appending the tag (the least any framer that borrows its plaintext does);
 //!   `wacore_noise` — wacore-noise 0.7's `append_frame_header_into` + in-place
 //!   `NoiseCipher::encrypt_in_place_with_counter` behind the prefix (its inline send path).
-//! - `pipeline_message`: the PERFORMANCE.md message node → wire → node: encode, encrypt,
+//! - `pipeline_message`: the docs/performance.md message node → wire → node: encode, encrypt,
 //!   frame ([`StanzaCodec::write_node`]), deframe ([`FrameDecoder::decode`]), decrypt,
 //!   decode ([`StanzaCodec::read_frame`]). One stanza per iteration.
 //! - `handshake`: `client_noise` — the client's XX work with certificate-chain

@@ -1,6 +1,6 @@
 //! Shared pieces of the wa benchmarks (results and how to run them: `benches/RESULTS.md`).
 //!
-//! - [`nodes`]: the stanzas of PERFORMANCE.md described once, in a library-neutral
+//! - [`nodes`]: the stanzas of docs/performance.md described once, in a library-neutral
 //!   [`nodes::Spec`] tree, so that ours and the peer's encoder are handed the very same
 //!   node, and decoded nodes of either library can be checked against the original.
 //! - [`report`]: reads criterion's `estimates.json` medians and renders the markdown ratio

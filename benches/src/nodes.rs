@@ -1,4 +1,4 @@
-//! The nodes of PERFORMANCE.md ("the shapes a WhatsApp client really produces"), described
+//! The nodes of docs/performance.md ("the shapes a WhatsApp client really produces"), described
 //! once in a library-neutral tree.
 //!
 //! Each codec under test gets a converter from [`Spec`] to its own node type and back, so
@@ -111,12 +111,12 @@ pub struct Fixture {
     pub spec: Spec,
 }
 
-/// The four stanzas of PERFORMANCE.md, with random bytes from a generator seeded with `seed`:
+/// The four stanzas of docs/performance.md, with random bytes from a generator seeded with `seed`:
 ///
 /// - `message`: a one-to-one `<message>` with an `<enc>` of 256 random bytes (≈300 bytes);
 /// - `fanout`: a group `<message>` whose `<participants>` holds 8 `<to jid=…><enc>`
 ///   children of 256 random bytes each (≈2.3 KiB);
-/// - `keepalive`: the keepalive IQ of PROTOCOL.md §5.3;
+/// - `keepalive`: the keepalive IQ of docs/protocol.md §5.3;
 /// - `success`: a `<success>` stanza as the server sends it after a login (§5.1).
 pub fn fixtures(seed: u64) -> Vec<Fixture> {
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -275,10 +275,10 @@ mod tests {
             .map(|f| (f.name, marshal(&to_wa(&f.spec)).unwrap().len()))
             .collect();
         let size = |name| sizes.iter().find(|(n, _)| *n == name).unwrap().1;
-        // PERFORMANCE.md: the message node is ≈300 bytes, the fan-out ≈2.3 KiB.
+        // docs/performance.md: the message node is ≈300 bytes, the fan-out ≈2.3 KiB.
         assert!((280..=330).contains(&size("message")), "{sizes:?}");
         assert!((2200..=2450).contains(&size("fanout")), "{sizes:?}");
-        // The keepalive is PROTOCOL.md's worked example: 19 bytes with the flags byte.
+        // The keepalive is docs/protocol.md's worked example: 19 bytes with the flags byte.
         assert_eq!(size("keepalive"), 19, "{sizes:?}");
     }
 

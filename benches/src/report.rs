@@ -47,7 +47,7 @@ pub struct Row {
     pub ours: &'static str,
     /// The peers' function ids; the fastest one present is the comparison.
     pub peers: &'static [&'static str],
-    /// The minimum ratio (peer time ÷ our time), if PERFORMANCE.md sets one.
+    /// The minimum ratio (peer time ÷ our time), if docs/performance.md sets one.
     pub budget: Option<f64>,
 }
 
@@ -67,7 +67,7 @@ const fn row(
     }
 }
 
-/// The codec table (`--bench codec`): encode and decode of the four PERFORMANCE.md nodes,
+/// The codec table (`--bench codec`): encode and decode of the four docs/performance.md nodes,
 /// ours against wacore-binary 0.7. Budgets apply to the message and fan-out nodes.
 #[rustfmt::skip]
 pub const CODEC_ROWS: &[Row] = &[

@@ -14,6 +14,10 @@
 //!    `Arc<dyn Backend>`;
 //! 4. runs the public conformance battery against `KvStore`.
 //!
+//! Code written against whatsapp-rust's transport and custom-backend guides
+//! takes this shape with the changes listed in `docs/porting.md`; CI compiles
+//! this program with every change to the crate.
+//!
 //! Run: `cargo run -p wa-core --example custom_backend --features conformance`
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,4 +1,4 @@
-//! `wa-node`: decode and encode WhatsApp binary nodes (PROTOCOL.md §4), for debugging
+//! `wa-node`: decode and encode WhatsApp binary nodes (docs/protocol.md §4), for debugging
 //! captures.
 //!
 //! ```text

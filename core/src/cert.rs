@@ -1,4 +1,4 @@
-//! Server certificate chain verification (PROTOCOL.md §2.6).
+//! Server certificate chain verification (docs/protocol.md §2.6).
 //!
 //! The ServerHello payload is a [`CertChain`]: an intermediate certificate signed
 //! by the WhatsApp root key and a leaf certificate, signed by the intermediate,

@@ -1,5 +1,5 @@
 //! The frame codec: 3-byte big-endian length-prefixed frames, the `WA 06 03`
-//! connection header and the optional edge-routing pre-intro (PROTOCOL.md §1.2–1.4).
+//! connection header and the optional edge-routing pre-intro (docs/protocol.md §1.2–1.4).
 //!
 //! # Wire format
 //!
@@ -61,21 +61,21 @@ use std::ops::Range;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// The 4-byte connection header `57 41 06 03`: ASCII "WA", magic value 6, token
-/// dictionary version 3 (PROTOCOL.md §1.2).
+/// dictionary version 3 (docs/protocol.md §1.2).
 pub const CONN_HEADER: [u8; 4] = [b'W', b'A', 6, 3];
 
 /// The Noise prologue: the 4-byte [`CONN_HEADER`] only. The edge-routing pre-intro,
-/// although sent before the header, is **not** part of it (PROTOCOL.md §1.2).
+/// although sent before the header, is **not** part of it (docs/protocol.md §1.2).
 pub const NOISE_PROLOGUE: [u8; 4] = CONN_HEADER;
 
 /// The magic that opens the optional edge-routing pre-intro: ASCII "ED", then
-/// bytes 0 and 1 (PROTOCOL.md §1.3).
+/// bytes 0 and 1 (docs/protocol.md §1.3).
 pub const EDGE_ROUTING_MAGIC: [u8; 4] = [b'E', b'D', 0, 1];
 
 /// The largest routing-info blob a pre-intro can carry (its length is 3 bytes).
 pub const MAX_EDGE_ROUTING_LEN: usize = 0xFF_FFFF;
 
-/// `FRAME_MAX_SIZE = 1 << 24` (PROTOCOL.md §1.4). A payload of this size or more
+/// `FRAME_MAX_SIZE = 1 << 24` (docs/protocol.md §1.4). A payload of this size or more
 /// is refused.
 pub const FRAME_MAX_SIZE: usize = 1 << 24;
 
@@ -147,7 +147,7 @@ impl FrameEncoder {
 
     /// An encoder whose first frame carries the edge-routing pre-intro
     /// (`45 44 00 01`, 3-byte length, `routing_info`) and then [`CONN_HEADER`]
-    /// (PROTOCOL.md §1.3). An empty `routing_info` gives a pre-intro of length 0;
+    /// (docs/protocol.md §1.3). An empty `routing_info` gives a pre-intro of length 0;
     /// use [`FrameEncoder::new`] when there is no routing info.
     ///
     /// Routing info longer than [`MAX_EDGE_ROUTING_LEN`] is refused with

@@ -4,7 +4,7 @@
 //! A [`Transport`] is a dumb pipe: it knows nothing about WhatsApp framing. The
 //! driver feeds every [`TransportEvent::DataReceived`] chunk to the protocol core,
 //! which reassembles frames itself (WebSocket message boundaries are not frame
-//! boundaries, PROTOCOL.md §1.1).
+//! boundaries, docs/protocol.md §1.1).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,11 +13,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-/// The WhatsApp Web chat WebSocket endpoint (PROTOCOL.md §1.1).
+/// The WhatsApp Web chat WebSocket endpoint (docs/protocol.md §1.1).
 pub const WHATSAPP_WEB_WS_URL: &str = "wss://web.whatsapp.com/ws/chat";
 
 /// The `Origin` header sent on the WebSocket upgrade and to media hosts
-/// (PROTOCOL.md §1.1).
+/// (docs/protocol.md §1.1).
 pub const WHATSAPP_WEB_ORIGIN: &str = "https://web.whatsapp.com";
 
 /// Why a transport (the byte pipe) ended, as the transport saw it. Not to be

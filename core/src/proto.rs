@@ -5,14 +5,14 @@
 //! when `None`, and prost generates a getter (`msg.field()`) that returns the
 //! proto2 default for an absent field. Unknown fields (for example the
 //! post-quantum handshake fields or newer `ClientPayload` fields left out here)
-//! are skipped when decoding. Field numbers come from PROTOCOL.md §2.6 and §3,
+//! are skipped when decoding. Field numbers come from docs/protocol.md §2.6 and §3,
 //! which were checked against two independent copies of WhatsApp's schema.
 //!
 //! Nested messages and enums live in snake_case modules named after their parent,
 //! the way `prost-build` lays them out (`client_payload::UserAgent`,
 //! `client_payload::user_agent::Platform`).
 //!
-//! | message | PROTOCOL.md | used for |
+//! | message | docs/protocol.md | used for |
 //! |---|---|---|
 //! | [`HandshakeMessage`] | §3.1 | the three Noise handshake messages |
 //! | [`CertChain`] | §2.6 | the server certificate chain in the ServerHello |
@@ -35,7 +35,7 @@
 //! # Ok::<(), prost::DecodeError>(())
 //! ```
 
-/// The envelope of every Noise handshake message (PROTOCOL.md §3.1). Exactly one
+/// The envelope of every Noise handshake message (docs/protocol.md §3.1). Exactly one
 /// of the three fields is set; there is no field 1.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HandshakeMessage {
@@ -53,7 +53,7 @@ pub struct HandshakeMessage {
 /// The parts of [`HandshakeMessage`].
 pub mod handshake_message {
     /// Message 1: the client's ephemeral key (XX). `static` and `payload` are only
-    /// used by the IK pattern (PROTOCOL.md §2.4).
+    /// used by the IK pattern (docs/protocol.md §2.4).
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct ClientHello {
         /// The client ephemeral public key, 32 bytes.
@@ -95,7 +95,7 @@ pub mod handshake_message {
 }
 
 /// The server certificate chain carried (encrypted) in the ServerHello payload
-/// (PROTOCOL.md §2.6). Verified by [`crate::cert`].
+/// (docs/protocol.md §2.6). Verified by [`crate::cert`].
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CertChain {
     /// The leaf certificate; its key is the server's Noise static key.
@@ -146,7 +146,7 @@ pub mod cert_chain {
 }
 
 /// The login or registration payload, sent encrypted in the ClientFinish
-/// (PROTOCOL.md §3.2; what goes in it: §3.4).
+/// (docs/protocol.md §3.2; what goes in it: §3.4).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ClientPayload {
     /// Login: the phone number (user part of the PN JID).
@@ -203,7 +203,7 @@ pub struct ClientPayload {
     /// Not used by web clients.
     #[prost(bool, optional, tag = "23")]
     pub oc: Option<bool>,
-    /// The login counter (PROTOCOL.md §3.7).
+    /// The login counter (docs/protocol.md §3.7).
     #[prost(int32, optional, tag = "24")]
     pub lc: Option<i32>,
     /// iOS only, [`client_payload::IosAppExtension`].
@@ -262,7 +262,7 @@ pub struct ClientPayload {
 
 /// The parts of [`ClientPayload`].
 pub mod client_payload {
-    /// Who is connecting (PROTOCOL.md §3.2).
+    /// Who is connecting (docs/protocol.md §3.2).
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct UserAgent {
         /// [`user_agent::Platform`]; web clients send `Web` (14).
@@ -486,7 +486,7 @@ pub mod client_payload {
         }
     }
 
-    /// Registration data for a new companion device (PROTOCOL.md §3.2). Every
+    /// Registration data for a new companion device (docs/protocol.md §3.2). Every
     /// field is raw bytes in the layout given there.
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct DevicePairingRegistrationData {
@@ -595,7 +595,7 @@ pub mod client_payload {
 
 /// The companion's description, serialized into
 /// [`DevicePairingRegistrationData::device_props`](client_payload::DevicePairingRegistrationData::device_props)
-/// (PROTOCOL.md §3.3).
+/// (docs/protocol.md §3.3).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DeviceProps {
     /// The OS or client name shown on the phone.
@@ -670,7 +670,7 @@ pub mod device_props {
         Wail = 25,
     }
 
-    /// History sync limits and capabilities (PROTOCOL.md §3.3).
+    /// History sync limits and capabilities (docs/protocol.md §3.3).
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct HistorySyncConfig {
         /// Days of full sync.
@@ -752,7 +752,7 @@ pub mod device_props {
 }
 
 /// Whether an account or device is end-to-end encrypted or hosted
-/// (PROTOCOL.md §3.5). `NonE2ee` is known to WR only.
+/// (docs/protocol.md §3.5). `NonE2ee` is known to WR only.
 #[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 #[repr(i32)]

@@ -1,5 +1,5 @@
 //! XEdDSA signatures on Curve25519 keys, compatible with libsignal
-//! (PROTOCOL.md §2.6, "XEdDSA as Signal does it").
+//! (docs/protocol.md §2.6).
 //!
 //! WhatsApp signs with X25519 key pairs: the server certificate chain, signed
 //! prekeys, and the pairing identities. The scheme is Signal's XEdDSA with

@@ -1,4 +1,4 @@
-//! The 16 MiB inflate cap (PROTOCOL.md §4.1): a zlib bomb is refused without the heap
+//! The 16 MiB inflate cap (docs/protocol.md §4.1): a zlib bomb is refused without the heap
 //! ever holding more than the cap, and a frame right at the cap still inflates.
 //!
 //! The heap is measured with dhat's testing mode, which needs to be the global

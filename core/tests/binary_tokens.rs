@@ -1,4 +1,4 @@
-//! The token dictionaries (PROTOCOL.md §4.3): the generated Rust tables match
+//! The token dictionaries (docs/protocol.md §4.3): the generated Rust tables match
 //! `core/data/tokens_v3.json`, sizes, known indexes, and lookups in both directions.
 
 use std::fmt::Write;

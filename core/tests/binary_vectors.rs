@@ -1,6 +1,6 @@
 //! Every vector in `shared/vectors/binary_other.json` (copied to
 //! `tests/data/binary_other.json`), each byte-level fact turned into concrete checks,
-//! and the PROTOCOL.md §4.5 worked example.
+//! and the docs/protocol.md §4.5 worked example.
 
 mod binary_support;
 
@@ -415,7 +415,7 @@ fn fact_04_empty_strings() {
 
 #[test]
 fn fact_05_jid_looking_strings() {
-    // We follow whatsmeow (PROTOCOL.md §8 #13): a string is written as a string even
+    // We follow whatsmeow (docs/protocol.md §8 #13): a string is written as a string even
     // if it looks like a JID; whatsapp-rust would write `fa …` here. A typed JID is a
     // JID_PAIR.
     let s = "user@s.whatsapp.net";
@@ -463,7 +463,7 @@ fn fact_07_ad_jid_layout() {
     assert_eq!(&b[..3], &[0xF7, 0x00, 0x21]);
     assert_eq!(&jid_bytes("5511:2@hosted")[..3], &[0xF7, 0x80, 0x02]);
     assert_eq!(&jid_bytes("5511:2@hosted.lid")[..3], &[0xF7, 0x81, 0x02]);
-    // Device 0 is a JID_PAIR, hosted included (PROTOCOL.md §8 #14: WR/BL).
+    // Device 0 is a JID_PAIR, hosted included (docs/protocol.md §8 #14: WR/BL).
     assert_eq!(jid_bytes("5511@hosted")[0], 0xFA);
     assert_eq!(jid_bytes("5511@s.whatsapp.net")[0], 0xFA);
 }
@@ -601,7 +601,7 @@ fn nested(depth: usize) -> Node {
 
 #[test]
 fn fact_13_nesting_limit() {
-    // whatsapp-rust stops at 127 levels; the brief for this crate (and PROTOCOL.md
+    // whatsapp-rust stops at 127 levels; the brief for this crate (and docs/protocol.md
     // §4.1's "nesting to 128 levels") puts the limit at 128: 128 decode, 129 do not.
     let ok = encode(&nested(128));
     assert_eq!(decode_node(&Bytes::from(ok)).unwrap(), nested(128));

@@ -1,5 +1,5 @@
 //! Same seed and same inputs give byte-identical transmits; another seed gives
-//! other bytes (DESIGN.md "Randomness").
+//! other bytes (docs/architecture.md "Time and randomness").
 
 mod connection_support;
 

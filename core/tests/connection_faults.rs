@@ -1,7 +1,7 @@
 //! Faults on the wire: flipped bits in every transport frame, split, delayed,
 //! duplicated and dropped bytes, garbage, bad plaintexts, nonce exhaustion,
 //! and a malformed-input sweep of the post-handshake stream under
-//! `catch_unwind` (RELIABILITY.md "Never panic on peer input").
+//! `catch_unwind` (docs/reliability.md "Never panic on peer input").
 
 mod connection_support;
 

@@ -1,5 +1,5 @@
 //! Handshake, certificate chain, login and registration payloads, through the
-//! Harness (PROTOCOL.md §2, §3.4, §5.1).
+//! Harness (docs/protocol.md §2, §3.4, §5.1).
 
 mod connection_support;
 

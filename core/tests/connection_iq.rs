@@ -1,4 +1,4 @@
-//! IQ correlation, deadlines and typed errors (PROTOCOL.md §5.2).
+//! IQ correlation, deadlines and typed errors (docs/protocol.md §5.2).
 
 mod connection_support;
 

@@ -1,5 +1,5 @@
 //! Keepalive, the dead-socket rule, server pings and the clock rules
-//! (PROTOCOL.md §5.2, §5.3), on virtual time.
+//! (docs/protocol.md §5.2, §5.3), on virtual time.
 
 mod connection_support;
 

@@ -1,5 +1,5 @@
 //! `<failure>`, `<stream:error>`, `<xmlstreamend/>` and local ends, each mapped
-//! to a typed reason with the right reconnect and logout flags (PROTOCOL.md
+//! to a typed reason with the right reconnect and logout flags (docs/protocol.md
 //! §5.1, §7).
 
 mod connection_support;

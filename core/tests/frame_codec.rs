@@ -1,4 +1,4 @@
-//! The frame codec (PROTOCOL.md §1.2–1.4): encoder layout, limits, and a decoder
+//! The frame codec (docs/protocol.md §1.2–1.4): encoder layout, limits, and a decoder
 //! that must give the same frames however the byte stream is split.
 
 use bytes::Bytes;
@@ -126,7 +126,7 @@ fn mixed_payloads() -> Vec<Vec<u8>> {
 
 #[test]
 fn first_client_hello_matches_the_protocol_check_value() {
-    // PROTOCOL.md §1.4: 43 bytes = 57 41 06 03 | 00 00 24 | 12 22 0A 20 <32-byte e.pub>.
+    // docs/protocol.md §1.4: 43 bytes = 57 41 06 03 | 00 00 24 | 12 22 0A 20 <32-byte e.pub>.
     let ephemeral: Vec<u8> = (0xA0..0xC0).collect();
     assert_eq!(ephemeral.len(), 32);
     // HandshakeMessage{ field 2 (clientHello), len 34 { field 1 (ephemeral), len 32 } }.
@@ -544,7 +544,7 @@ fn an_error_poisons_the_decoder() {
 
 #[test]
 fn every_truncation_and_byte_mutation_is_handled() {
-    // RELIABILITY.md malformed-input sweep: no panic, and bytes are conserved:
+    // docs/reliability.md malformed-input sweep: no panic, and bytes are conserved:
     // frames + prefixes + held tail = input, or a typed error.
     let payloads = mixed_payloads();
     let stream = hand_stream(&payloads);

@@ -44,6 +44,11 @@ fn connection_ops_seeds() {
 }
 
 #[test]
+fn frame_decode_seeds() {
+    run_seeds("frame_decode", fuzz::frame_decode::run);
+}
+
+#[test]
 fn handshake_server_msgs_seeds() {
     run_seeds("handshake_server_msgs", fuzz::handshake_server_msgs::run);
 }

@@ -1,5 +1,5 @@
 //! JID parsing and text form: the `jid_parse_facts` of `binary_other.json` and the
-//! rules of PROTOCOL.md §4.6.
+//! rules of docs/protocol.md §4.6.
 
 mod binary_support;
 

@@ -168,7 +168,7 @@ fn same_seed_same_bytes() {
 
 #[test]
 fn client_finish_matches_a_manual_replay_of_the_spec_steps() {
-    // Replays PROTOCOL.md §2.3 by hand with the generic symmetric state and raw
+    // Replays docs/protocol.md §2.3 by hand with the generic symmetric state and raw
     // X25519, and compares the ClientFinish byte for byte. In particular the
     // client static is encrypted with the es key at nonce 1 (step 3.1), right
     // after that key decrypted the certificate chain at nonce 0.

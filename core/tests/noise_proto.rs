@@ -1,5 +1,5 @@
 //! The hand-written protobuf messages: field numbers and enum values from
-//! PROTOCOL.md §2.6 and §3, checked on the exact bytes they encode to.
+//! docs/protocol.md §2.6 and §3, checked on the exact bytes they encode to.
 
 mod noise_support;
 
@@ -19,7 +19,7 @@ use wa_core::proto::{
 
 #[test]
 fn client_hello_check_value() {
-    // PROTOCOL.md §1.4: HandshakeMessage field 2 (len 34) holding ClientHello
+    // docs/protocol.md §1.4: HandshakeMessage field 2 (len 34) holding ClientHello
     // field 1 (len 32).
     let e = [0x5Au8; 32];
     let msg = HandshakeMessage {

@@ -63,7 +63,7 @@ fn h_after_prologue() {
         state.handshake_hash(),
         &hex32(init, "expected_h_after_init")
     );
-    // PROTOCOL.md §2.2 lists the same value.
+    // docs/protocol.md §2.2 lists the same value.
     assert_eq!(
         state.handshake_hash(),
         &h32("ffff0c9267310966f1311170c04b38c79504285bf5edf763e5c946492a50a755")
@@ -263,7 +263,7 @@ fn captured_server_hello_with_another_client_ephemeral_fails_to_decrypt() {
 
 #[test]
 fn ik_and_xxfallback_initial_hashes() {
-    // PROTOCOL.md §2.2: the IK name is padded like XX; the 36-byte XXfallback name
+    // docs/protocol.md §2.2: the IK name is padded like XX; the 36-byte XXfallback name
     // is longer than a hash, so h₀ = SHA-256(name).
     let mut ik = SymmetricState::new(b"Noise_IK_25519_AESGCM_SHA256\0\0\0\0");
     ik.mix_hash(&PROLOGUE);

@@ -1,4 +1,4 @@
-//! Pair-code key material (PROTOCOL.md §6.3): known answers computed with an
+//! Pair-code key material (docs/protocol.md §6.3): known answers computed with an
 //! independent implementation (OpenSSL through Python's `hashlib` and
 //! `cryptography`: PBKDF2-HMAC-SHA256, AES-256-CTR, HKDF-SHA256,
 //! AES-256-GCM), round trips, and both sides deriving the same ADV secret.

@@ -1,4 +1,4 @@
-//! QR linking on virtual time (PROTOCOL.md §6.1): the ack, the QR string, the
+//! QR linking on virtual time (docs/protocol.md §6.1): the ack, the QR string, the
 //! 60 s / 20 s rotation, exhaustion, `companion_reg_refresh`, and which
 //! stanzas pairing leaves alone.
 

@@ -1,4 +1,4 @@
-//! pair-success against the simulated phone (PROTOCOL.md §6.1 steps 7–10,
+//! pair-success against the simulated phone (docs/protocol.md §6.1 steps 7–10,
 //! §6.2): the valid ones are signed and answered, every broken one is
 //! answered with the protocol's error and never becomes a `PairSuccess`.
 

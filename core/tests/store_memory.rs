@@ -7,27 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use wa_core::store::{
-    Backend, Device, DeviceKeys, DeviceStore, KeyPair, MemoryStore, ProtocolStore, SignalStore,
-};
-
-fn device(seed: u8) -> Device {
-    let kp = |b: u8| KeyPair {
-        private: [b; 32],
-        public: [b.wrapping_add(100); 32],
-    };
-    let mut d = Device::from_keys(DeviceKeys {
-        noise_key: kp(seed),
-        identity_key: kp(seed.wrapping_add(1)),
-        registration_id: u32::from(seed) + 1,
-        signed_pre_key: kp(seed.wrapping_add(2)),
-        signed_pre_key_id: 1,
-        signed_pre_key_signature: [seed; 64],
-        adv_secret_key: [seed.wrapping_add(3); 32],
-    });
-    d.push_name = format!("device {seed}");
-    d
-}
+use wa_core::store::{Backend, DeviceStore, MemoryStore, ProtocolStore, SignalStore};
+use wa_core::testing::patterned_device as device;
 
 #[test]
 fn handles_for_one_id_share_rows_and_clones_are_the_same_handle() {

@@ -14,7 +14,7 @@ use binary_support::{compressed_frame, encode, pattern, stream_error, vectors};
 use serde_json::json;
 use wa_core::binary::Node;
 
-/// The PROTOCOL.md §4.5 keepalive IQ, without the flags byte.
+/// The docs/protocol.md §4.5 keepalive IQ, without the flags byte.
 const KEEPALIVE_HEX: &str = "f8091908ff8412b34a5f1657042911fa0003";
 const KEEPALIVE_TEXT: &str = r#"<iq id="12.34-5" xmlns="w:p" type="get" to="s.whatsapp.net"/>"#;
 

@@ -114,7 +114,7 @@ fn real_certificate_signatures_verify_with_their_issuers() {
         xeddsa::verify(&inter_key, leaf.details.as_ref().unwrap(), &leaf_sig),
         Ok(())
     );
-    // Both have the sign bit clear (PROTOCOL.md §2.6), so the libsignal vector
+    // Both have the sign bit clear (docs/protocol.md §2.6), so the libsignal vector
     // above is what covers sign 1 with a foreign signature.
     assert_eq!((inter_sig[63] >> 7, leaf_sig[63] >> 7), (0, 0));
     // Crossed issuers fail.

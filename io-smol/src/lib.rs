@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod clock;
 pub mod http;
 pub mod runtime;
 #[cfg(feature = "test-server")]

@@ -154,7 +154,7 @@ pub struct ConnectionRecord {
     /// The ClientPayload's username (the phone number) on a login.
     pub username: Option<u64>,
     /// The routing info of the client's edge-routing pre-intro, if it sent
-    /// one (PROTOCOL.md §1.3).
+    /// one (docs/protocol.md §1.3).
     pub edge_routing: Option<Vec<u8>>,
     /// The announced app version `(primary, secondary, tertiary)`.
     pub app_version: Option<(u32, u32, u32)>,

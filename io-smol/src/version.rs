@@ -2,7 +2,7 @@
 //! and the policy that decides when to read it.
 //!
 //! The server refuses a client whose announced version is too old with
-//! `<failure reason="405">` (PROTOCOL.md §3.4). WhatsApp Web's service worker
+//! `<failure reason="405">` (docs/protocol.md §3.4). WhatsApp Web's service worker
 //! script carries the current build number as `client_revision` inside a JSON
 //! blob embedded in the JavaScript (as `\"client_revision\":1045649367` in the
 //! escaped string, or unescaped); the version to announce is

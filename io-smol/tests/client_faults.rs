@@ -50,8 +50,9 @@ fn cut_once(faults: Faults) {
             .start()
             .unwrap();
         let (store, device) = store_with_linked_device(21).await;
-        let client = builder(&server, store.clone()).start().await.unwrap();
-        let mut watch = Watch::new(&client);
+        let (builder, time) = virtual_builder(&server, store.clone());
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         let mut cut_seen = false;
         'outer: loop {
             let event = watch
@@ -172,9 +173,10 @@ fn a_cut_while_waiting_for_a_scan_reconnects_and_shows_codes_again() {
     bounded(async {
         let server = LoopbackServer::builder().start().unwrap();
         let store = std::sync::Arc::new(wa_core::store::MemoryStore::new());
-        let client = builder(&server, store.clone()).start().await.unwrap();
+        let (builder, time) = virtual_builder(&server, store.clone());
+        let client = builder.start().await.unwrap();
         let stored = store.load().await.unwrap().unwrap();
-        let mut watch = Watch::new(&client);
+        let mut watch = Watch::on_virtual_time(&client, &time);
         let Event::Qr { code: first, .. } = watch.until(|e| matches!(e, Event::Qr { .. })).await
         else {
             unreachable!()

@@ -12,6 +12,7 @@ use wa_core::connection::{DisconnectReason, IqError};
 use wa_core::store::DeviceStore;
 use wa_core::testing::IqReply;
 use wa_io_smol::client::{Client, Event, ReconnectPolicy, RequestError, StopReason};
+use wa_io_smol::clock::VirtualTime;
 use wa_io_smol::testserver::{Control, LoopbackServer};
 
 fn ping_iq() -> Node {
@@ -25,12 +26,10 @@ fn login_then_keepalive_then_iq_then_disconnect() {
     bounded(async {
         let server = LoopbackServer::builder().start().unwrap();
         let (store, device) = store_with_linked_device(3).await;
-        let client = builder(&server, store.clone())
-            .config(fast_keepalive(&server))
-            .start()
-            .await
-            .unwrap();
-        let mut watch = Watch::new(&client);
+        // Keepalive with its real timings, on virtual time.
+        let (builder, time) = virtual_builder(&server, store.clone());
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         let Event::LoggedIn {
             jid,
             lid,
@@ -44,7 +43,12 @@ fn login_then_keepalive_then_iq_then_disconnect() {
         let lid = lid.expect("the test server sends a lid").to_string();
 
         // Several keepalive rounds over the socket, with the connection up.
-        eventually(|| server.records()[0].pings_answered >= 3).await;
+        // (Half-second steps: a pong held up by a loaded machine has forty
+        // of them before the 20 s keepalive deadline.)
+        advance_until(&time, Duration::from_millis(500), || {
+            server.records()[0].pings_answered >= 3
+        })
+        .await;
         assert_eq!(server.connections(), 1);
 
         let answer = client.send_iq(ping_iq()).await.unwrap();
@@ -139,8 +143,10 @@ fn iq_errors_and_timeouts_are_typed() {
             .start()
             .unwrap();
         let (store, _) = store_with_linked_device(5).await;
-        let client = builder(&server, store).start().await.unwrap();
-        let mut watch = Watch::new(&client);
+        // The request timeout runs on virtual time: nothing waits for it.
+        let (builder, time) = virtual_builder(&server, store);
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         watch.logged_in().await;
 
         match client.send_iq(ping_iq()).await {
@@ -153,10 +159,25 @@ fn iq_errors_and_timeouts_are_typed() {
         let lost = Node::new("iq")
             .with_attr("xmlns", "lost")
             .with_attr("type", "get");
+        let request = {
+            let client = client.clone();
+            smol::spawn(async move {
+                client
+                    .send_iq_with_timeout(lost, Duration::from_secs(75))
+                    .await
+            })
+        };
+        // Once the server holds the request, its deadline is set: pass it.
+        eventually(|| {
+            server.records()[0]
+                .received
+                .iter()
+                .any(|n| n.attr_str("xmlns") == Some("lost"))
+        })
+        .await;
+        time.advance(Duration::from_secs(75));
         assert!(matches!(
-            client
-                .send_iq_with_timeout(lost, Duration::from_millis(200))
-                .await,
+            request.await,
             Err(RequestError::Iq(IqError::Timeout))
         ));
         // Not an iq: refused by the connection, nothing sent.
@@ -175,16 +196,16 @@ fn a_server_that_stops_answering_pings_is_detected_and_replaced() {
     bounded(async {
         let server = LoopbackServer::builder().start().unwrap();
         let (store, _) = store_with_linked_device(6).await;
-        let client = builder(&server, store)
-            .config(fast_keepalive(&server))
-            .start()
-            .await
-            .unwrap();
-        let mut watch = Watch::new(&client);
+        // The default keepalive timings, on virtual time.
+        let (builder, time) = virtual_builder(&server, store);
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         watch.logged_in().await;
         assert_eq!(server.control(Control::AnswerPings(false)), 1);
         let disconnected = watch
-            .until(|e| matches!(e, Event::Disconnected { .. }))
+            .until_advancing(Duration::from_secs(1), |e| {
+                matches!(e, Event::Disconnected { .. })
+            })
             .await;
         assert!(
             matches!(
@@ -217,14 +238,18 @@ fn requests_fail_at_once_while_the_server_is_unreachable_and_the_client_gives_up
         let factory = wa_io_smol::transport::WebSocketTransportFactory::new()
             .with_url(format!("ws://127.0.0.1:{port}/ws/chat"));
         let (store, _) = store_with_linked_device(7).await;
+        // The backoff runs on virtual time: the test moves it, nothing sleeps.
+        let time = Arc::new(VirtualTime::new());
         let client = Client::builder()
             .backend(store)
             .transport_factory(Arc::new(factory))
             .web_version_policy(None)
+            .runtime(time.clone())
+            .clock(time.clone())
             .reconnect_policy(
                 ReconnectPolicy::new()
-                    .with_initial_delay(Duration::from_millis(300))
-                    .with_max_delay(Duration::from_millis(300))
+                    .with_initial_delay(Duration::from_secs(30))
+                    .with_max_delay(Duration::from_secs(30))
                     .with_max_attempts(Some(3)),
             )
             .start()
@@ -247,6 +272,21 @@ fn requests_fail_at_once_while_the_server_is_unreachable_and_the_client_gives_up
             client.logout().await,
             Err(RequestError::NotConnected)
         ));
+        // Two backoffs, each announced within its bounds (jitter keeps it in
+        // the upper half of the step) and then passed on virtual time.
+        for _ in 0..2 {
+            let Event::Reconnecting { after, .. } = watch
+                .until(|e| matches!(e, Event::Reconnecting { .. }))
+                .await
+            else {
+                unreachable!()
+            };
+            assert!(
+                after >= Duration::from_secs(15) && after <= Duration::from_secs(30),
+                "{after:?}"
+            );
+            time.advance(after);
+        }
         let rest = watch.rest().await;
         match rest.last() {
             Some(Event::Stopped(StopReason::GaveUp {
@@ -264,15 +304,12 @@ fn requests_fail_at_once_while_the_server_is_unreachable_and_the_client_gives_up
             "{:#?}",
             watch.seen
         );
-        // The backoff was announced before each retry, within its bounds.
-        for event in &watch.seen {
-            if let Event::Reconnecting { after, .. } = event {
-                assert!(
-                    *after >= Duration::from_millis(150) && *after <= Duration::from_millis(300),
-                    "{after:?}"
-                );
-            }
-        }
+        assert_eq!(
+            watch.count(|e| matches!(e, Event::Reconnecting { .. })),
+            2,
+            "{:#?}",
+            watch.seen
+        );
         assert!(client.is_stopped());
     });
 }

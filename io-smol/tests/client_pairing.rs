@@ -175,8 +175,9 @@ fn a_cut_in_the_middle_of_the_pair_success_recovers() {
             .start()
             .unwrap();
         let store = Arc::new(wa_core::store::MemoryStore::new());
-        let client = builder(&server, store.clone()).start().await.unwrap();
-        let mut watch = Watch::new(&client);
+        let (builder, time) = virtual_builder(&server, store.clone());
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         let qr = next_qr(&mut watch).await;
         server.scan_qr(&qr);
         watch
@@ -222,8 +223,9 @@ fn a_cut_after_the_link_reply_but_before_the_restart_logs_in_with_the_saved_devi
             .start()
             .unwrap();
         let store = Arc::new(wa_core::store::MemoryStore::new());
-        let client = builder(&server, store.clone()).start().await.unwrap();
-        let mut watch = Watch::new(&client);
+        let (builder, time) = virtual_builder(&server, store.clone());
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         let qr = next_qr(&mut watch).await;
         server.scan_qr(&qr);
         watch.until(|e| matches!(e, Event::Paired { .. })).await;

@@ -237,8 +237,9 @@ fn stream_end_and_503_reconnect() {
     bounded(async {
         let server = LoopbackServer::builder().start().unwrap();
         let (store, _) = store_with_linked_device(15).await;
-        let client = builder(&server, store).start().await.unwrap();
-        let mut watch = Watch::new(&client);
+        let (builder, time) = virtual_builder(&server, store);
+        let client = builder.start().await.unwrap();
+        let mut watch = Watch::on_virtual_time(&client, &time);
         watch.logged_in().await;
         server.control(Control::StreamEnd);
         watch.logged_in().await;

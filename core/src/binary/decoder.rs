@@ -1,4 +1,4 @@
-//! Bytes → node (PROTOCOL.md §4.1–§4.6).
+//! Bytes → node (docs/protocol.md §4.1–§4.6).
 //!
 //! The decoder never panics and never trusts a length: every count and length is
 //! checked against the bytes that are left before anything is allocated, nesting is
@@ -9,8 +9,8 @@
 //! Binary content is a zero-copy [`Bytes`] slice of the input; tokens decode to
 //! `&'static str` without allocating; other strings up to 23 bytes are stored inline.
 //!
-//! Choices where the reference implementations disagree (PROTOCOL.md §8):
-//! - **Unknown AD_JID domain byte (#16)**: 0, 1, 128 and 129 as documented; any other
+//! Choices where the reference implementations disagree (docs/protocol.md §8):
+//! - **Unknown AD_JID domain byte (row 16)**: 0, 1, 128 and 129 as documented; any other
 //!   even value with bit 7 set is `hosted` (whatsapp-rust, which mirrors WA Web's own
 //!   reader); everything else is [`DecodeError::InvalidDomainType`]. whatsmeow and
 //!   Baileys map unknown values to `s.whatsapp.net`, which could misaddress a reply.
@@ -36,7 +36,7 @@ use super::node::{Attr, Attrs, Content, Node, Value};
 use super::str::Str;
 use super::token::{TokenId, tag};
 
-/// The largest inflated frame accepted (PROTOCOL.md §4.1).
+/// The largest inflated frame accepted (docs/protocol.md §4.1).
 pub const MAX_INFLATED_LEN: usize = 16 << 20;
 
 /// The frame flags bit that says the rest of the frame is a zlib stream.
@@ -198,7 +198,7 @@ impl DecodeError {
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
-/// Handles the frame flags byte (PROTOCOL.md §4.1): returns the node bytes, inflating
+/// Handles the frame flags byte (docs/protocol.md §4.1): returns the node bytes, inflating
 /// them when `flags & 0x02` is set. Uncompressed frames are returned as a zero-copy
 /// slice. Other flag bits are ignored, as every reference implementation does.
 pub fn unpack(plaintext: &Bytes) -> Result<Bytes> {

@@ -1,8 +1,8 @@
-//! Node → bytes (PROTOCOL.md §4.2–§4.6).
+//! Node → bytes (docs/protocol.md §4.2–§4.6).
 //!
-//! Choices where the reference implementations disagree (PROTOCOL.md §8), and why:
+//! Choices where the reference implementations disagree (docs/protocol.md §8), and why:
 //!
-//! - **JID-looking strings (#13)**: a string is always written as a string (token,
+//! - **JID-looking strings (row 13)**: a string is always written as a string (token,
 //!   packed or raw); only a value typed as [`Value::Jid`] is written as a JID. This is
 //!   whatsmeow's rule. whatsapp-rust and Baileys instead try to parse every string
 //!   containing `@` as a JID, which silently rewrites values such as
@@ -13,10 +13,10 @@
 //!   tokens; a JID in content position decodes as text (content has no JID type), so it
 //!   is re-encoded as a plain string, not as the JID token it arrived in (and reads back
 //!   as byte content).
-//! - **AD_JID (#14)**: written only for a device above 0 on `s.whatsapp.net`, `lid`,
+//! - **AD_JID (row 14)**: written only for a device above 0 on `s.whatsapp.net`, `lid`,
 //!   `hosted` or `hosted.lid` (whatsapp-rust and Baileys; whatsmeow also uses it for
 //!   hosted device 0). A device-0 hosted JID is a JID_PAIR, which loses nothing.
-//! - **msgr / interop (#15)**: a `msgr` JID with a device is written as FB_JID and an
+//! - **msgr / interop (row 15)**: a `msgr` JID with a device is written as FB_JID and an
 //!   `interop` JID with a device or integrator as INTEROP_JID **with** its trailing
 //!   server, because every reader (whatsapp-rust, whatsmeow, Baileys, and ours) expects
 //!   that server; without a device/integrator both are a plain JID_PAIR
@@ -35,7 +35,7 @@ use super::token::{self, tag};
 /// The deepest nesting the encoder writes and the decoder accepts (the root is level 1).
 pub const MAX_DEPTH: usize = 128;
 
-/// The longest string that may be packed (PROTOCOL.md §4.4).
+/// The longest string that may be packed (docs/protocol.md §4.4).
 pub const PACKED_MAX: usize = 127;
 
 /// Why a node cannot be encoded.
@@ -86,7 +86,7 @@ pub fn encode_node(node: &Node, out: &mut Vec<u8>) -> Result<(), EncodeError> {
 }
 
 /// The frame plaintext for `node`: the flags byte `0x00` (uncompressed, which is what
-/// clients always send, PROTOCOL.md §4.1) followed by the node.
+/// clients always send, docs/protocol.md §4.1) followed by the node.
 pub fn marshal(node: &Node) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(1 + size_hint(node, 0));
     out.push(0);
@@ -187,7 +187,7 @@ fn write_bytes(out: &mut Vec<u8>, b: &Bytes) -> Result<(), EncodeError> {
     write_binary(out, b)
 }
 
-/// BINARY_8 / BINARY_20 / BINARY_32 by length (PROTOCOL.md §4.2).
+/// BINARY_8 / BINARY_20 / BINARY_32 by length (docs/protocol.md §4.2).
 fn write_binary(out: &mut Vec<u8>, b: &[u8]) -> Result<(), EncodeError> {
     let len = b.len();
     if len < 256 {
@@ -228,7 +228,7 @@ fn write_str(out: &mut Vec<u8>, s: &Str) -> Result<(), EncodeError> {
 pub(crate) const MAX_NIBBLE_TOKEN_LEN: usize = 4;
 
 /// A plain `&str` (a JID user or a JID's text form), in the full choice order of
-/// PROTOCOL.md §4.4: dictionaries first, then packing, then raw.
+/// docs/protocol.md §4.4: dictionaries first, then packing, then raw.
 fn write_any_str(out: &mut Vec<u8>, s: &str) -> Result<(), EncodeError> {
     let b = s.as_bytes();
     if b.len() > MAX_NIBBLE_TOKEN_LEN
@@ -286,7 +286,7 @@ static NIBBLE_VALUE: [u8; 256] = {
     t
 };
 
-/// Steps 3–5 of the string choice order (PROTOCOL.md §4.4): NIBBLE_8, HEX_8, raw.
+/// Steps 3–5 of the string choice order (docs/protocol.md §4.4): NIBBLE_8, HEX_8, raw.
 fn write_non_token(out: &mut Vec<u8>, b: &[u8]) -> Result<(), EncodeError> {
     if !b.is_empty() && b.len() <= PACKED_MAX {
         let mut class = NIBBLE_OK | HEX_OK;
@@ -305,7 +305,7 @@ fn write_non_token(out: &mut Vec<u8>, b: &[u8]) -> Result<(), EncodeError> {
             return Ok(());
         }
     }
-    // Includes "" → BINARY_8 00 (PROTOCOL.md §4.4).
+    // Includes "" → BINARY_8 00 (docs/protocol.md §4.4).
     write_binary(out, b)
 }
 

@@ -1,4 +1,4 @@
-//! JIDs: WhatsApp addresses (PROTOCOL.md §4.6).
+//! JIDs: WhatsApp addresses (docs/protocol.md §4.6).
 
 use std::fmt;
 use std::str::FromStr;
@@ -93,7 +93,7 @@ impl Server {
         })
     }
 
-    /// The AD_JID domain type of the four servers that have one (PROTOCOL.md §4.6):
+    /// The AD_JID domain type of the four servers that have one (docs/protocol.md §4.6):
     /// 0 = `s.whatsapp.net`, 1 = `lid`, 128 = `hosted`, 129 = `hosted.lid`.
     pub const fn domain_type(self) -> Option<u8> {
         match self {
@@ -178,7 +178,7 @@ pub enum JidError {
 
 /// A WhatsApp address: `user[.agent][:device]@server`, or a bare server.
 ///
-/// Text form (PROTOCOL.md §4.6), produced by `Display` and accepted by `FromStr`:
+/// Text form (docs/protocol.md §4.6), produced by `Display` and accepted by `FromStr`:
 /// - `user@server`, and `user:device@server` when the device is not 0;
 /// - `user.agent:device@server`, where the agent is shown only on servers other than
 ///   the four AD servers (`s.whatsapp.net`, `lid`, `hosted`, `hosted.lid`);

@@ -1,4 +1,4 @@
-//! The binary node codec (WAP), JIDs and token dictionaries (PROTOCOL.md §4).
+//! The binary node codec (WAP), JIDs and token dictionaries (docs/protocol.md §4).
 //!
 //! A decrypted frame is one flags byte and a node; `flags & 0x02` means the node is a
 //! zlib stream ([`unpack`], [`decode_frame`]). A node is a list of its tag, its
@@ -23,7 +23,7 @@
 //!            r#"<iq id="12.34-5" xmlns="w:p" type="get" to="s.whatsapp.net"/>"#);
 //! ```
 //!
-//! Where the reference implementations disagree (PROTOCOL.md §8 rows 13–16), the
+//! Where the reference implementations disagree (docs/protocol.md §8 rows 13–16), the
 //! choices and their reasons are documented on the [`encoder`] and [`decoder`]
 //! modules. In short: only values typed as [`Jid`] are written as JIDs; AD_JID only for
 //! devices above 0 on the four AD servers; FB_JID / INTEROP_JID (with their server)

@@ -1,4 +1,4 @@
-//! [`Node`]: one binary XML-like stanza (PROTOCOL.md §4.5).
+//! [`Node`]: one binary XML-like stanza (docs/protocol.md §4.5).
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,5 +1,5 @@
 //! The token dictionaries of dictionary version 3 and the wire tag bytes
-//! (PROTOCOL.md §4.2–§4.3).
+//! (docs/protocol.md §4.2–§4.3).
 //!
 //! The tables are protocol facts kept as data in `core/data/tokens_v3.json`; the Rust
 //! copy in `token/data.rs` is generated from it and checked against it by a test.
@@ -26,7 +26,7 @@ pub static DOUBLE_BYTE: [[&str; 256]; 4] = data::DOUBLE_BYTE;
 /// The longest token, in bytes. Any longer string cannot be a token.
 pub const MAX_TOKEN_LEN: usize = 48;
 
-/// Wire tag bytes (PROTOCOL.md §4.2).
+/// Wire tag bytes (docs/protocol.md §4.2).
 pub mod tag {
     /// "null / empty list / no content".
     pub const LIST_EMPTY: u8 = 0;
@@ -46,7 +46,7 @@ pub mod tag {
     pub const LIST_16: u8 = 249;
     /// user(string or LIST_EMPTY), server(string).
     pub const JID_PAIR: u8 = 250;
-    /// Packed upper-case hex (PROTOCOL.md §4.4).
+    /// Packed upper-case hex (docs/protocol.md §4.4).
     pub const HEX_8: u8 = 251;
     /// Bytes with a u8 length.
     pub const BINARY_8: u8 = 252;
@@ -54,7 +54,7 @@ pub mod tag {
     pub const BINARY_20: u8 = 253;
     /// Bytes with a u32 length.
     pub const BINARY_32: u8 = 254;
-    /// Packed digits, `-` and `.` (PROTOCOL.md §4.4).
+    /// Packed digits, `-` and `.` (docs/protocol.md §4.4).
     pub const NIBBLE_8: u8 = 255;
 }
 
@@ -96,7 +96,7 @@ impl Token {
 }
 
 /// Looks a string up in the dictionaries: single-byte first, then D0..D3 (the
-/// encoder's order, PROTOCOL.md §4.4). `""` is not a token.
+/// encoder's order, docs/protocol.md §4.4). `""` is not a token.
 pub fn lookup(s: &str) -> Option<Token> {
     lookup_id(s.as_bytes()).map(Token::from_id)
 }

@@ -1,5 +1,5 @@
 //! Node ⇄ transport frame, after the handshake: encode, encrypt, frame; and
-//! decrypt, flags byte, inflate, decode (PROTOCOL.md §2.5, §4.1).
+//! decrypt, flags byte, inflate, decode (docs/protocol.md §2.5, §4.1).
 
 use bytes::{Bytes, BytesMut};
 

@@ -13,7 +13,7 @@ use crate::proto::device_props::{self, HistorySyncConfig, PlatformType};
 use crate::store::AppVersion;
 
 /// How long the server has to complete the handshake: the Noise response wait
-/// of every reference client (PROTOCOL.md §1.1), here also covering the login
+/// of every reference client (docs/protocol.md §1.1), here also covering the login
 /// answer after the ClientFinish (`<success>`, `<failure>` or a pairing
 /// stanza).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -23,11 +23,11 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 pub const LOGOUT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Default timeout of an IQ request: 75 s, as whatsapp-rust and whatsmeow
-/// (PROTOCOL.md §5.2).
+/// (docs/protocol.md §5.2).
 pub const DEFAULT_IQ_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// Shortest keepalive interval: WA Web's `healthCheckInterval` is
-/// 15 s · (1 + random), so 15–30 s (PROTOCOL.md §5.3, whatsapp-rust).
+/// 15 s · (1 + random), so 15–30 s (docs/protocol.md §5.3, whatsapp-rust).
 pub const KEEPALIVE_INTERVAL_MIN: Duration = Duration::from_secs(15);
 
 /// Longest keepalive interval (see [`KEEPALIVE_INTERVAL_MIN`]).
@@ -45,12 +45,12 @@ pub const KEEPALIVE_HARD_LIMIT: Duration = Duration::from_secs(60);
 
 /// The dead-socket rule: when nothing has been received for this long after
 /// the first send that followed the last receive, probe with a keepalive ping
-/// right away instead of waiting for the interval (PROTOCOL.md §5.3).
+/// right away instead of waiting for the interval (docs/protocol.md §5.3).
 pub const DEAD_SOCKET_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The default WhatsApp Web version announced: whatsmeow's
 /// `2.3000.1045649367`, the newest of the three reference defaults
-/// (PROTOCOL.md §3.4). A version that is too old gets `<failure reason="405">`;
+/// (docs/protocol.md §3.4). A version that is too old gets `<failure reason="405">`;
 /// a driver may fetch a current one and store it in `Device::app_version`,
 /// which takes precedence.
 pub const DEFAULT_APP_VERSION: AppVersion = AppVersion {
@@ -97,7 +97,7 @@ pub struct Config {
     pub dead_socket_timeout: Duration,
     /// What the ClientPayload says about this client.
     pub profile: ClientProfile,
-    /// QR and pair-code options (PROTOCOL.md §6); see [`PairingOptions`].
+    /// QR and pair-code options (docs/protocol.md §6); see [`PairingOptions`].
     pub pairing: PairingOptions,
 }
 
@@ -139,12 +139,12 @@ impl fmt::Debug for Config {
     }
 }
 
-/// The client description sent in every ClientPayload (PROTOCOL.md §3.4).
+/// The client description sent in every ClientPayload (docs/protocol.md §3.4).
 ///
 /// Defaults follow the common base of the three reference clients — platform
 /// WEB, release channel RELEASE, mcc/mnc `"000"`, device `"Desktop"`, locale
 /// en-US, WEB_BROWSER sub-platform, WIFI_UNKNOWN, USER_ACTIVATED — and, where
-/// they disagree (PROTOCOL.md §8):
+/// they disagree (docs/protocol.md §8):
 ///
 /// - **passive** (row 4): `false`, WA Web's own default (whatsapp-rust).
 ///   With `true` the server holds offline traffic until the client sends

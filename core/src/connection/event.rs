@@ -1,5 +1,5 @@
 //! What a [`Connection`](super::Connection) tells its caller: [`Event`] and the
-//! typed reasons inside it (PROTOCOL.md §5).
+//! typed reasons inside it (docs/protocol.md §5).
 
 use std::fmt;
 
@@ -18,15 +18,15 @@ use super::error::ConnectionError;
 /// [`Event::IqResponse`]; a connection emits at most one
 /// [`Event::Disconnected`], and it is always the last event.
 ///
-/// The enum is `#[non_exhaustive]`. Pairing events (PROTOCOL.md §6) come only
+/// The enum is `#[non_exhaustive]`. Pairing events (docs/protocol.md §6) come only
 /// on a connection made for an unregistered device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The server accepted the login (`<success>`, PROTOCOL.md §5.1).
+    /// The server accepted the login (`<success>`, docs/protocol.md §5.1).
     ///
     /// A [`Event::DeviceChanged`] comes just before it: the login counter
-    /// went up (PROTOCOL.md §3.7) and the LID from `<success>`, if any, was
+    /// went up (docs/protocol.md §3.7) and the LID from `<success>`, if any, was
     /// adopted.
     LoggedIn {
         /// The server's unix time in seconds (`t`), for the clock offset.
@@ -53,7 +53,7 @@ pub enum Event {
     /// and `link_code_companion_reg` notifications, pair-code IQ answers) are
     /// consumed and never show up here.
     Stanza(Node),
-    /// Show this QR code until `expires_at` (PROTOCOL.md §6.1): one per server
+    /// Show this QR code until `expires_at` (docs/protocol.md §6.1): one per server
     /// ref, the first for 60 s, each later one for 20 s, the next following
     /// by itself. A new one also follows a `companion_reg_refresh` (new ADV
     /// secret).
@@ -69,7 +69,7 @@ pub enum Event {
     QrExhausted,
     /// The server accepted [`Connection::request_pair_code`](super::Connection::request_pair_code):
     /// show this 8-character code; the user types it on the phone
-    /// (PROTOCOL.md §6.3).
+    /// (docs/protocol.md §6.3).
     PairCode {
         /// The code, e.g. `"ABCD2345"` (often shown as `ABCD-2345`).
         code: String,
@@ -102,7 +102,7 @@ pub enum Event {
     },
     /// The server confirmed [`Connection::logout`](super::Connection::logout):
     /// the account is logged out. Delete the device's credentials
-    /// (PROTOCOL.md §7); [`Event::Disconnected`] follows.
+    /// (docs/protocol.md §7); [`Event::Disconnected`] follows.
     LoggedOut,
     /// The connection is over. Nothing more will be sent or received; the
     /// driver closes the transport after draining
@@ -134,7 +134,7 @@ pub enum Reconnect {
     /// pairing).
     Never,
     /// The account is logged out: delete the device's credentials
-    /// (PROTOCOL.md §7) and do not connect again with them.
+    /// (docs/protocol.md §7) and do not connect again with them.
     LoggedOut,
 }
 
@@ -186,7 +186,7 @@ pub enum DisconnectReason {
     /// those never logs the connection in.
     HandshakeTimeout,
     /// Nothing was received for the keepalive deadline while a keepalive ping
-    /// was outstanding (PROTOCOL.md §5.3).
+    /// was outstanding (docs/protocol.md §5.3).
     KeepAliveTimeout,
     /// The server refused the login with `<failure>`.
     LoginFailed(LoginFailure),
@@ -222,7 +222,7 @@ impl DisconnectReason {
     }
 
     /// Whether the account is logged out and the credentials must be wiped
-    /// (PROTOCOL.md §7: `<failure>` 401/403/406, `<stream:error>` device_removed,
+    /// (docs/protocol.md §7: `<failure>` 401/403/406, `<stream:error>` device_removed,
     /// 401 or 516).
     pub fn is_logged_out(&self) -> bool {
         match self {
@@ -249,7 +249,7 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
-/// A `<failure reason="NNN" …>` stanza (PROTOCOL.md §5.1).
+/// A `<failure reason="NNN" …>` stanza (docs/protocol.md §5.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginFailure {
     /// The typed `reason`.
@@ -282,7 +282,7 @@ impl fmt::Display for LoginFailure {
     }
 }
 
-/// The `reason` of a `<failure>` (PROTOCOL.md §5.1).
+/// The `reason` of a `<failure>` (docs/protocol.md §5.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailureReason {
@@ -388,7 +388,7 @@ impl fmt::Display for FailureReason {
     }
 }
 
-/// A `<stream:error>` (PROTOCOL.md §5.1), by what it asks the client to do.
+/// A `<stream:error>` (docs/protocol.md §5.1), by what it asks the client to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StreamError {
@@ -527,7 +527,7 @@ pub enum IqError {
 }
 
 /// The `<error code text [type] [backoff]/>` child of an `<iq type="error">`
-/// (PROTOCOL.md §5.2).
+/// (docs/protocol.md §5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerError {
     /// `code`, when it is a number.

@@ -1,5 +1,5 @@
 //! IQ bookkeeping: request ids, pending requests with deadlines, and the
-//! shapes of pings (PROTOCOL.md §5.2, §5.3).
+//! shapes of pings (docs/protocol.md §5.2, §5.3).
 
 use crate::binary::{Jid, Node, Server, Str, Value};
 
@@ -7,7 +7,7 @@ use super::event::IqId;
 use crate::time::Instant;
 
 /// Makes request ids of the form `"<b0>.<b1>-<n>"`: two random bytes chosen
-/// once per connection, then a counter from 1 (whatsmeow's format; PROTOCOL.md
+/// once per connection, then a counter from 1 (whatsmeow's format; docs/protocol.md
 /// §5.2).
 #[derive(Debug)]
 pub(crate) struct IdGenerator {
@@ -105,7 +105,7 @@ impl PendingIqs {
 
 /// Whether `iq` is a server ping that must be answered: `type="get"` with
 /// `xmlns="urn:xmpp:ping"`, or a `<ping/>` child with no type or type get
-/// (PROTOCOL.md §5.2).
+/// (docs/protocol.md §5.2).
 pub(crate) fn is_server_ping(iq: &Node) -> bool {
     let ty = iq.attr_str("type");
     (ty == Some("get") && iq.attr_str("xmlns") == Some("urn:xmpp:ping"))
@@ -129,7 +129,7 @@ pub(crate) fn pong(ping: &Node) -> Node {
 }
 
 /// The keepalive ping: `<iq id xmlns="w:p" type="get" to="s.whatsapp.net"/>`
-/// (whatsapp-rust and whatsmeow; PROTOCOL.md §5.3).
+/// (whatsapp-rust and whatsmeow; docs/protocol.md §5.3).
 pub(crate) fn keepalive_ping(id: Str) -> Node {
     Node::new("iq")
         .with_attr("id", id)
@@ -140,7 +140,7 @@ pub(crate) fn keepalive_ping(id: Str) -> Node {
 
 /// The request that unlinks this companion: `<iq xmlns="md" type="set"
 /// to="s.whatsapp.net"><remove-companion-device jid=<own jid>
-/// reason="user_initiated"/></iq>` (PROTOCOL.md §7).
+/// reason="user_initiated"/></iq>` (docs/protocol.md §7).
 pub(crate) fn remove_companion_device(own: &Jid) -> Node {
     Node::new("iq")
         .with_attr("xmlns", "md")

@@ -1,4 +1,4 @@
-//! Keepalive and the dead-socket rule (PROTOCOL.md §5.3).
+//! Keepalive and the dead-socket rule (docs/protocol.md §5.3).
 //!
 //! The rules, with the [`Config`](super::Config) defaults in brackets:
 //!

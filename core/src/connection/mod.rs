@@ -1,5 +1,5 @@
 //! The sans-IO connection state machine: Noise XX handshake, certificate chain,
-//! login, keepalive, IQs and stream errors (PROTOCOL.md §2, §3, §5, §9).
+//! login, keepalive, IQs and stream errors (docs/protocol.md §2, §3, §5, §9).
 //!
 //! [`Connection`] never touches a socket, a clock or the OS random source.
 //! Bytes and time come in as arguments; bytes to send, [`Event`]s and the next
@@ -503,7 +503,7 @@ impl Connection {
         Ok(id)
     }
 
-    /// Unlinks this device (PROTOCOL.md §7): asks the server to remove this
+    /// Unlinks this device (docs/protocol.md §7): asks the server to remove this
     /// companion (`<remove-companion-device reason="user_initiated">`) and
     /// tracks the answer for [`LOGOUT_TIMEOUT`].
     ///
@@ -554,7 +554,7 @@ impl Connection {
         self.finish(DisconnectReason::Closed);
     }
 
-    /// Links by phone number instead of QR (PROTOCOL.md §6.3): generates an
+    /// Links by phone number instead of QR (docs/protocol.md §6.3): generates an
     /// 8-character code and registers it for `phone` (international format;
     /// spaces, `+`, dashes and parentheses are dropped). The phone shows a
     /// push notification when `show_push_notification`.
@@ -752,7 +752,7 @@ impl Connection {
     }
 
     /// `<success>`: the login is done. The login counter goes up after every
-    /// `<success>` (PROTOCOL.md §3.7) and the LID it names is adopted; the
+    /// `<success>` (docs/protocol.md §3.7) and the LID it names is adopted; the
     /// changed device is reported first, so it is saved before anything
     /// else happens.
     fn on_success(&mut self, node: Node) {
@@ -776,7 +776,7 @@ impl Connection {
     }
 
     /// Keeps the routing info of `<ib><edge_routing><routing_info>…`
-    /// (PROTOCOL.md §1.3) when it is new and of a sane size: the next
+    /// (docs/protocol.md §1.3) when it is new and of a sane size: the next
     /// connection sends it back in its pre-intro.
     fn learn_edge_routing(&mut self, ib: &Node) {
         let info = ib

@@ -1,4 +1,4 @@
-//! Pairing inside a registration connection (PROTOCOL.md §6): the QR
+//! Pairing inside a registration connection (docs/protocol.md §6): the QR
 //! sequence, `companion_reg_refresh`, pair-success, and pair-code linking.
 //!
 //! The crypto and the stanza shapes live in [`crate::pair`]; this module is
@@ -57,7 +57,7 @@ impl Ctx<'_> {
     }
 }
 
-/// Where a pair-code exchange stands (PROTOCOL.md §6.3).
+/// Where a pair-code exchange stands (docs/protocol.md §6.3).
 enum CodeStage {
     /// Requested before `<pair-device>`: the hello goes out when it arrives.
     Queued,
@@ -81,7 +81,7 @@ struct CodeFlow {
     stage: CodeStage,
 }
 
-/// Where the QR sequence stands (PROTOCOL.md §6.1).
+/// Where the QR sequence stands (docs/protocol.md §6.1).
 enum QrStage {
     /// No `<pair-device>` yet: nothing to show.
     AwaitingRefs,
@@ -197,7 +197,7 @@ impl Pairing {
     }
 
     fn on_pair_device(&mut self, ctx: &mut Ctx<'_>, iq: &Node, id: &str, pair_device: &Node) {
-        // Acknowledge at once (PROTOCOL.md §6.1 step 3).
+        // Acknowledge at once (docs/protocol.md §6.1 step 3).
         let mut ack = Node::new("iq");
         if let Some(from) = iq.attr("from") {
             ack = ack.with_attr("to", from.clone());
@@ -365,7 +365,7 @@ impl Pairing {
             return false;
         }
         // The caller never sees these, so the core owes the transport ack
-        // (PROTOCOL.md §5.4).
+        // (docs/protocol.md §5.4).
         if let (Some(id), Some(from)) = (node.attr("id"), node.attr("from")) {
             ctx.sends.push(
                 Node::new("ack")
@@ -387,7 +387,7 @@ impl Pairing {
     }
 
     /// `companion_reg_refresh`: a new ADV secret and the QR sequence restarted
-    /// on the current ref (PROTOCOL.md §6.1 step 6).
+    /// on the current ref (docs/protocol.md §6.1 step 6).
     fn on_reg_refresh(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
         let asks = node.child("companion_reg_refresh").is_some()
             || node.child("pair-device-rotate-qr").is_some();
@@ -518,7 +518,7 @@ impl Pairing {
     }
 }
 
-/// Stage 2 on the companion (PROTOCOL.md §6.3 steps 7–10): the wrapped key
+/// Stage 2 on the companion (docs/protocol.md §6.3 steps 7–10): the wrapped key
 /// bundle and the new ADV secret.
 fn companion_finish(
     ctx: &mut Ctx<'_>,

@@ -1,5 +1,5 @@
 //! The ClientPayload sent in the ClientFinish: login for a linked device,
-//! registration for a fresh one (PROTOCOL.md §3.2–3.4).
+//! registration for a fresh one (docs/protocol.md §3.2–3.4).
 
 use md5::{Digest, Md5};
 use prost::Message as _;
@@ -119,7 +119,7 @@ fn registration_data(
     })
 }
 
-/// `buildHash`: MD5 of `"<primary>.<secondary>.<tertiary>"` (PROTOCOL.md §3.2).
+/// `buildHash`: MD5 of `"<primary>.<secondary>.<tertiary>"` (docs/protocol.md §3.2).
 pub fn build_hash(version: AppVersion) -> [u8; 16] {
     let text = format!(
         "{}.{}.{}",

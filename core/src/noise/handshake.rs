@@ -1,6 +1,6 @@
 //! The WhatsApp XX handshake: protobuf-framed messages on top of [`super::xx`],
 //! with the server certificate chain checked before the client says anything
-//! about itself (PROTOCOL.md §2.3, §2.6, §3.1).
+//! about itself (docs/protocol.md §2.3, §2.6, §3.1).
 
 use prost::Message as _;
 
@@ -79,7 +79,7 @@ impl ClientHandshake {
     /// ([`crate::frame::NOISE_PROLOGUE`], `57 41 06 03`).
     ///
     /// Returns the state expecting the ServerHello and the serialized
-    /// `HandshakeMessage{clientHello{ephemeral}}`. Following PROTOCOL.md §2.3a, only
+    /// `HandshakeMessage{clientHello{ephemeral}}`. Following docs/protocol.md §2.3a, only
     /// `e.pub` is mixed into the handshake hash: no `MixHash` of an empty payload.
     pub fn start(
         static_key: KeyPair,
@@ -175,7 +175,7 @@ impl SendClientFinish {
         self.inner.remote_static()
     }
 
-    /// Encrypts the client static key (nonce 1 of the `es` key, PROTOCOL.md §2.3
+    /// Encrypts the client static key (nonce 1 of the `es` key, docs/protocol.md §2.3
     /// step 3.1), mixes `se`, encrypts the serialized
     /// [`ClientPayload`](crate::proto::ClientPayload) and splits.
     ///

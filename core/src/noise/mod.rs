@@ -1,5 +1,5 @@
 //! The Noise layer: the WhatsApp XX handshake and the transport cipher
-//! (PROTOCOL.md §2).
+//! (docs/protocol.md §2).
 //!
 //! # Layers
 //!
@@ -52,14 +52,14 @@ pub use symmetric::{HASH_LEN, SymmetricState};
 pub use transport::{CipherBuffer, NoiseTransport};
 
 /// `"Noise_XX_25519_AESGCM_SHA256"` padded with 4 NUL bytes to 32 bytes: the
-/// protocol name, and therefore `h₀` and `ck₀` (PROTOCOL.md §2.1).
+/// protocol name, and therefore `h₀` and `ck₀` (docs/protocol.md §2.1).
 pub const NOISE_XX_PROTOCOL_NAME: [u8; 32] = *b"Noise_XX_25519_AESGCM_SHA256\0\0\0\0";
 
 /// Length of an AES-GCM tag.
 pub const TAG_LEN: usize = 16;
 
 /// The 12-byte AES-GCM nonce for counter `n`: 8 zero bytes, then `n` as a
-/// big-endian u32 (PROTOCOL.md §2.5). For every `n < 2³²` this equals the Noise
+/// big-endian u32 (docs/protocol.md §2.5). For every `n < 2³²` this equals the Noise
 /// spec's 4 zero bytes plus a big-endian u64. Shared by the handshake's
 /// symmetric state and the transport cipher, below both.
 pub(crate) fn nonce(n: u32) -> aes_gcm::aead::Nonce<aes_gcm::Aes256Gcm> {

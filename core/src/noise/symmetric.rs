@@ -1,5 +1,5 @@
 //! The Noise symmetric state: handshake hash, chaining key and the one handshake
-//! cipher (Noise spec §5.1–5.2; PROTOCOL.md §2.1–2.2).
+//! cipher (Noise spec §5.1–5.2; docs/protocol.md §2.1–2.2).
 
 use std::fmt;
 
@@ -15,7 +15,7 @@ use super::{NoiseError, Role, TAG_LEN, nonce};
 pub const HASH_LEN: usize = 32;
 
 /// HKDF-SHA256 with `salt = chaining_key`, `info = ""` and 64 bytes out, split in
-/// two halves (PROTOCOL.md §2.1): this is Noise's `HKDF(ck, ikm, 2)`.
+/// two halves (docs/protocol.md §2.1): this is Noise's `HKDF(ck, ikm, 2)`.
 fn hkdf2(chaining_key: &[u8; HASH_LEN], ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
     let mut okm = [0u8; 64];
     Hkdf::<Sha256>::new(Some(chaining_key), ikm)
@@ -44,7 +44,7 @@ fn hkdf2(chaining_key: &[u8; HASH_LEN], ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
 /// use wa_core::noise::{SymmetricState, NOISE_XX_PROTOCOL_NAME};
 ///
 /// let mut state = SymmetricState::new(&NOISE_XX_PROTOCOL_NAME);
-/// state.mix_hash(&[0x57, 0x41, 0x06, 0x03]); // the prologue, PROTOCOL.md §2.2
+/// state.mix_hash(&[0x57, 0x41, 0x06, 0x03]); // the prologue, docs/protocol.md §2.2
 /// assert_eq!(
 ///     state.handshake_hash()[..4],
 ///     [0xff, 0xff, 0x0c, 0x92],

@@ -1,5 +1,5 @@
 //! The transport phase: AES-256-GCM with independent write and read counters
-//! (PROTOCOL.md §2.5).
+//! (docs/protocol.md §2.5).
 
 use std::fmt;
 
@@ -51,7 +51,7 @@ impl CipherBuffer for BytesMut {
 }
 
 /// The transport cipher that results from a completed handshake
-/// (`Split`, PROTOCOL.md §2.5).
+/// (`Split`, docs/protocol.md §2.5).
 ///
 /// - One AES-256-GCM key per direction, its key schedule computed once here.
 /// - Nonce = 8 zero bytes ‖ u32 big-endian counter; AAD is empty; the 16-byte tag

@@ -20,12 +20,12 @@
 //!   1 (no key yet) that is `MixHash(payload)`, even when the payload is empty.
 //! - [`Initiator::write_message_1_without_payload`] /
 //!   [`Responder::read_message_1_without_payload`]: the WhatsApp deviation
-//!   (PROTOCOL.md §2.3a), which mixes `e` and nothing else.
+//!   (docs/protocol.md §2.3a), which mixes `e` and nothing else.
 //!
 //! Everything after message 1 is standard Noise, including the nonce rule for
 //! message 3: the client static is encrypted with the `es` key at nonce 1,
 //! because that key already decrypted the message-2 payload at nonce 0
-//! (PROTOCOL.md §2.3 step 3.1).
+//! (docs/protocol.md §2.3 step 3.1).
 //!
 //! This module is checked against the cacophony and snow test vectors for
 //! `Noise_XX_25519_AESGCM_SHA256` (`tests/noise_standard_vectors.rs`).
@@ -222,7 +222,7 @@ impl Initiator {
         ))
     }
 
-    /// WhatsApp message 1 (PROTOCOL.md §2.3a): `MixHash(e.pub)` and nothing else.
+    /// WhatsApp message 1 (docs/protocol.md §2.3a): `MixHash(e.pub)` and nothing else.
     /// Returns the ephemeral public key to send.
     pub fn write_message_1_without_payload(mut self) -> (ExpectMessage2, [u8; 32]) {
         let ephemeral = *self.e.public_key();
@@ -374,7 +374,7 @@ impl Responder {
         ))
     }
 
-    /// WhatsApp message 1 (PROTOCOL.md §2.3a): `MixHash(re)` and nothing else.
+    /// WhatsApp message 1 (docs/protocol.md §2.3a): `MixHash(re)` and nothing else.
     pub fn read_message_1_without_payload(
         mut self,
         ephemeral: &[u8],

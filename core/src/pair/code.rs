@@ -1,4 +1,4 @@
-//! Phone-number ("pair code") linking (PROTOCOL.md §6.3): the code, the
+//! Phone-number ("pair code") linking (docs/protocol.md §6.3): the code, the
 //! key wrapping, the key bundle, the new ADV secret, and the stanzas.
 
 use std::fmt;
@@ -102,7 +102,7 @@ pub fn pair_code_key(code: &str, salt: &[u8; 32]) -> [u8; 32] {
     key
 }
 
-/// Wraps an ephemeral public key with the code (PROTOCOL.md §6.3 step 4):
+/// Wraps an ephemeral public key with the code (docs/protocol.md §6.3 step 4):
 /// `salt ‖ iv ‖ AES-256-CTR(pair_code_key(code, salt), iv, public)`, the
 /// counter being the whole 16-byte IV, big-endian.
 pub fn wrap_key(code: &str, public: &[u8; 32], salt: &[u8; 32], iv: &[u8; 16]) -> [u8; 80] {
@@ -181,7 +181,7 @@ impl fmt::Debug for KeyBundle {
     }
 }
 
-/// Encrypts the key bundle (PROTOCOL.md §6.3 step 9): AES-256-GCM, empty
+/// Encrypts the key bundle (docs/protocol.md §6.3 step 9): AES-256-GCM, empty
 /// AAD, key HKDF-SHA256(IKM = `ephemeral_shared`, `salt`,
 /// [`KEY_BUNDLE_INFO`]); returns `salt ‖ iv ‖ ciphertext ‖ tag`
 /// ([`WRAPPED_KEY_BUNDLE_LEN`] bytes).
@@ -239,7 +239,7 @@ pub fn decrypt_key_bundle(
     })
 }
 
-/// The new ADV secret of a pair-code link (PROTOCOL.md §6.3 step 10):
+/// The new ADV secret of a pair-code link (docs/protocol.md §6.3 step 10):
 /// HKDF-SHA256(IKM = `ephemeral_shared ‖ identity_shared ‖ random`, no salt,
 /// [`ADV_SECRET_INFO`], 32 bytes).
 pub fn derive_adv_secret(
@@ -263,7 +263,7 @@ fn md_iq(id: &str, registration: Node) -> Node {
         .with_children([registration])
 }
 
-/// Stage 1 (PROTOCOL.md §6.3 step 5):
+/// Stage 1 (docs/protocol.md §6.3 step 5):
 /// `<iq xmlns="md" type="set" to="s.whatsapp.net" id><link_code_companion_reg
 /// jid="<phone>@s.whatsapp.net" stage="companion_hello"
 /// should_show_push_notification>` with the wrapped ephemeral key, our Noise
@@ -301,7 +301,7 @@ pub fn companion_hello_iq(
     md_iq(id, registration)
 }
 
-/// Stage 3 (PROTOCOL.md §6.3 step 11): `<link_code_companion_reg
+/// Stage 3 (docs/protocol.md §6.3 step 11): `<link_code_companion_reg
 /// stage="companion_finish">` with the wrapped key bundle, our identity
 /// public key and the pairing ref.
 pub fn companion_finish_iq(
@@ -323,7 +323,7 @@ pub fn companion_finish_iq(
     md_iq(id, registration)
 }
 
-/// Stage 2 as the companion receives it (PROTOCOL.md §6.3 step 6).
+/// Stage 2 as the companion receives it (docs/protocol.md §6.3 step 6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrimaryHello {
     /// `link_code_pairing_ref`: must match the ref of stage 1.

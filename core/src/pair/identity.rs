@@ -1,4 +1,4 @@
-//! A fresh companion identity (PROTOCOL.md §3.6, §7): [`Device::generate`].
+//! A fresh companion identity (docs/protocol.md §3.6, §7): [`Device::generate`].
 
 use rand_core::CryptoRng;
 
@@ -6,11 +6,11 @@ use crate::keys::{DJB_KEY_TYPE, KeyPair};
 use crate::store::{Device, DeviceKeys};
 use crate::xeddsa::{self, XeddsaError};
 
-/// The signed-prekey id every reference client uses (PROTOCOL.md §3.6).
+/// The signed-prekey id every reference client uses (docs/protocol.md §3.6).
 const SIGNED_PRE_KEY_ID: u32 = 1;
 
 /// The largest registration id: whatsapp-rust draws from `1..=2³¹−1`
-/// (PROTOCOL.md §8 row 20). whatsmeow allows any u32 and Baileys only 14 bits;
+/// (docs/protocol.md §8 row 20). whatsmeow allows any u32 and Baileys only 14 bits;
 /// the 31-bit range is what libsignal's own generator produces and fits every
 /// signed-int column a peer might store it in.
 const MAX_REGISTRATION_ID: u32 = 0x7FFF_FFFF;
@@ -79,7 +79,7 @@ impl Device {
 
     /// Checks the signed-prekey signature: the identity key's XEdDSA
     /// signature over `0x05 ‖ signed_pre_key.public` (what the server checks
-    /// on `eSkeySig`, PROTOCOL.md §3.2).
+    /// on `eSkeySig`, docs/protocol.md §3.2).
     pub fn verify_signed_pre_key(&self) -> Result<(), XeddsaError> {
         xeddsa::verify_parts(
             &self.identity_key.public,
@@ -89,7 +89,7 @@ impl Device {
     }
 
     /// Replaces the ADV secret with 32 fresh bytes from `rng` (what a
-    /// `companion_reg_refresh` notification asks for, PROTOCOL.md §6.1).
+    /// `companion_reg_refresh` notification asks for, docs/protocol.md §6.1).
     pub fn rotate_adv_secret<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) {
         rng.fill_bytes(&mut self.adv_secret_key);
     }

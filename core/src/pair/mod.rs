@@ -1,4 +1,4 @@
-//! Linking a new companion device to a phone (PROTOCOL.md §6).
+//! Linking a new companion device to a phone (docs/protocol.md §6).
 //!
 //! Pure building blocks, with no state and no I/O; the
 //! [`Connection`](crate::connection::Connection) runs the flows with them, and
@@ -17,7 +17,7 @@
 //!   crypto stays inside the crate, tests reach it through
 //!   `testing::pair_crypto`): phone-number linking (§6.3).
 //!
-//! Where the reference implementations disagree (PROTOCOL.md §8), this module
+//! Where the reference implementations disagree (docs/protocol.md §8), this module
 //! takes the conservative side and says so at the item:
 //!
 //! | row | topic | choice |
@@ -57,7 +57,7 @@ pub(crate) use success::{apply_pair_success, pair_device_sign, pair_error_reply}
 /// material.
 ///
 /// For a failed `<pair-success>`, [`PairError::error_reply`] gives the
-/// `(code, text)` of the `<error>` the server expects back (PROTOCOL.md §6.1
+/// `(code, text)` of the `<error>` the server expects back (docs/protocol.md §6.1
 /// step 9).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -121,7 +121,7 @@ pub enum PairCodeRequestError {
 #[non_exhaustive]
 pub struct PairingOptions {
     /// Put [`QR_DEEP_LINK_PREFIX`] in front of the QR string (whatsmeow and
-    /// Baileys do; PROTOCOL.md §8 row 12).
+    /// Baileys do; docs/protocol.md §8 row 12).
     ///
     /// **Default `false`**: the bare five fields, as whatsapp-rust and WA Web
     /// render them. The in-app scanner (Settings → Linked devices) reads both

@@ -1,4 +1,4 @@
-//! The QR string a phone scans to link a companion (PROTOCOL.md §6.1).
+//! The QR string a phone scans to link a companion (docs/protocol.md §6.1).
 
 use std::fmt;
 use std::time::Duration;
@@ -10,11 +10,11 @@ use crate::proto::device_props::PlatformType;
 use crate::store::Device;
 
 /// The native-camera deep link whatsmeow and Baileys put in front of the QR
-/// fields (PROTOCOL.md §8 row 12); see
+/// fields (docs/protocol.md §8 row 12); see
 /// [`PairingOptions::qr_deep_link`](super::PairingOptions::qr_deep_link).
 pub const QR_DEEP_LINK_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 
-/// How long the first ref's QR is shown (PROTOCOL.md §6.1 step 6).
+/// How long the first ref's QR is shown (docs/protocol.md §6.1 step 6).
 pub const FIRST_QR_TTL: Duration = Duration::from_secs(60);
 
 /// How long every later ref's QR is shown.
@@ -24,7 +24,7 @@ pub const NEXT_QR_TTL: Duration = Duration::from_secs(20);
 const B64_KEY_LEN: usize = 44;
 
 /// The companion platform character of the QR string and of the pair-code
-/// `companion_platform_id` (PROTOCOL.md §6.1): `1` Chrome, `2` Edge,
+/// `companion_platform_id` (docs/protocol.md §6.1): `1` Chrome, `2` Edge,
 /// `3` Firefox, `4` IE, `5` Opera, `6` Safari, `7` Electron (`DESKTOP`),
 /// `8` UWP, and `9` ("other web client") for everything else, `UNKNOWN`
 /// included — whatsapp-rust avoids `0`, which the server is reported to refuse.
@@ -55,7 +55,7 @@ pub fn browser_name(platform: Option<PlatformType>) -> &'static str {
     }
 }
 
-/// The pair-code `companion_platform_display`, `"Browser (OS)"` (PROTOCOL.md
+/// The pair-code `companion_platform_display`, `"Browser (OS)"` (docs/protocol.md
 /// §6.3 step 5), e.g. `"Chrome (Linux)"`. An empty `os` becomes `"Linux"`.
 pub fn platform_display(platform: Option<PlatformType>, os: &str) -> String {
     let os = os.trim();
@@ -117,7 +117,7 @@ pub struct QrData {
     pub identity_public: [u8; 32],
     /// The ADV secret that will key the pair-success HMAC. Secret.
     pub adv_secret: [u8; 32],
-    /// The platform character ([`platform_id`]).
+    /// The platform character (one per platform type; see `platform_id`).
     pub platform: char,
 }
 

@@ -1,5 +1,5 @@
 //! `<pair-success>`: verification, our device signature, and the replies
-//! (PROTOCOL.md §6.1 steps 7–10, §6.2).
+//! (docs/protocol.md §6.1 steps 7–10, §6.2).
 
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit as _, Mac as _};
@@ -16,7 +16,7 @@ use crate::xeddsa;
 
 use super::PairError;
 
-/// Prefix of the account signature (PROTOCOL.md §6.2).
+/// Prefix of the account signature (docs/protocol.md §6.2).
 pub const ADV_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [0x06, 0x00];
 /// Prefix of the device signature.
 pub const ADV_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [0x06, 0x01];
@@ -25,12 +25,12 @@ pub const ADV_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [0x06, 0x01];
 pub const ADV_HOSTED_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [0x06, 0x05];
 /// Prefix whatsapp-rust uses for a hosted device signature. Not used here:
 /// the device signature always takes [`ADV_DEVICE_SIGNATURE_PREFIX`]
-/// (PROTOCOL.md §8 row 10, whatsmeow and Baileys).
+/// (docs/protocol.md §8 row 10, whatsmeow and Baileys).
 pub const ADV_HOSTED_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [0x06, 0x06];
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// What a `<pair-success>` says, decoded (PROTOCOL.md §6.1 step 7).
+/// What a `<pair-success>` says, decoded (docs/protocol.md §6.1 step 7).
 ///
 /// Only the parts a companion uses are read; siblings such as
 /// `<encryption-metadata>` are ignored.
@@ -109,14 +109,14 @@ pub struct SignedDeviceIdentity {
     /// the account signature key: what the device persists as its account.
     pub account: Vec<u8>,
     /// The same with `accountSignatureKey` stripped: what the reply carries
-    /// (PROTOCOL.md §8 row 11).
+    /// (docs/protocol.md §8 row 11).
     pub reply: Vec<u8>,
     /// The primary's account signature key.
     pub account_signature_key: [u8; 32],
 }
 
 /// Verifies the `<device-identity>` bytes of a pair-success against
-/// `device` and signs them (PROTOCOL.md §6.2). `random` hides the XEdDSA
+/// `device` and signs them (docs/protocol.md §6.2). `random` hides the XEdDSA
 /// nonce (64 fresh random bytes).
 ///
 /// 1. Decode the `ADVSignedDeviceIdentityHmac`; check HMAC-SHA256 keyed with
@@ -127,7 +127,7 @@ pub struct SignedDeviceIdentity {
 /// 3. Verify the account signature with `accountSignatureKey` over
 ///    `prefix ‖ details ‖ identity.pub`; the prefix is `06 05` when the signed
 ///    `ADVDeviceIdentity.deviceType` is HOSTED (whatsmeow and Baileys;
-///    PROTOCOL.md §8 row 9: this field is covered by the account signature,
+///    docs/protocol.md §8 row 9: this field is covered by the account signature,
 ///    the container's is not), `06 00` otherwise → else
 ///    [`PairError::SignatureMismatch`] (a missing or wrong-length key or
 ///    signature included).
@@ -234,7 +234,7 @@ fn device_identity_mac(adv_secret: &[u8; 32], hosted: bool) -> HmacSha256 {
 /// (the full signed identity), `business_name`, `platform`, and
 /// `lid_migrated` set when the phone reports `isChatDbLidMigrated` (it never
 /// reverts). The keys and the ADV secret are unchanged. This is what the
-/// caller persists before reconnecting (PROTOCOL.md §6.1 step 10, §7).
+/// caller persists before reconnecting (docs/protocol.md §6.1 step 10, §7).
 pub fn apply_pair_success(
     device: &Device,
     success: &PairSuccess,

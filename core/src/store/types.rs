@@ -121,7 +121,7 @@ pub struct AppVersion {
 }
 
 /// One certificate of the server's Noise chain, reduced to what a later IK
-/// handshake needs (PROTOCOL.md §2.4, §2.6).
+/// handshake needs (docs/protocol.md §2.4, §2.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedNoiseCert {
     /// The certified X25519 public key.
@@ -143,7 +143,7 @@ pub struct CachedServerCertChain {
     pub leaf: CachedNoiseCert,
 }
 
-/// The key material a new [`Device`] starts from (PROTOCOL.md §7, "created at
+/// The key material a new [`Device`] starts from (docs/protocol.md §7, "created at
 /// first start"). Key generation itself lives with the protocol core; this type
 /// lets any caller, test or migration tool build a device from keys it already has.
 #[derive(Clone, PartialEq, Eq)]
@@ -156,7 +156,7 @@ pub struct DeviceKeys {
     pub registration_id: u32,
     /// Signed prekey pair.
     pub signed_pre_key: KeyPair,
-    /// Signed prekey id (1 in every known client, PROTOCOL.md §3.6).
+    /// Signed prekey id (1 in every known client, docs/protocol.md §3.6).
     pub signed_pre_key_id: u32,
     /// XEdDSA signature of the identity key over `0x05 ‖ signed_pre_key.public`.
     pub signed_pre_key_signature: [u8; 64],
@@ -181,7 +181,7 @@ impl fmt::Debug for DeviceKeys {
     }
 }
 
-/// Everything a companion device persists about itself (PROTOCOL.md §7).
+/// Everything a companion device persists about itself (docs/protocol.md §7).
 ///
 /// A device is *registered* (linked to a phone) once [`Device::pn`] is set.
 /// Fields may be added in later versions, so the type is `#[non_exhaustive]`:
@@ -240,11 +240,11 @@ pub struct Device {
     /// The primary device's platform as reported at pairing.
     pub platform: Option<String>,
     /// Edge routing info from the server, sent as a pre-intro on reconnect
-    /// (PROTOCOL.md §1.3).
+    /// (docs/protocol.md §1.3).
     pub edge_routing_info: Option<Vec<u8>>,
     /// The last fully verified server certificate chain.
     pub server_cert_chain: Option<CachedServerCertChain>,
-    /// Login counter sent as `ClientPayload.lc` (PROTOCOL.md §3.7).
+    /// Login counter sent as `ClientPayload.lc` (docs/protocol.md §3.7).
     pub login_counter: i32,
     /// Whether the account's chats are LID-migrated
     /// (`ClientPairingProps.isChatDbLidMigrated`). Never reverts once set.

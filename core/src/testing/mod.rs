@@ -12,7 +12,8 @@
 //! - [`Harness`]: moves bytes between a `Connection` and a `TestServer` on a
 //!   virtual clock, with hooks that drop, delay, duplicate, split or alter the
 //!   bytes in either direction. An hour of keepalive runs in milliseconds.
-//! - Fixtures: [`fresh_device`], [`registered_device`], [`config_for`],
+//! - Fixtures ([`fixtures`]): [`fresh_device`], [`registered_device`],
+//!   [`patterned_device`], [`secs`], [`config_for`],
 //!   [`TEST_UNIX_TIME`].
 //!
 //! Everything here is deterministic: keys come from seeds, time from the
@@ -34,6 +35,7 @@
 //! assert!(pair.server.pings_answered() >= 20);
 //! ```
 
+pub mod fixtures;
 pub mod fuzz;
 mod harness;
 pub mod messaging_fuzz;
@@ -44,13 +46,9 @@ pub mod signal_fuzz;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-
-use crate::binary::Jid;
 use crate::connection::Config;
-use crate::store::Device;
 
+pub use fixtures::{fresh_device, patterned_device, registered_device, secs};
 pub use harness::{Direction, Fate, Harness, Segment};
 pub use phone::{PairSuccessVariant, SimulatedPhone};
 pub use server::{ChainFault, IqReply, LoginReply, ServerOptions, TestServer, TestServerError};
@@ -71,24 +69,6 @@ pub fn config_for(server: &TestServer, rng_seed: [u8; 32]) -> Config {
     let mut config = Config::new(rng_seed, test_wall_clock());
     config.trusted_root = server.root_public_key();
     config
-}
-
-/// A fresh, unregistered device whose keys all derive from `seed`: noise and
-/// identity keys, registration id, signed prekey (id 1) with a valid XEdDSA
-/// signature over `0x05 ‖ spk.pub`, and an ADV secret.
-pub fn fresh_device(seed: u8) -> Device {
-    Device::generate(&mut ChaCha20Rng::from_seed([seed; 32]))
-}
-
-/// [`fresh_device`] linked to a phone: `pn = 1555000<seed as 4 digits>:7@s.whatsapp.net`,
-/// a LID, a push name and login counter 3.
-pub fn registered_device(seed: u8) -> Device {
-    let mut device = fresh_device(seed);
-    device.pn = Some(Jid::pn(&format!("1555000{seed:04}")).with_device(7));
-    device.lid = Some(Jid::lid(&format!("98765{seed:04}")).with_device(7));
-    device.push_name = "Test".to_owned();
-    device.login_counter = 3;
-    device
 }
 
 /// The pairing crypto and stanza shapes the simulated phone runs (the other

@@ -1,8 +1,6 @@
 //! Shared fixtures for the `connection_*` tests. Each test crate uses part of it.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use wa_core::connection::{DisconnectReason, Event};
 use wa_core::testing::{Harness, TestServer, registered_device};
 
@@ -51,7 +49,5 @@ pub fn single_disconnect(events: &[Event]) -> (DisconnectReason, bool, bool) {
     }
 }
 
-/// Seconds as a `Duration`.
-pub fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
+#[allow(unused_imports)]
+pub use wa_core::testing::secs;

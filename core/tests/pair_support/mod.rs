@@ -1,10 +1,6 @@
 //! Shared fixtures for the `pair_*` tests. Each test crate uses part of it.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 use wa_core::binary::{Jid, Node, Server};
 use wa_core::connection::{Config, Event};
 use wa_core::pair::QrCode;
@@ -12,10 +8,8 @@ use wa_core::store::Device;
 use wa_core::testing::{Harness, LoginReply, TestServer, config_for};
 use wa_core::time::Instant;
 
-/// A fresh device from `Device::generate` with a seeded RNG.
-pub fn new_device(seed: u8) -> Device {
-    Device::generate(&mut ChaCha20Rng::from_seed([seed; 32]))
-}
+#[allow(unused_imports)]
+pub use wa_core::testing::fresh_device as new_device;
 
 /// The refs `ref-0` … `ref-{n-1}`.
 pub fn refs(n: usize) -> Vec<String> {
@@ -108,7 +102,5 @@ pub fn pair_successes(events: &[Event]) -> Vec<Device> {
         .collect()
 }
 
-/// Seconds as a `Duration`.
-pub fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
+#[allow(unused_imports)]
+pub use wa_core::testing::secs;

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
@@ -24,6 +24,7 @@ use super::command::Command;
 use super::error::RequestError;
 use super::event::{Event, StopReason};
 use super::session::{After, Session};
+use crate::clock::Clock;
 use crate::version::{VersionOutcome, WebVersionPolicy, unix_ms};
 
 /// The longest one transport write may take before the transport is
@@ -48,6 +49,8 @@ pub(crate) struct Driver {
     pub(crate) backend: Option<Arc<dyn Backend>>,
     pub(crate) factory: Arc<dyn TransportFactory>,
     pub(crate) runtime: Arc<dyn Runtime>,
+    /// Where the time is read (the OS clocks, or virtual time in tests).
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) web_version: Option<(WebVersionPolicy, Arc<dyn HttpClient>)>,
@@ -155,12 +158,15 @@ impl Driver {
                     }
                     let delay = self.reconnect.delay(attempt, rate_limited, &mut self.rng);
                     tracing::info!("reconnecting in {delay:?}");
+                    // The wait starts before it is announced, so a listener
+                    // that moves (virtual) time on the announcement moves it
+                    // for this wait.
+                    let sleep = self.runtime.sleep(delay);
                     self.emit(Event::Reconnecting {
                         after: delay,
                         attempt: attempt.saturating_add(1),
                     })
                     .await;
-                    let sleep = self.runtime.sleep(delay);
                     if let Err(reason) = self.serve_until(sleep).await {
                         return reason;
                     }
@@ -178,7 +184,7 @@ impl Driver {
             return Ok(());
         };
         let mut device = self.device.clone();
-        let now_ms = unix_ms(SystemTime::now());
+        let now_ms = unix_ms(self.clock.wall_clock());
         let update = self
             .serve_until(async { policy.resolve_for_device(&*http, &mut device, now_ms).await })
             .await?;
@@ -208,7 +214,7 @@ impl Driver {
     ) -> After {
         let mut config = self.config.clone();
         self.rng.fill_bytes(&mut config.rng_seed);
-        config.wall_clock = SystemTime::now();
+        config.wall_clock = self.clock.wall_clock();
         let mut conn = match Connection::new(config, &self.device, self.now()) {
             Ok(conn) => conn,
             Err(error) => {
@@ -366,14 +372,13 @@ impl Driver {
 
     /// The current time on the connection's clock.
     pub(super) fn now(&self) -> Instant {
-        Instant::from_std(self.origin, std::time::Instant::now())
+        Instant::from_std(self.origin, self.clock.now())
     }
 
     /// The OS instant of a connection deadline (now, for one too far away to
     /// express).
     pub(super) fn to_std(&self, at: Instant) -> std::time::Instant {
-        at.to_std(self.origin)
-            .unwrap_or_else(std::time::Instant::now)
+        at.to_std(self.origin).unwrap_or_else(|| self.clock.now())
     }
 
     /// Why the client was asked to stop, if it was.

@@ -6,8 +6,10 @@
 //! [`ClientBuilder::start`] loads the device from the
 //! [`DeviceStore`](wa_core::store::DeviceStore) (or creates a fresh identity
 //! with [`Device::generate`] and saves it), then spawns the drive loop on
-//! the [`Runtime`]. The loop is the only place that reads the clock and the
-//! OS random source:
+//! the [`Runtime`]. The loop is the only place that reads the clock (through
+//! its [`Clock`]) and the OS random source. It builds and
+//! interprets no stanzas: every protocol decision is the connection's, and
+//! the loop carries it out:
 //!
 //! 1. before the first connect it refreshes the announced WhatsApp Web
 //!    version with a [`WebVersionPolicy`] (stale after 24 h; the fetch never
@@ -18,21 +20,23 @@
 //!    its OS-seeded ChaCha20 generator and the current wall-clock time;
 //! 3. transport events go to `handle_input`, the connection's deadline to
 //!    `handle_timeout`, commands from the [`Client`] handles to
-//!    `send_node`/`send_iq`/`close`; after each, it drains the connection's
-//!    events (persisting what must be persisted first) and then its queued
-//!    bytes, which leave in one transport write, and re-arms the timer;
-//! 4. when the connection ends it reconnects with capped exponential
-//!    backoff and jitter ([`ReconnectPolicy`]) if the connection says so,
-//!    at once after pairing (the server's restart request), and not at all
-//!    after a logout, a takeover by another session (`replaced`) or a
-//!    refused login.
+//!    `send_node`/`send_iq`/`logout`/`request_pair_code`/`close`, each with
+//!    the current time; after each, it drains the connection's events
+//!    (persisting what must be persisted first) and then its queued bytes,
+//!    which leave in one transport write, and re-arms the timer;
+//! 4. when the connection ends it follows the decision the connection's
+//!    `Disconnected` carries: reconnect at once (after pairing, the server's
+//!    restart request), after a capped exponential backoff with jitter
+//!    ([`ReconnectPolicy`]), not at all (a takeover by another session, a
+//!    refused login), or wipe the credentials and stop (logged out).
 //!
-//! The device record is saved when the phone links the device (before the
-//! reconnect, and before the signed identity that completes the link
-//! leaves), after each login (login counter, LID), and when the server sends
-//! new edge-routing info. A logout — asked with [`Client::logout`] or imposed
+//! The device record is saved whenever the connection reports it changed:
+//! when the phone links the device (before the reconnect, and before the
+//! signed identity that completes the link leaves), after each login (login
+//! counter, LID), when the server sends new edge-routing info, and when
+//! pairing rotates the ADV secret. A logout — asked with [`Client::logout`] or imposed
 //! by the server — replaces the stored device with a fresh unlinked identity,
-//! so the old keys, account and JIDs are gone (PROTOCOL.md §7). The store
+//! so the old keys, account and JIDs are gone (docs/protocol.md §7). The store
 //! contracts have no bulk delete, so rows the application wrote to the
 //! other stores (sessions, identities, prekeys, …) stay until it removes
 //! them (e.g. by deleting the store file).
@@ -40,8 +44,8 @@
 //! # Time
 //!
 //! The connection's [`Instant`](wa_core::time::Instant) is the time
-//! elapsed since the drive loop started: the loop takes one
-//! `std::time::Instant` as the origin and converts each reading with
+//! elapsed since the drive loop started: the loop takes one reading of its
+//! [`Clock`] as the origin and converts each reading with
 //! [`Instant::from_std`](wa_core::time::Instant::from_std); the
 //! connection's deadline becomes a [`Runtime::sleep`] of the difference. The
 //! wall-clock time (for the certificate validity check) is read once per
@@ -127,6 +131,7 @@ use wa_core::runtime::{AbortHandle, Runtime};
 use wa_core::store::{Backend, Device};
 
 use crate::SmolRuntime;
+use crate::clock::{Clock, SystemClock};
 use crate::http::SmolHttpClient;
 use crate::transport::WebSocketTransportFactory;
 use crate::version::WebVersionPolicy;
@@ -241,7 +246,7 @@ impl Client {
         answer.recv().await.unwrap_or(Err(RequestError::Stopped))
     }
 
-    /// Links by phone number instead of QR code (PROTOCOL.md §6.3): asks the
+    /// Links by phone number instead of QR code (docs/protocol.md §6.3): asks the
     /// server for an 8-character code for `phone` (international format,
     /// e.g. `"+1 555 000 1234"`), delivered as [`Event::PairCode`]; the user
     /// types it on the phone (which shows a notification when
@@ -305,6 +310,7 @@ pub struct ClientBuilder {
     backend: Option<Arc<dyn Backend>>,
     transport_factory: Option<Arc<dyn TransportFactory>>,
     runtime: Option<Arc<dyn Runtime>>,
+    clock: Option<Arc<dyn Clock>>,
     config: Option<Config>,
     reconnect: ReconnectPolicy,
     web_version: Option<WebVersionPolicy>,
@@ -321,6 +327,7 @@ impl Default for ClientBuilder {
             backend: None,
             transport_factory: None,
             runtime: None,
+            clock: None,
             config: None,
             reconnect: ReconnectPolicy::default(),
             web_version: Some(WebVersionPolicy::default()),
@@ -339,6 +346,7 @@ impl fmt::Debug for ClientBuilder {
             .field("backend", &self.backend.is_some())
             .field("transport_factory", &self.transport_factory.is_some())
             .field("runtime", &self.runtime.is_some())
+            .field("clock", &self.clock.is_some())
             .field("config", &self.config)
             .field("reconnect", &self.reconnect)
             .field("web_version", &self.web_version)
@@ -369,6 +377,15 @@ impl ClientBuilder {
     /// Where the drive loop runs (default [`SmolRuntime`]).
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
         self.runtime = Some(runtime);
+        self
+    }
+
+    /// Reads the time from `clock` instead of the operating system (default
+    /// [`SystemClock`]). With [`VirtualTime`](crate::clock::VirtualTime) given
+    /// to both this and [`runtime`](Self::runtime), a test moves the client's
+    /// timers by hand.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -450,6 +467,7 @@ impl ClientBuilder {
         };
 
         let runtime: Arc<dyn Runtime> = self.runtime.unwrap_or_else(|| Arc::new(SmolRuntime));
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let factory = self
             .transport_factory
             .unwrap_or_else(|| Arc::new(WebSocketTransportFactory::new()));
@@ -477,7 +495,8 @@ impl ClientBuilder {
             web_version,
             device,
             rng,
-            origin: std::time::Instant::now(),
+            origin: clock.now(),
+            clock,
             commands: commands_rx,
             events: events_tx,
             stop: stop_rx,

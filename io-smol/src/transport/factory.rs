@@ -27,11 +27,11 @@ use wa_core::net::{
 use super::websocket::{DEFAULT_CLOSE_TIMEOUT, DEFAULT_EVENT_CAPACITY, Tuning};
 use super::{ConnectError, ConnectStage, WebSocketTransport, tls};
 
-/// The default connect timeout, as the reference clients use (PROTOCOL.md §1.1).
+/// The default connect timeout, as the reference clients use (docs/protocol.md §1.1).
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The default limit on one incoming WebSocket message and on one WebSocket frame.
-/// A noise frame is at most 16 MiB plus its 3-byte length (PROTOCOL.md §1.1: one
+/// A noise frame is at most 16 MiB plus its 3-byte length (docs/protocol.md §1.1: one
 /// message may hold several frames or part of one); twice that leaves room without
 /// letting a peer make us buffer without bound.
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 32 << 20;

@@ -1,5 +1,5 @@
 //! The WebSocket + TLS transport: [`WebSocketTransportFactory`] opens
-//! `wss://web.whatsapp.com/ws/chat` (PROTOCOL.md §1.1) and hands the driver a
+//! `wss://web.whatsapp.com/ws/chat` (docs/protocol.md §1.1) and hands the driver a
 //! [`Transport`](wa_core::net::Transport) plus its bounded stream of
 //! [`TransportEvent`](wa_core::net::TransportEvent)s.
 //!
@@ -64,7 +64,7 @@
 //!      the transport was dropped.
 //!
 //! **Text messages** are not part of the protocol (only binary messages are used,
-//! PROTOCOL.md §1.1). They are dropped with a `tracing` warning and do not end the
+//! docs/protocol.md §1.1). They are dropped with a `tracing` warning and do not end the
 //! connection: a text frame carries nothing the core could use, and closing over it
 //! would turn harmless noise into a reconnect.
 //!

@@ -12,6 +12,7 @@ use futures_lite::future::or;
 use wa_core::connection::Config;
 use wa_core::store::{Backend, Device, DeviceStore, MemoryStore};
 use wa_io_smol::client::{Client, ClientBuilder, Event, ReconnectPolicy};
+use wa_io_smol::clock::VirtualTime;
 use wa_io_smol::testserver::LoopbackServer;
 
 /// Upper bound of every test.
@@ -54,6 +55,22 @@ pub fn builder(server: &LoopbackServer, store: Arc<dyn Backend>) -> ClientBuilde
         .web_version_policy(None)
 }
 
+/// [`builder`] on virtual time with the default (seconds-long) backoff: the
+/// client's timers move only when the test advances the returned clock, which
+/// a [`Watch::on_virtual_time`] does at every `Reconnecting`. For tests whose
+/// only waits are reconnect backoffs; the sockets stay real.
+pub fn virtual_builder(
+    server: &LoopbackServer,
+    store: Arc<dyn Backend>,
+) -> (ClientBuilder, Arc<VirtualTime>) {
+    let time = Arc::new(VirtualTime::new());
+    let builder = builder(server, store)
+        .reconnect_policy(ReconnectPolicy::new())
+        .runtime(time.clone())
+        .clock(time.clone());
+    (builder, time)
+}
+
 /// A memory store holding the linked test device `seed`.
 pub async fn store_with_linked_device(seed: u8) -> (Arc<MemoryStore>, Device) {
     let store = Arc::new(MemoryStore::new());
@@ -66,6 +83,8 @@ pub async fn store_with_linked_device(seed: u8) -> (Arc<MemoryStore>, Device) {
 pub struct Watch {
     pub events: Receiver<Event>,
     pub seen: Vec<Event>,
+    /// Advanced past every announced backoff, when the client runs on it.
+    pub time: Option<Arc<VirtualTime>>,
 }
 
 impl Watch {
@@ -73,7 +92,23 @@ impl Watch {
         Self {
             events: client.events(),
             seen: Vec::new(),
+            time: None,
         }
+    }
+
+    /// A watch that moves `time` past every backoff the client announces.
+    pub fn on_virtual_time(client: &Client, time: &Arc<VirtualTime>) -> Self {
+        Self {
+            time: Some(Arc::clone(time)),
+            ..Self::new(client)
+        }
+    }
+
+    fn saw(&mut self, event: &Event) {
+        if let (Event::Reconnecting { after, .. }, Some(time)) = (event, &self.time) {
+            time.advance(*after);
+        }
+        self.seen.push(event.clone());
     }
 
     /// The next event that `pred` accepts; panics if the stream ends first.
@@ -81,7 +116,7 @@ impl Watch {
         loop {
             match self.events.recv().await {
                 Ok(event) => {
-                    self.seen.push(event.clone());
+                    self.saw(&event);
                     if pred(&event) {
                         return event;
                     }
@@ -95,10 +130,38 @@ impl Watch {
     pub async fn rest(&mut self) -> Vec<Event> {
         let mut rest = Vec::new();
         while let Ok(event) = self.events.recv().await {
-            self.seen.push(event.clone());
+            self.saw(&event);
             rest.push(event);
         }
         rest
+    }
+
+    /// Like [`until`](Self::until), but moves the virtual time forward by
+    /// `step` whenever no event has come for a moment, so the client's
+    /// timers (keepalive, deadlines) fire while real bytes flow.
+    pub async fn until_advancing(
+        &mut self,
+        step: Duration,
+        mut pred: impl FnMut(&Event) -> bool,
+    ) -> Event {
+        let time = self.time.clone().expect("a watch on virtual time");
+        loop {
+            let next = or(async { Some(self.events.recv().await) }, async {
+                smol::Timer::after(Duration::from_millis(10)).await;
+                None
+            })
+            .await;
+            match next {
+                Some(Ok(event)) => {
+                    self.saw(&event);
+                    if pred(&event) {
+                        return event;
+                    }
+                }
+                Some(Err(_)) => panic!("event stream ended; saw {:#?}", self.seen),
+                None => time.advance(step),
+            }
+        }
     }
 
     pub async fn logged_in(&mut self) -> Event {
@@ -108,6 +171,15 @@ impl Watch {
     /// How many events of the seen ones `pred` accepts.
     pub fn count(&self, pred: impl Fn(&Event) -> bool) -> usize {
         self.seen.iter().filter(|e| pred(e)).count()
+    }
+}
+
+/// Moves `time` forward by `step` every 10 ms until `check` holds (the
+/// test's bound limits the wait).
+pub async fn advance_until(time: &VirtualTime, step: Duration, mut check: impl FnMut() -> bool) {
+    while !check() {
+        smol::Timer::after(Duration::from_millis(10)).await;
+        time.advance(step);
     }
 }
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
-use wa_core::store::{Device, DeviceKeys, KeyPair};
 
 /// A deterministic byte pattern, different for each seed.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
@@ -19,25 +18,8 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     (0..len).map(|_| rng.u8(..)).collect()
 }
 
-/// A device with recognisable key material.
-pub fn device(seed: u8) -> Device {
-    let kp = |b: u8| KeyPair {
-        private: [b; 32],
-        public: [b ^ 0x5a; 32],
-    };
-    let mut d = Device::from_keys(DeviceKeys {
-        noise_key: kp(seed),
-        identity_key: kp(seed.wrapping_add(1)),
-        registration_id: 1000 + u32::from(seed),
-        signed_pre_key: kp(seed.wrapping_add(2)),
-        signed_pre_key_id: 1,
-        signed_pre_key_signature: [seed; 64],
-        adv_secret_key: [seed.wrapping_add(3); 32],
-    });
-    d.pn = Some(wa_core::binary::Jid::pn(&format!("55119876500{seed:02}")).with_device(7));
-    d.push_name = format!("device {seed}");
-    d
-}
+#[allow(unused_imports)]
+pub use wa_core::testing::patterned_device as device;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Gate {

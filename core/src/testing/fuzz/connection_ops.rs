@@ -1,5 +1,5 @@
 //! Arbitrary sequences of inputs, timeouts and commands on a `Connection`
-//! against the test server, on virtual time (RELIABILITY.md). The server's
+//! against the test server, on virtual time (docs/reliability.md). The server's
 //! bytes are real frames, partly altered by hooks (flipped bits, splits,
 //! duplicates, drops) and partly garbage or arbitrary encrypted payloads.
 //!

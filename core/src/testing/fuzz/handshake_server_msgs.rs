@@ -1,4 +1,4 @@
-//! A hostile server during the handshake (RELIABILITY.md): arbitrary bytes as
+//! A hostile server during the handshake (docs/reliability.md): arbitrary bytes as
 //! the ServerHello, or a real ServerHello followed by arbitrary transport
 //! frames, fed to a client in arbitrary chunks, then its timers run out.
 //!

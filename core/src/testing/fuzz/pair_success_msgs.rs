@@ -1,5 +1,5 @@
 //! Arbitrary pairing stanzas into a connection awaiting pairing
-//! (RELIABILITY.md; PROTOCOL.md §6): `pair-device`, `pair-success` (made up,
+//! (docs/reliability.md; docs/protocol.md §6): `pair-device`, `pair-success` (made up,
 //! or made by the simulated phone and then altered), `companion_reg_refresh`,
 //! `link_code_companion_reg` notifications, answers to the client's pair-code
 //! IQs, pair-code requests, arbitrary encrypted payloads, and time.
