@@ -451,42 +451,6 @@ fn a_device_that_drops_before_answering_gets_the_message_again_and_reads_it_once
     assert_eq!(net.unanswered(&bob.jid), 0);
 }
 
-/// Runs `job` like `Party::run`, but stops dead after `steps` steps (a crash
-/// before the job's outcome is committed). Returns the events if it finished.
-fn run_until_crash(
-    party: &mut Party,
-    net: &mut Network,
-    mut job: wa_core::messaging::Job,
-    steps: usize,
-) -> Option<Vec<MessagingEvent>> {
-    use wa_core::messaging::Step;
-    use wa_core::store::apply_batch;
-    for _ in 0..steps {
-        match job.step() {
-            Step::Load(need) => {
-                job.provide(smol::block_on(need.load(&party.store)).expect("store"))
-            }
-            Step::Query(iq) => {
-                let answer = net.iq(&party.jid, &iq.with_attr("id", "iq-crash"));
-                job.answer(Ok(answer));
-            }
-            Step::Commit(batch) => {
-                smol::block_on(apply_batch(&party.store, &batch)).expect("store");
-                job.committed();
-            }
-            Step::Done(outcome) => {
-                smol::block_on(apply_batch(&party.store, &outcome.batch)).expect("store");
-                party.messenger.observe(&outcome);
-                for stanza in &outcome.stanzas {
-                    net.stanza(&party.jid, stanza);
-                }
-                return Some(outcome.events);
-            }
-        }
-    }
-    None
-}
-
 #[test]
 fn crashes_before_a_commit_lose_nothing_and_break_no_session() {
     use rand_chacha::ChaCha20Rng;
@@ -516,7 +480,7 @@ fn crashes_before_a_commit_lose_nothing_and_break_no_session() {
                     _ => continue,
                 };
                 let steps = (rng.next_u32() % 2) as usize; // 0 or 1 step: before the commit
-                assert!(run_until_crash(&mut bob, &mut net, job, steps).is_none());
+                run_crashing(&mut bob, &mut net, job, Crash::Before(steps));
                 // Restart: a new messenger from the stored device; the server
                 // delivers everything unanswered again.
                 let device = bob.device();
