@@ -92,7 +92,7 @@ impl fmt::Debug for KeyPair {
 }
 
 /// Lower-case hex for `Debug` output of public values.
-struct Hex<'a>(&'a [u8]);
+pub(crate) struct Hex<'a>(pub(crate) &'a [u8]);
 
 impl fmt::Debug for Hex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,7 +104,7 @@ impl fmt::Debug for Hex<'_> {
 }
 
 /// Stands in for a secret in `Debug` output.
-struct Redacted;
+pub(crate) struct Redacted;
 
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -56,11 +56,9 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey(")?;
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, ")")
+        f.debug_tuple("PublicKey")
+            .field(&crate::keys::Hex(&self.0))
+            .finish()
     }
 }
 
