@@ -25,6 +25,9 @@
 //!   when a message needs a record the group has written but not committed (its load
 //!   would read stale state); the round-robin queue makes that rare for K ≤ 100.
 //!
+//! `redb_nosync/<mode>` (`Durability::None`: no fsync) is a diagnostic, not a durable
+//! store: it shows what the redb rows cost without the disk's flush.
+//!
 //! After each iteration (untimed) the bench checks that every message was delivered as a
 //! `MessagingEvent::Message` and every receipt is a `<receipt>`.
 
@@ -40,7 +43,7 @@ use wa_core::binary::{Jid, decode_frame, marshal};
 use wa_core::messaging::{Job, MessagingEvent, Messenger, Need, Outcome, OwnDevice, Step};
 use wa_core::store::{Backend, Device, MemoryStore, SignalStore, WriteBatch, WriteOp, apply_batch};
 use wa_core::testing::network::{Network, Party};
-use wa_store_redb::RedbStore;
+use wa_store_redb::{Durability, RedbOptions, RedbStore};
 
 const SENDERS: usize = 100;
 const RECEIVER: &str = "15550000";
@@ -321,10 +324,17 @@ impl RedbTemplate {
         RedbTemplate { dir, file }
     }
 
-    fn fresh(&self, i: u64) -> (RedbStore, PathBuf) {
+    fn fresh(&self, i: u64, durability: Durability) -> (RedbStore, PathBuf) {
         let path = self.dir.path().join(format!("iter-{i}.redb"));
         std::fs::copy(&self.file, &path).expect("copy redb file");
-        (RedbStore::open(&path).expect("open redb"), path)
+        let options = RedbOptions {
+            durability,
+            ..RedbOptions::default()
+        };
+        (
+            RedbStore::open_with(&path, options).expect("open redb"),
+            path,
+        )
     }
 }
 
@@ -386,28 +396,71 @@ fn main() {
                 total
             });
         });
-        let mut iteration = 0;
-        g.bench_function(format!("redb/{name}"), |bch| {
-            bch.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    iteration += 1;
-                    let (store, path) = template.fresh(iteration);
-                    let (d, tally) = timed(&store, &backlog, k);
-                    check(&tally, n);
-                    eprintln!(
-                        "  redb/{name}: {:.2} s, {} commits",
-                        d.as_secs_f64(),
-                        tally.commits
-                    );
-                    drop(store);
-                    remove(&path);
-                    total += d;
-                }
-                total
+        for (store_name, durability) in [
+            ("redb", Durability::Immediate),
+            ("redb_nosync", Durability::None),
+        ] {
+            let mut iteration = 0;
+            g.bench_function(format!("{store_name}/{name}"), |bch| {
+                bch.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        iteration += 1;
+                        let (store, path) = template.fresh(iteration, durability);
+                        let (d, tally) = timed(&store, &backlog, k);
+                        check(&tally, n);
+                        eprintln!(
+                            "  {store_name}/{name}: {:.2} s, {} commits",
+                            d.as_secs_f64(),
+                            tally.commits
+                        );
+                        drop(store);
+                        remove(&path);
+                        total += d;
+                    }
+                    total
+                });
             });
-        });
+        }
     }
     g.finish();
     c.final_summary();
+    summary(n);
+}
+
+/// Messages/s per variant (this run's medians) and the ratios to `memory/seq`.
+fn summary(n: usize) {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("criterion");
+    let estimates = match wa_benches::report::load(&dir) {
+        Ok(e) => e,
+        Err(e) => return eprintln!("no table: {e}"),
+    };
+    let group = format!("backlog_{n}");
+    let rate = |id: &str| {
+        estimates
+            .get(&(group.clone(), id.to_owned()))
+            .map(|e| n as f64 / (e.median_ns / 1e9))
+    };
+    let Some(base) = rate("memory/seq") else {
+        return eprintln!("no table: memory/seq not measured in this run");
+    };
+    println!("\n| variant | median per backlog | messages/s | ÷ memory/seq |\n|---|---|---|---|");
+    for id in [
+        "memory/seq",
+        "redb/seq",
+        "redb_nosync/seq",
+        "memory/group100",
+        "redb/group100",
+        "redb_nosync/group100",
+    ] {
+        if let Some(r) = rate(id) {
+            println!(
+                "| {id} | {:.3} s | {r:.0} | {:.3} |",
+                n as f64 / r,
+                r / base
+            );
+        }
+    }
 }
