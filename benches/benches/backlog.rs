@@ -163,7 +163,9 @@ fn count_messages(tally: &mut Tally, outcome: &Outcome) {
         .count();
 }
 
-/// One job at a time, one commit per message.
+/// One job at a time, one commit per message. Never inlined: a call boundary for
+/// `valgrind --tool=callgrind --toggle-collect='backlog::run_sequential*'`.
+#[inline(never)]
 fn run_sequential(store: &impl Backend, m: &mut Messenger, b: &Backlog, tally: &mut Tally) {
     for bytes in &b.stanzas {
         let node = decode_frame(bytes).expect("decode");
@@ -253,7 +255,8 @@ impl Pending {
     }
 }
 
-/// Groups of `k` messages, one commit per group.
+/// Groups of `k` messages, one commit per group (never inlined, as above).
+#[inline(never)]
 fn run_grouped(store: &impl Backend, m: &mut Messenger, b: &Backlog, k: usize, tally: &mut Tally) {
     let mut pending = Pending::default();
     for bytes in &b.stanzas {
