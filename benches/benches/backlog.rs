@@ -23,7 +23,12 @@
 //! - `group<K>`: K messages' outcome batches concatenated into one `apply_batch` per
 //!   group, the group's receipts marshalled after its commit. A group also ends early
 //!   when a message needs a record the group has written but not committed (its load
-//!   would read stale state); the round-robin queue makes that rare for K ≤ 100.
+//!   would read stale state); with the round-robin queue that never happens for K ≤ 100.
+//!
+//! Before timing, a self-check runs the backlog once sequentially and once in one
+//! unbounded group (K = N) on two `MemoryStore`s: the group must end early at every
+//! repeated sender (N/100 commits) and leave every sender's session byte-identical to the
+//! sequential run's (the job seeds are the same in both).
 //!
 //! `redb_nosync/<mode>` (`Durability::None`: no fsync) is a diagnostic, not a durable
 //! store: it shows what the redb rows cost without the disk's flush.
@@ -40,6 +45,7 @@ use bytes::Bytes;
 use criterion::{Criterion, SamplingMode, Throughput};
 use futures_lite::future::block_on;
 use wa_core::binary::{Jid, decode_frame, marshal};
+use wa_core::message::SignalAddress;
 use wa_core::messaging::{Job, MessagingEvent, Messenger, Need, Outcome, OwnDevice, Step};
 use wa_core::store::{Backend, Device, MemoryStore, SignalStore, WriteBatch, WriteOp, apply_batch};
 use wa_core::testing::network::{Network, Party};
@@ -303,6 +309,36 @@ fn timed(store: &impl Backend, b: &Backlog, k: Option<usize>) -> (Duration, Tall
     (elapsed, tally)
 }
 
+/// The grouped runner against the sequential one (see the module docs).
+fn self_check(b: &Backlog, n: usize) {
+    let seq = MemoryStore::new();
+    fill(&seq, b);
+    let (_, t_seq) = timed(&seq, b, None);
+    check(&t_seq, n);
+    let grouped = MemoryStore::new();
+    fill(&grouped, b);
+    let (_, t_grouped) = timed(&grouped, b, Some(n));
+    check(&t_grouped, n);
+    assert_eq!(
+        t_grouped.commits,
+        n / SENDERS,
+        "groups end at a repeated sender"
+    );
+    assert_eq!(t_seq.receipts, t_grouped.receipts, "same receipts");
+    let mut senders = HashSet::new();
+    for bytes in &b.stanzas {
+        let node = decode_frame(bytes).expect("decode");
+        senders.insert(node.attr_jid("from").expect("from"));
+    }
+    assert_eq!(senders.len(), SENDERS);
+    for jid in &senders {
+        let address = SignalAddress::of(jid).to_string();
+        let a = block_on(seq.get_session(&address)).expect("memory store");
+        let g = block_on(grouped.get_session(&address)).expect("memory store");
+        assert!(a.is_some() && a == g, "session of {address}");
+    }
+}
+
 fn bench_dir() -> PathBuf {
     std::env::var_os("WA_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
@@ -379,6 +415,7 @@ fn main() {
         backlog.prekeys.len(),
         t.elapsed().as_secs_f64()
     );
+    self_check(&backlog, n);
     let template = RedbTemplate::new(&backlog);
 
     let mut g = c.benchmark_group(format!("backlog_{n}"));
