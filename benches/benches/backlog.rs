@@ -403,7 +403,7 @@ fn main() {
         .iter()
         .filter(|s| {
             decode_frame(s).is_ok_and(|node| {
-                node.child("enc").and_then(|e| e.get_attr_str("type")) == Some("pkmsg")
+                node.child("enc").and_then(|e| e.attr_str("type")) == Some("pkmsg")
             })
         })
         .count();
