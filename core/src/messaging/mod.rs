@@ -499,7 +499,10 @@ impl Messenger {
     }
 
     /// Updates the messenger from a finished job's outcome (failure counts for
-    /// retry receipts, the prekey counter). Call it after every job.
+    /// retry receipts, sends awaiting their ack, the prekey counter). Call it
+    /// after every job, in the order the jobs finished; it touches only memory,
+    /// so a driver that commits several outcomes in one batch may call it
+    /// before that commit.
     pub fn observe(&mut self, outcome: &Outcome) {
         receive::note(self, outcome);
         if let Some(sent) = &outcome.sent {

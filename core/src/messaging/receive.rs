@@ -125,7 +125,7 @@ impl std::fmt::Debug for ReceiveJob {
 }
 
 impl ReceiveJob {
-    pub(super) fn new(messenger: &mut Messenger, stanza: &Node, _now: i64, seed: [u8; 32]) -> Self {
+    pub(super) fn new(messenger: &mut Messenger, stanza: &Node, now: i64, seed: [u8; 32]) -> Self {
         let parsed = IncomingMessage::parse(stanza).map_err(|_| ());
         // The count this attempt will carry if it fails; keys from the second.
         let previous = match &parsed {
@@ -143,7 +143,7 @@ impl ReceiveJob {
             started: false,
             mapping: None,
             mapping_loaded: false,
-            now: _now,
+            now,
             inbox: messenger.inbox,
         }
     }
