@@ -668,3 +668,25 @@ fn crashes_anywhere_in_a_receive_lose_nothing_thanks_to_the_inbox() {
     // Nothing is left in the inbox: every message was acknowledged.
     assert!(bob.restart([0; 32]).is_empty());
 }
+
+#[test]
+fn a_message_is_reported_sent_once_however_often_it_is_resent() {
+    let mut net = Network::new();
+    let mut alice = Party::join(&mut net, "15550001", 0, 141);
+    let mut bob = Party::join(&mut net, "15550002", 0, 142);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "before");
+    bob.receive_all(&mut net);
+    bob.send_text(&mut net, &Jid::pn("15550001"), "reply");
+    alice.receive_all(&mut net);
+    let address = wa_core::message::SignalAddress::of(&alice.jid).to_string();
+    smol::block_on(bob.store.delete_session(&address)).expect("delete");
+    // Two retries follow: three acks of the same id reach Alice.
+    let id = alice.send_text(&mut net, &Jid::pn("15550002"), "after");
+    let events = settle(&mut net, &mut [&mut alice, &mut bob]);
+    let sent = events[0]
+        .iter()
+        .filter(|e| **e == MessagingEvent::Sent { id: id.clone() })
+        .count();
+    assert_eq!(sent, 1, "{:?}", events[0]);
+    assert_eq!(texts(&events[1]), ["after"]);
+}

@@ -382,6 +382,8 @@ pub struct Messenger {
     pending: HashMap<String, SentRecord>,
     /// Whether received messages are kept in the store's inbox.
     inbox: bool,
+    /// Ids whose `Sent` was reported, newest last (bounded).
+    acked: std::collections::VecDeque<String>,
     next_id: u64,
 }
 
@@ -403,6 +405,7 @@ impl Messenger {
             retries: HashMap::new(),
             pending: HashMap::new(),
             inbox: true,
+            acked: std::collections::VecDeque::new(),
             next_id: 0,
         }
     }
@@ -424,7 +427,15 @@ impl Messenger {
             self.pending.remove(&ack.id);
             return (events, None);
         }
-        events.push(MessagingEvent::Sent { id: ack.id.clone() });
+        // One `Sent` per message: acks of its resends (retries, the devices a
+        // stale list missed) are not reported again.
+        if !self.acked.contains(&ack.id) {
+            if self.acked.len() >= MAX_PENDING_ACKS {
+                self.acked.pop_front();
+            }
+            self.acked.push_back(ack.id.clone());
+            events.push(MessagingEvent::Sent { id: ack.id.clone() });
+        }
         let Some(sent) = self.pending.remove(&ack.id) else {
             return (events, None);
         };
