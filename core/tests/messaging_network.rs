@@ -690,3 +690,41 @@ fn a_message_is_reported_sent_once_however_often_it_is_resent() {
     assert_eq!(sent, 1, "{:?}", events[0]);
     assert_eq!(texts(&events[1]), ["after"]);
 }
+
+#[test]
+fn a_backlog_committed_in_groups_reads_through_the_pending_writes() {
+    let mut net = Network::new();
+    let mut senders: Vec<Party> = (0..3u64)
+        .map(|i| Party::join(&mut net, &format!("1555000{i}"), 0, 150 + i))
+        .collect();
+    let mut bob = Party::join(&mut net, "15559999", 0, 160);
+    let bob_user = Jid::pn("15559999");
+    let mut ids = Vec::new();
+    for round in 0..40 {
+        for (i, s) in senders.iter_mut().enumerate() {
+            ids.push(s.send_text(&mut net, &bob_user, &format!("{i}:{round}")));
+        }
+    }
+    // One message delivered twice within the same group: the second sees the
+    // first's uncommitted session and is a duplicate.
+    let queue = net.take_queue(&bob.jid);
+    for (k, stanza) in queue.iter().enumerate() {
+        net.deliver(&bob.jid, stanza.clone());
+        if k == 5 {
+            net.deliver(&bob.jid, queue[2].clone());
+        }
+    }
+    let got = bob.receive_all_grouped(&mut net, 25);
+    let received: Vec<String> = messages(&got).iter().map(|m| m.id.clone()).collect();
+    assert_eq!(received, ids, "every message once, in order");
+    assert_eq!(
+        net.answers.get("receipt"),
+        Some(&121),
+        "the duplicate is answered too"
+    );
+    // The committed state is the sequential one: the conversation goes on.
+    senders[1].send_text(&mut net, &bob_user, "after the groups");
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["after the groups"]);
+    bob.send_text(&mut net, &Jid::pn("15550001"), "reply");
+    assert_eq!(texts(&senders[1].receive_all(&mut net)), ["reply"]);
+}

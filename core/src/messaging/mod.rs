@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+mod pending;
 mod prekeys;
 mod receive;
 mod retry;
@@ -57,6 +58,7 @@ use crate::message::Message;
 use crate::signal::{IdentityKeyPair, PrivateKey, PublicKey, SignedPreKeyRecord};
 use crate::store::{Backend, Device, DeviceListRecord, StoreResult, WriteBatch};
 
+pub use pending::Pending;
 pub use prekeys::{MIN_SERVER_PREKEYS, PREKEY_BATCH};
 pub use receive::ReceivedMessage;
 pub use retry::MAX_RETRIES;

@@ -160,6 +160,14 @@ impl Network {
         }
     }
 
+    /// Queues `node` for `jid` as if the server sent it (tests of duplicates
+    /// and hand-made stanzas).
+    pub fn deliver(&mut self, jid: &Jid, node: Node) {
+        if let Some(slot) = self.devices.get_mut(jid) {
+            slot.queue.push_back(node);
+        }
+    }
+
     /// How many `<message>`s `jid` took and has not answered.
     pub fn unanswered(&self, jid: &Jid) -> usize {
         self.devices.get(jid).map_or(0, |s| s.unanswered.len())
@@ -511,6 +519,58 @@ impl Party {
             }
             for stanza in queue {
                 events.extend(self.handle(net, &stanza));
+            }
+        }
+    }
+
+    /// Handles everything queued, `group` messages per durable commit: each
+    /// job reads through the group's uncommitted writes ([`Pending`]), the
+    /// group's batches are committed together, and only then do the group's
+    /// stanzas leave. Other stanzas are handled one by one.
+    ///
+    /// [`Pending`]: crate::messaging::Pending
+    pub fn receive_all_grouped(&mut self, net: &mut Network, group: usize) -> Vec<MessagingEvent> {
+        let mut events = Vec::new();
+        loop {
+            let queue = net.take_queue(&self.jid);
+            if queue.is_empty() {
+                return events;
+            }
+            for chunk in queue.chunks(group.max(1)) {
+                let mut pending = crate::messaging::Pending::new();
+                let mut stanzas = Vec::new();
+                let mut group_events = Vec::new();
+                for stanza in chunk {
+                    if stanza.tag != "message" {
+                        events.extend(self.handle(net, stanza));
+                        continue;
+                    }
+                    let mut job = self.messenger.receive(stanza, net.now() as i64);
+                    loop {
+                        match job.step() {
+                            Step::Load(need) => job.provide(
+                                block_on(pending.load(&need, &self.store)).expect("memory store"),
+                            ),
+                            Step::Query(_) => job.answer(Err("no queries in a receive".into())),
+                            Step::Commit(batch) => {
+                                pending.add(&batch);
+                                job.committed();
+                            }
+                            Step::Done(outcome) => {
+                                pending.add(&outcome.batch);
+                                self.messenger.observe(&outcome);
+                                stanzas.extend(outcome.stanzas);
+                                group_events.extend(outcome.events);
+                                break;
+                            }
+                        }
+                    }
+                }
+                block_on(apply_batch(&self.store, &pending.take())).expect("memory store");
+                for stanza in &stanzas {
+                    net.stanza(&self.jid, stanza);
+                }
+                events.extend(group_events);
             }
         }
     }
