@@ -13,6 +13,17 @@ use rand_core::CryptoRng;
 /// signed-prekey signature input).
 pub const DJB_KEY_TYPE: u8 = 0x05;
 
+/// X25519 of `private` (clamped) and `their_public`; `None` for the all-zero
+/// result of a low-order peer key. The check folds every byte, so its timing
+/// does not depend on the value.
+pub(crate) fn x25519(private: &[u8; 32], their_public: &[u8; 32]) -> Option<[u8; 32]> {
+    let shared = MontgomeryPoint(*their_public)
+        .mul_clamped(*private)
+        .to_bytes();
+    let any = shared.iter().fold(0u8, |acc, b| acc | b);
+    (std::hint::black_box(any) != 0).then_some(shared)
+}
+
 /// An X25519 key pair: a Noise static or ephemeral key, a Signal identity or
 /// signed prekey.
 ///

@@ -126,7 +126,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("rng_seed", &"<redacted>")
             .field("wall_clock", &self.wall_clock)
-            .field("trusted_root", &crate::noise::HexBytes(&self.trusted_root))
+            .field("trusted_root", &crate::keys::Hex(&self.trusted_root))
             .field("handshake_timeout", &self.handshake_timeout)
             .field("keepalive_interval_min", &self.keepalive_interval_min)
             .field("keepalive_interval_max", &self.keepalive_interval_max)

@@ -103,7 +103,7 @@ pub fn upload_prekeys(
         .with_attr("to", Jid::server_jid(Server::Pn))
         .with_children([
             Node::new("registration").with_bytes(registration_id.to_be_bytes().to_vec()),
-            Node::new("type").with_bytes(vec![crate::signal::DJB_TYPE]),
+            Node::new("type").with_bytes(vec![crate::keys::DJB_KEY_TYPE]),
             Node::new("identity").with_bytes(identity.raw().to_vec()),
             list,
             key_node(
@@ -206,7 +206,7 @@ pub fn parse_bundles(iq: &Node) -> Result<Vec<BundleResult>, StanzaError> {
 pub fn bundle_node(device: &Jid, bundle: &PreKeyBundle) -> Node {
     let mut children = vec![
         Node::new("registration").with_bytes(bundle.registration_id.to_be_bytes().to_vec()),
-        Node::new("type").with_bytes(vec![crate::signal::DJB_TYPE]),
+        Node::new("type").with_bytes(vec![crate::keys::DJB_KEY_TYPE]),
         Node::new("identity").with_bytes(bundle.identity_key.raw().to_vec()),
     ];
     if let Some((id, key)) = &bundle.pre_key {

@@ -233,7 +233,7 @@ pub struct RetryKeys {
 impl RetryKeys {
     fn to_node(&self) -> Node {
         Node::new("keys").with_children([
-            Node::new("type").with_bytes(vec![crate::signal::DJB_TYPE]),
+            Node::new("type").with_bytes(vec![crate::keys::DJB_KEY_TYPE]),
             Node::new("identity").with_bytes(self.identity.to_vec()),
             key_node("key", self.pre_key.0, &self.pre_key.1, None),
             key_node(

@@ -325,13 +325,13 @@ pub type IqAnswer = Result<Node, String>;
 #[derive(Debug)]
 pub enum Job {
     /// An incoming message.
-    Receive(receive::ReceiveJob),
+    Receive(Box<receive::ReceiveJob>),
     /// A send.
-    Send(send::SendJob),
+    Send(Box<send::SendJob>),
     /// A prekey check and refill.
-    PreKeys(prekeys::PreKeyJob),
+    PreKeys(Box<prekeys::PreKeyJob>),
     /// A retry receipt to answer.
-    Retry(retry::RetryJob),
+    Retry(Box<retry::RetryJob>),
 }
 
 impl Job {
@@ -448,7 +448,7 @@ impl Messenger {
         let seed = self.fork_seed();
         let job = send::SendJob::new(self.own.clone(), sent.to, sent.id, sent.message, now, seed)
             .refreshed(sent.devices);
-        (events, Some(Job::Send(job)))
+        (events, Some(Job::Send(Box::new(job))))
     }
 
     /// Whether received messages go into the store's inbox (the default), so
@@ -469,7 +469,7 @@ impl Messenger {
     /// seconds).
     pub fn receive(&mut self, stanza: &Node, now: i64) -> Job {
         let seed = self.fork_seed();
-        Job::Receive(receive::ReceiveJob::new(self, stanza, now, seed))
+        Job::Receive(Box::new(receive::ReceiveJob::new(self, stanza, now, seed)))
     }
 
     /// A job that sends `message` to `to` (a user JID), at `now` (unix
@@ -485,14 +485,19 @@ impl Messenger {
             now,
             seed,
         );
-        (id, Job::Send(job))
+        (id, Job::Send(Box::new(job)))
     }
 
     /// A job for a `<receipt type="retry">` about a message we sent, at `now`
     /// (unix seconds). Answered at most [`MAX_RETRIES`] times per message.
     pub fn retry(&mut self, receipt: &Node, now: i64) -> Job {
         let seed = self.fork_seed();
-        Job::Retry(retry::RetryJob::new(self.own.clone(), receipt, now, seed))
+        Job::Retry(Box::new(retry::RetryJob::new(
+            self.own.clone(),
+            receipt,
+            now,
+            seed,
+        )))
     }
 
     /// A job that checks the server's prekey count and uploads a new batch when
@@ -500,7 +505,12 @@ impl Messenger {
     /// on the server's low-count notification).
     pub fn refill_prekeys(&mut self, force: bool, device: &Device) -> Job {
         let seed = self.fork_seed();
-        Job::PreKeys(prekeys::PreKeyJob::new(self, device.clone(), force, seed))
+        Job::PreKeys(Box::new(prekeys::PreKeyJob::new(
+            self,
+            device.clone(),
+            force,
+            seed,
+        )))
     }
 
     /// A fresh message id: `3EB0` and 16 hex digits (deterministic from the

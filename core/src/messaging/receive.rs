@@ -97,6 +97,19 @@ impl ReceivedMessage {
     }
 }
 
+/// Where a [`ReceiveJob`] is.
+enum Phase {
+    Start,
+    /// The sender's LID mapping was asked for.
+    MappingAsked,
+    /// The mapping is known; the records are next.
+    Mapped,
+    /// The records were asked for.
+    RecordsAsked,
+    Loaded(Box<Records>),
+    Finished,
+}
+
 /// See the module docs.
 pub struct ReceiveJob {
     own: OwnDevice,
@@ -106,11 +119,9 @@ pub struct ReceiveJob {
     /// A prekey id reserved for the retry receipt's keys.
     retry_pre_key_id: Option<u32>,
     rng: ChaCha20Rng,
-    loaded: Option<Records>,
-    started: bool,
-    /// The sender's LID user, once known (phase one of loading).
+    phase: Phase,
+    /// The stored LID mapping of a phone-number sender (loaded first).
     mapping: Option<Records>,
-    mapping_loaded: bool,
     now: i64,
     /// Whether decrypted messages go into the store's inbox.
     inbox: bool,
@@ -139,10 +150,8 @@ impl ReceiveJob {
             failure_count: previous + 1,
             retry_pre_key_id,
             rng: ChaCha20Rng::from_seed(seed),
-            loaded: None,
-            started: false,
+            phase: Phase::Start,
             mapping: None,
-            mapping_loaded: false,
             now,
             inbox: messenger.inbox,
         }
@@ -203,49 +212,54 @@ impl ReceiveJob {
     }
 
     pub(super) fn step(&mut self) -> Step {
-        let msg = match &self.parsed {
-            Ok(m) => m.clone(),
-            Err(()) => return Step::Done(Outcome::default()),
+        let Ok(msg) = &self.parsed else {
+            return Step::Done(Outcome::default());
+        };
+        let ack = || {
+            Step::Done(Outcome {
+                stanzas: vec![msg.ack()],
+                ..Outcome::default()
+            })
         };
         if msg.encs.is_empty() {
-            return Step::Done(Outcome {
-                stanzas: vec![msg.ack()],
-                ..Outcome::default()
-            });
+            return ack();
         }
-        match self.loaded.take() {
-            None if !self.started => {
-                self.started = true;
-                // A phone-number sender without its LID in the stanza: look
-                // the mapping up first.
-                if msg.sender().is_pn() && msg.sender_alt.is_none() && !self.mapping_loaded {
-                    self.mapping = Some(Records::default());
-                    return Step::Load(Need {
-                        lid_of: vec![msg.sender().user().to_owned()],
-                        ..Need::default()
-                    });
-                }
-                Step::Load(self.need(&msg))
+        match std::mem::replace(&mut self.phase, Phase::Finished) {
+            // A phone-number sender without its LID in the stanza: look the
+            // mapping up first.
+            Phase::Start if msg.sender().is_pn() && msg.sender_alt.is_none() => {
+                self.phase = Phase::MappingAsked;
+                Step::Load(Need {
+                    lid_of: vec![msg.sender().user().to_owned()],
+                    ..Need::default()
+                })
             }
-            None => Step::Done(Outcome {
-                stanzas: vec![msg.ack()],
-                ..Outcome::default()
-            }),
-            Some(records) => Step::Done(self.run(&msg, &records)),
+            Phase::Start | Phase::Mapped => {
+                let need = self.need(msg);
+                self.phase = Phase::RecordsAsked;
+                Step::Load(need)
+            }
+            Phase::Loaded(records) => {
+                let Ok(msg) = std::mem::replace(&mut self.parsed, Err(())) else {
+                    return Step::Done(Outcome::default());
+                };
+                let outcome = self.run(&msg, &records);
+                self.parsed = Ok(msg);
+                Step::Done(outcome)
+            }
+            // Asked and not given anything, or finished: answer and stop.
+            Phase::MappingAsked | Phase::RecordsAsked | Phase::Finished => ack(),
         }
     }
 
     pub(super) fn provide(&mut self, records: Records) {
-        if let Some(mapping) = &mut self.mapping
-            && mapping.lid_of.is_empty()
-            && !records.lid_of.is_empty()
-        {
-            *mapping = records;
-            self.started = false;
-            self.mapping_loaded = true;
-            return;
-        }
-        self.loaded = Some(records);
+        self.phase = match self.phase {
+            Phase::MappingAsked => {
+                self.mapping = Some(records);
+                Phase::Mapped
+            }
+            _ => Phase::Loaded(Box::new(records)),
+        };
     }
 
     fn run(&mut self, msg: &IncomingMessage, records: &Records) -> Outcome {
@@ -290,7 +304,6 @@ impl ReceiveJob {
         }
         let mut events = Vec::new();
         let mut failure: Option<SignalError> = None;
-        let mut duplicate = false;
         let mut plaintexts = Vec::new();
 
         // Pairwise first: a sender key may travel inside.
@@ -326,7 +339,8 @@ impl ReceiveJob {
                     }
                     plaintexts.push(plaintext);
                 }
-                Err(SignalError::DuplicateMessage { .. }) => duplicate = true,
+                // A duplicate is answered like a success, not delivered again.
+                Err(SignalError::DuplicateMessage { .. }) => {}
                 Err(e) => {
                     failure.get_or_insert(e);
                 }
@@ -385,7 +399,8 @@ impl ReceiveJob {
                         failure.get_or_insert(SignalError::InvalidMessage("plaintext"));
                     }
                 },
-                Err(SignalError::DuplicateMessage { .. }) => duplicate = true,
+                // A duplicate is answered like a success, not delivered again.
+                Err(SignalError::DuplicateMessage { .. }) => {}
                 Err(e) => {
                     failure.get_or_insert(e);
                 }
@@ -415,7 +430,6 @@ impl ReceiveJob {
                 sent: None,
             };
         }
-        let _ = duplicate; // a duplicate is answered like a success, not re-delivered
         for (message, raw) in messages {
             let (message, chat) = unwrap_device_sent(message, from_me, msg.chat());
             if is_content(&message) {

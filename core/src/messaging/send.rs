@@ -168,9 +168,8 @@ impl SendJob {
             }
             State::Usync => {
                 // Answered (or failed): fall back to the primary device.
-                for (user, devices) in self.devices.values_mut() {
+                for (_, devices) in self.devices.values_mut() {
                     if devices.is_empty() {
-                        let _ = user;
                         devices.push(0);
                     }
                 }

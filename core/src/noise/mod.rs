@@ -38,10 +38,6 @@ mod symmetric;
 mod transport;
 pub mod xx;
 
-use std::fmt;
-
-use curve25519_dalek::montgomery::MontgomeryPoint;
-
 use crate::cert::CertError;
 
 pub use handshake::{
@@ -140,26 +136,6 @@ impl KeyPair {
     /// X25519 with `their_public`; an all-zero result (a low-order peer key) is
     /// refused.
     pub(crate) fn dh(&self, their_public: &[u8; 32]) -> Result<[u8; 32], NoiseError> {
-        let shared = MontgomeryPoint(*their_public)
-            .mul_clamped(self.private)
-            .to_bytes();
-        // Fold without early exit so the check's timing does not depend on the value.
-        let any = shared.iter().fold(0u8, |acc, b| acc | b);
-        if std::hint::black_box(any) == 0 {
-            return Err(NoiseError::LowOrderKey);
-        }
-        Ok(shared)
-    }
-}
-
-/// Lower-case hex for `Debug` output of public values.
-pub(crate) struct HexBytes<'a>(pub(crate) &'a [u8]);
-
-impl fmt::Debug for HexBytes<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        crate::keys::x25519(&self.private, their_public).ok_or(NoiseError::LowOrderKey)
     }
 }

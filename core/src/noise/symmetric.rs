@@ -178,7 +178,7 @@ impl SymmetricState {
 impl fmt::Debug for SymmetricState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SymmetricState")
-            .field("handshake_hash", &super::HexBytes(&self.h))
+            .field("handshake_hash", &crate::keys::Hex(&self.h))
             .field("chaining_key", &"<redacted>")
             .field("has_key", &self.cipher.is_some())
             .field("nonce", &self.n)

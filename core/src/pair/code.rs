@@ -170,11 +170,11 @@ impl fmt::Debug for KeyBundle {
         f.debug_struct("KeyBundle")
             .field(
                 "companion_identity",
-                &crate::noise::HexBytes(&self.companion_identity),
+                &crate::keys::Hex(&self.companion_identity),
             )
             .field(
                 "primary_identity",
-                &crate::noise::HexBytes(&self.primary_identity),
+                &crate::keys::Hex(&self.primary_identity),
             )
             .field("random", &"<redacted>")
             .finish()

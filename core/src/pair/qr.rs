@@ -195,11 +195,8 @@ impl fmt::Debug for QrData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QrData")
             .field("pairing_ref", &self.pairing_ref)
-            .field("noise_public", &crate::noise::HexBytes(&self.noise_public))
-            .field(
-                "identity_public",
-                &crate::noise::HexBytes(&self.identity_public),
-            )
+            .field("noise_public", &crate::keys::Hex(&self.noise_public))
+            .field("identity_public", &crate::keys::Hex(&self.identity_public))
             .field("adv_secret", &"<redacted>")
             .field("platform", &self.platform)
             .finish()

@@ -4,7 +4,6 @@
 use aes::Aes256;
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockModeDecrypt as _, BlockModeEncrypt as _, KeyIvInit as _};
-use curve25519_dalek::montgomery::MontgomeryPoint;
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::Sha256;
@@ -22,14 +21,7 @@ const CHAIN_KEY_SEED: u8 = 0x02;
 /// X25519 of our private key and their public key; the all-zero result of a
 /// low-order key is refused.
 pub(crate) fn agree(private: &[u8; 32], their_public: &[u8; 32]) -> Result<[u8; 32], SignalError> {
-    let shared = MontgomeryPoint(*their_public)
-        .mul_clamped(*private)
-        .to_bytes();
-    let any = shared.iter().fold(0u8, |acc, b| acc | b);
-    if std::hint::black_box(any) == 0 {
-        return Err(SignalError::LowOrderKey);
-    }
-    Ok(shared)
+    crate::keys::x25519(private, their_public).ok_or(SignalError::LowOrderKey)
 }
 
 /// HMAC-SHA256 keyed with 32 zero bytes: HKDF's extract step without a salt.

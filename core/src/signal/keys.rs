@@ -14,8 +14,7 @@ use super::crypto::{agree, array32};
 use super::proto;
 use crate::xeddsa;
 
-/// The type byte in front of a serialized Curve25519 public key.
-pub const DJB_TYPE: u8 = 0x05;
+use crate::keys::DJB_KEY_TYPE;
 
 /// A Curve25519 public key (the X25519 `u` coordinate).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,7 +29,9 @@ impl PublicKey {
     /// Parses the 33-byte form (`0x05` ‖ key), as in Signal messages and records.
     pub fn deserialize(bytes: &[u8]) -> Result<Self, SignalError> {
         match bytes {
-            [DJB_TYPE, rest @ ..] => array32(rest).map(PublicKey).ok_or(SignalError::InvalidKey),
+            [DJB_KEY_TYPE, rest @ ..] => {
+                array32(rest).map(PublicKey).ok_or(SignalError::InvalidKey)
+            }
             _ => Err(SignalError::InvalidKey),
         }
     }
@@ -38,7 +39,7 @@ impl PublicKey {
     /// The 33-byte form (`0x05` ‖ key).
     pub fn serialize(&self) -> [u8; 33] {
         let mut out = [0u8; 33];
-        out[0] = DJB_TYPE;
+        out[0] = DJB_KEY_TYPE;
         out[1..].copy_from_slice(&self.0);
         out
     }

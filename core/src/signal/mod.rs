@@ -78,8 +78,7 @@ pub use group::{
     process_sender_key_distribution,
 };
 pub use keys::{
-    DJB_TYPE, IdentityKeyPair, PreKeyBundle, PreKeyRecord, PrivateKey, PublicKey,
-    SignedPreKeyRecord,
+    IdentityKeyPair, PreKeyBundle, PreKeyRecord, PrivateKey, PublicKey, SignedPreKeyRecord,
 };
 pub use session::{
     CiphertextMessage, IdentityChange, IdentityPolicy, PreKeyDecryption, SessionRecord, decrypt,

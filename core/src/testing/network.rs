@@ -59,7 +59,6 @@ pub struct Network {
     pub answers: BTreeMap<String, usize>,
     /// One-time prekeys handed out, in order (ids never repeat per device).
     pub handed_out: Vec<(Jid, u32)>,
-    next_id: u64,
     /// LID user of each phone-number user that has one.
     lids: BTreeMap<String, String>,
     /// How messages name their sender (see [`Addressing`]).
@@ -328,7 +327,6 @@ impl Network {
         let id = id.to_owned();
         self.time += 1;
         let identity = node.child("device-identity").cloned();
-        let mut delivered = Vec::new();
         if let Some(participants) = node.child("participants") {
             for target in participants.children_by_tag("to") {
                 let (Ok(device), Some(enc)) = (target.attr_jid("jid"), target.child("enc")) else {
@@ -362,13 +360,10 @@ impl Network {
                     children.push(identity.clone());
                 }
                 slot.queue.push_back(msg.with_children(children));
-                delivered.push(device);
             }
         }
-        self.next_id += 1;
         // The phash covers the devices the server knows now (the recipient's
         // and the sender's other devices), so a stale list shows.
-        let _ = delivered;
         let mut current = self.devices_of(to.user());
         current.extend(
             self.devices_of(from.user())
