@@ -432,7 +432,7 @@ impl ReceiveJob {
         }
         for (message, raw) in messages {
             let (message, chat) = unwrap_device_sent(message, from_me, msg.chat());
-            if is_content(&message) {
+            if is_content(&raw) {
                 let received = ReceivedMessage {
                     id: msg.id.clone(),
                     chat,
@@ -567,11 +567,46 @@ fn unwrap_device_sent(message: Message, from_me: bool, chat: Jid) -> (Message, J
     (message, chat)
 }
 
-/// Whether a message carries something for the application (not only a sender
-/// key or context).
-fn is_content(message: &Message) -> bool {
-    let mut bare = message.clone();
-    bare.sender_key_distribution_message = None;
-    bare.message_context_info = None;
-    bare != Message::default()
+/// Whether a plaintext carries something for the application: any top-level
+/// field but the sender key (2) and the message context (35), whether this
+/// crate decodes it or not (an image, a poll, … reach the application through
+/// [`ReceivedMessage::raw`]).
+fn is_content(raw: &[u8]) -> bool {
+    use prost::encoding::{DecodeContext, decode_key, skip_field};
+    let mut buf = raw;
+    while !buf.is_empty() {
+        let Ok((tag, wire_type)) = decode_key(&mut buf) else {
+            return true;
+        };
+        if tag != 2 && tag != 35 {
+            return true;
+        }
+        if skip_field(wire_type, tag, &mut buf, DecodeContext::default()).is_err() {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::proto::{MessageContextInfo, SenderKeyDistribution};
+
+    #[test]
+    fn content_is_any_field_but_the_sender_key_and_the_context() {
+        let bare = Message {
+            sender_key_distribution_message: Some(SenderKeyDistribution::default()),
+            message_context_info: Some(MessageContextInfo::default()),
+            ..Message::default()
+        };
+        assert!(!is_content(&bare.encode_to_vec()));
+        assert!(!is_content(&[]));
+        assert!(is_content(&Message::text("hi").encode_to_vec()));
+        // An image message (field 3), which this crate does not decode, beside
+        // a sender key: still content.
+        let mut image = bare.encode_to_vec();
+        image.extend_from_slice(&[0x1A, 0x02, 0x08, 0x01]);
+        assert!(is_content(&image));
+    }
 }
