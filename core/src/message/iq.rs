@@ -222,3 +222,21 @@ pub fn bundle_node(device: &Jid, bundle: &PreKeyBundle) -> Node {
         .with_attr("jid", device)
         .with_children(children)
 }
+
+/// `<iq xmlns="passive" type="set"><active/></iq>`: tells the server this
+/// device is ready for messages (sent once per login, after the prekey check).
+pub fn set_active() -> Node {
+    Node::new("iq")
+        .with_attr("xmlns", "passive")
+        .with_attr("type", "set")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([Node::new("active")])
+}
+
+/// Whether a `<notification>` is the server's "your one-time prekeys run
+/// low" (`type="encrypt"` with a `<count>`).
+pub fn is_prekey_low_notification(node: &Node) -> bool {
+    node.tag == "notification"
+        && node.attr_str("type") == Some("encrypt")
+        && node.child("count").is_some()
+}

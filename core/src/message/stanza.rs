@@ -433,3 +433,80 @@ pub fn phash<'a>(devices: impl IntoIterator<Item = &'a Jid>) -> String {
         base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
     )
 }
+
+/// Most message ids one receipt may name that are read (a `<list>` of more
+/// is cut there).
+const MAX_RECEIPT_IDS: usize = 1024;
+
+/// An incoming `<receipt>` (not a retry): a contact's device got, read or
+/// played messages we sent, or another of our devices did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Who sends it (the contact's device, or the group).
+    pub from: Jid,
+    /// The device in a group.
+    pub participant: Option<Jid>,
+    /// For receipts of our own devices: the chat.
+    pub recipient: Option<Jid>,
+    /// The messages it is about: the `id` attribute, then the `<list>` items.
+    pub ids: Vec<String>,
+    /// The `type` attribute (`None` for a plain delivery receipt; `read`,
+    /// `played`, `sender`, `inactive`, …).
+    pub kind: Option<String>,
+    /// Server time, unix seconds.
+    pub timestamp: Option<u64>,
+}
+
+impl Receipt {
+    /// Parses a `<receipt>`; retry receipts are [`RetryReceipt`]s and refused
+    /// here.
+    pub fn parse(node: &Node) -> Result<Self, StanzaError> {
+        if node.tag != "receipt" {
+            return Err(StanzaError::Invalid("not a receipt"));
+        }
+        let kind = node.attr_str("type").map(str::to_owned);
+        if kind.as_deref() == Some("retry") {
+            return Err(StanzaError::Invalid("a retry receipt"));
+        }
+        let mut ids = vec![node.require_attr_str("id")?.to_owned()];
+        if let Some(list) = node.child("list") {
+            ids.extend(
+                list.children_by_tag("item")
+                    .filter_map(|i| i.attr_str("id"))
+                    .take(MAX_RECEIPT_IDS)
+                    .map(str::to_owned),
+            );
+        }
+        Ok(Receipt {
+            from: node.attr_jid("from")?,
+            participant: node.attr_jid_opt("participant")?,
+            recipient: node.attr_jid_opt("recipient")?,
+            ids,
+            kind,
+            timestamp: node.attr_str("t").and_then(|t| t.parse().ok()),
+        })
+    }
+}
+
+/// The `<ack>` that answers a `<receipt>` or a `<notification>` from the
+/// server: `class` is the stanza's tag, and `id`, `from` (as `to`),
+/// `participant` and `type` are echoed. `None` for other stanzas or when the
+/// stanza has no `id` or `from`.
+pub fn ack_for(node: &Node) -> Option<Node> {
+    let class = match node.tag.as_str() {
+        "receipt" => "receipt",
+        "notification" => "notification",
+        _ => return None,
+    };
+    let mut ack = Node::new("ack")
+        .with_attr("id", node.attr("id")?.clone())
+        .with_attr("class", class)
+        .with_attr("to", node.attr("from")?.clone());
+    if let Some(p) = node.attr("participant") {
+        ack = ack.with_attr("participant", p.clone());
+    }
+    if let Some(t) = node.attr("type") {
+        ack = ack.with_attr("type", t.clone());
+    }
+    Some(ack)
+}

@@ -13,7 +13,7 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng as _;
-use wa_core::connection::{Config, Connection};
+use wa_core::connection::{Config, Connection, Event as CoreEvent};
 use wa_core::net::{HttpClient, Transport, TransportEvent, TransportFactory};
 use wa_core::runtime::Runtime;
 use wa_core::store::{Backend, Device};
@@ -23,6 +23,7 @@ use super::backoff::ReconnectPolicy;
 use super::command::Command;
 use super::error::RequestError;
 use super::event::{Event, StopReason};
+use super::messaging::{Work, is_messaging};
 use super::session::{After, Session};
 use crate::clock::Clock;
 use crate::version::{VersionOutcome, WebVersionPolicy, unix_ms};
@@ -66,6 +67,14 @@ pub(crate) struct Driver {
     /// Dropped when the driver ends, which wakes `disconnect()`.
     pub(crate) done: Option<Sender<()>>,
     pub(crate) max_pending_iqs: usize,
+    /// The messaging worker's queue (see [`super::messaging`]).
+    pub(crate) work: Sender<Work>,
+    /// Dropped when the driver ends; tells the worker to stop waiting.
+    pub(crate) halt: Option<Sender<()>>,
+    /// Closed when the worker has ended.
+    pub(crate) worker_done: Receiver<()>,
+    /// Held while the device record is saved (see the worker's).
+    pub(crate) store_lock: Arc<smol::lock::Mutex<()>>,
 }
 
 /// One thing the connection loop woke up for.
@@ -88,6 +97,16 @@ impl Driver {
     pub(crate) async fn run(mut self) {
         let reason = self.main().await;
         tracing::info!("client stopped: {reason}");
+        // The worker ends first: it holds the store too, and its last commit
+        // must be done before the store is released. Requests it still has
+        // fail (the commands channel is closed), queued work is refused.
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            command.fail(RequestError::Stopped);
+        }
+        self.work.close();
+        drop(self.halt.take());
+        let _ = self.worker_done.recv().await;
         // Release the store first: a caller that reopens the store file right
         // after `disconnect()` returns must find it closed. The last handle of
         // a store may block while it flushes, so drop it on the blocking pool.
@@ -99,10 +118,6 @@ impl Driver {
         // The last event goes out before `disconnect()` returns; it never
         // blocks a requested stop (see `emit`).
         self.emit(Event::Stopped(reason)).await;
-        self.commands.close();
-        while let Ok(command) = self.commands.try_recv() {
-            command.fail(RequestError::Stopped);
-        }
         drop(self.done.take());
         self.events.close();
     }
@@ -331,7 +346,25 @@ impl Driver {
     ) -> Option<After> {
         loop {
             while let Some(event) = conn.poll_event() {
-                self.on_connection_event(event, session, attempt).await;
+                match event {
+                    CoreEvent::Stanza(node) if is_messaging(&node) => {
+                        self.forward(conn, session, Work::Stanza(node)).await;
+                    }
+                    CoreEvent::LoggedIn { .. } => {
+                        let registered = self.device.pn.is_some();
+                        self.on_connection_event(event, session, attempt).await;
+                        if registered {
+                            let mut seed = [0u8; 32];
+                            self.rng.fill_bytes(&mut seed);
+                            self.forward(conn, session, Work::LoggedIn { seed }).await;
+                        }
+                    }
+                    CoreEvent::Disconnected { .. } => {
+                        self.forward(conn, session, Work::Disconnected).await;
+                        self.on_connection_event(event, session, attempt).await;
+                    }
+                    event => self.on_connection_event(event, session, attempt).await,
+                }
                 if session.abort {
                     return session.after.take();
                 }
@@ -366,6 +399,52 @@ impl Driver {
             }
         }
         session.after.take()
+    }
+
+    /// Hands `work` to the messaging worker. While its queue is full the
+    /// driver waits, still running commands (the worker's stanzas and IQs
+    /// among them) so the two never wait on each other; the transport is not
+    /// read meanwhile (backpressure). Dropped when the client stops: an
+    /// unanswered message is delivered again by the server.
+    async fn forward(&mut self, conn: &mut Connection, session: &mut Session, mut work: Work) {
+        enum Wake {
+            Sent,
+            Command(Command),
+            Stop,
+        }
+        loop {
+            match self.work.try_send(work) {
+                Ok(()) | Err(async_channel::TrySendError::Closed(_)) => return,
+                Err(async_channel::TrySendError::Full(back)) => work = back,
+            }
+            let wake = {
+                let copy = work.clone();
+                let send = async {
+                    match self.work.send(copy).await {
+                        Ok(()) => Wake::Sent,
+                        Err(_) => Wake::Stop,
+                    }
+                };
+                let command = async {
+                    match self.commands.recv().await {
+                        Ok(command) => Wake::Command(command),
+                        Err(_) => Wake::Stop,
+                    }
+                };
+                let stop = async {
+                    let _ = self.stop.recv().await;
+                    Wake::Stop
+                };
+                or(send, or(command, stop)).await
+            };
+            match wake {
+                Wake::Sent | Wake::Stop => return,
+                Wake::Command(command) => {
+                    let now = self.now();
+                    self.on_command(conn, now, command, session);
+                }
+            }
+        }
     }
 
     // -------------------------------------------------------------- helpers

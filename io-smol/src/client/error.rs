@@ -51,6 +51,15 @@ pub enum RequestError {
     /// is not a pairing one).
     #[error("{0}")]
     PairCode(#[from] PairCodeRequestError),
+    /// A message could not be sent (the server refused it, no device of the
+    /// recipient could be reached, the store failed).
+    #[error("message not sent: {0}")]
+    SendFailed(String),
+    /// The connection ended before the server acknowledged the message. It
+    /// is stored and may have been delivered; the recipient's retry receipt,
+    /// if any, is answered after the reconnect.
+    #[error("the connection ended before the server acknowledged the message")]
+    Unacknowledged,
     /// A logout was confirmed but wiping the stored credentials failed.
     #[error("store failed: {}", error_chain(&**.0))]
     Store(Arc<StoreError>),

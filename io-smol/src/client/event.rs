@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use wa_core::binary::{Jid, Node};
 use wa_core::connection::DisconnectReason;
+use wa_core::message::stanza::Receipt;
+use wa_core::messaging::ReceivedMessage;
 use wa_core::pair::{PairError, QrCode};
 use wa_core::store::StoreError;
 
@@ -84,9 +86,48 @@ pub enum Event {
         /// The server's unix time, if it sent one.
         server_time: Option<u64>,
     },
-    /// An incoming stanza the client does not handle itself (messages,
-    /// receipts, notifications, `<ib>`, server requests).
+    /// An incoming stanza the client does not handle itself (notifications
+    /// other than the prekey one, `<ib>` other than the offline marker,
+    /// calls, presence, server requests). Messages, receipts and the
+    /// server's acks of our messages are handled and reported as the events
+    /// below.
     Stanza(Node),
+    /// A message arrived (decrypted, stored in the inbox, the delivery
+    /// receipt sent). Call [`Client::ack_message`](super::Client::ack_message)
+    /// once the application has it safe: until then it is delivered again
+    /// after every start.
+    Message(Box<ReceivedMessage>),
+    /// A contact's device got, read or played messages we sent (or another
+    /// of our devices did).
+    Receipt(Box<Receipt>),
+    /// A contact's identity key changed ("security code changed").
+    IdentityChanged {
+        /// The device whose key changed.
+        device: Jid,
+    },
+    /// A message could not be decrypted; the sender was asked to encrypt it
+    /// again (a retry receipt), so it may still arrive as [`Event::Message`].
+    Undecryptable {
+        /// The message id.
+        id: String,
+        /// The sending device.
+        sender: Jid,
+        /// Why.
+        reason: String,
+    },
+    /// The server refused one of our messages, or it could not be sent.
+    SendFailed {
+        /// The message id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The messages queued while this device was offline have all been
+    /// delivered (`<ib><offline count="…"/></ib>`).
+    OfflineSynced {
+        /// How many the server says it delivered, if it says.
+        count: Option<u64>,
+    },
     /// The connection ended. If the client goes on, `Reconnecting` (or, after
     /// pairing, `Connecting`) follows; otherwise `Stopped` does.
     Disconnected {
@@ -162,6 +203,27 @@ impl fmt::Debug for Event {
                 .field("server_time", server_time)
                 .finish(),
             Event::Stanza(node) => f.debug_tuple("Stanza").field(node).finish(),
+            Event::Message(message) => f.debug_tuple("Message").field(message).finish(),
+            Event::Receipt(receipt) => f.debug_tuple("Receipt").field(receipt).finish(),
+            Event::IdentityChanged { device } => f
+                .debug_struct("IdentityChanged")
+                .field("device", device)
+                .finish(),
+            Event::Undecryptable { id, sender, reason } => f
+                .debug_struct("Undecryptable")
+                .field("id", id)
+                .field("sender", sender)
+                .field("reason", reason)
+                .finish(),
+            Event::SendFailed { id, reason } => f
+                .debug_struct("SendFailed")
+                .field("id", id)
+                .field("reason", reason)
+                .finish(),
+            Event::OfflineSynced { count } => f
+                .debug_struct("OfflineSynced")
+                .field("count", count)
+                .finish(),
             Event::Disconnected { reason, reconnect } => f
                 .debug_struct("Disconnected")
                 .field("reason", reason)
@@ -216,6 +278,29 @@ impl fmt::Display for Event {
             }
             Event::LoggedIn { jid, .. } => write!(f, "logged in as {}", or_unknown(jid)),
             Event::Stanza(node) => write!(f, "{node}"),
+            Event::Message(m) => {
+                let text = m.message.text_content().unwrap_or("<not text>");
+                write!(f, "message {} in {} from {}: {text}", m.id, m.chat, m.sender)
+            }
+            Event::Receipt(r) => write!(
+                f,
+                "receipt ({}) from {} for {}",
+                r.kind.as_deref().unwrap_or("delivery"),
+                r.from,
+                r.ids.join(", ")
+            ),
+            Event::IdentityChanged { device } => {
+                write!(f, "the security code of {device} changed")
+            }
+            Event::Undecryptable { id, sender, reason } => write!(
+                f,
+                "message {id} from {sender} could not be decrypted ({reason}); asked again"
+            ),
+            Event::SendFailed { id, reason } => write!(f, "message {id} not sent: {reason}"),
+            Event::OfflineSynced { count: Some(n) } => {
+                write!(f, "offline messages delivered ({n})")
+            }
+            Event::OfflineSynced { count: None } => f.write_str("offline messages delivered"),
             Event::Disconnected { reason, .. } => write!(f, "disconnected: {reason}"),
             Event::Reconnecting { after, .. } => {
                 write!(f, "reconnecting in {:.1} s", after.as_secs_f64())

@@ -108,6 +108,7 @@ mod command;
 mod driver;
 mod error;
 mod event;
+mod messaging;
 mod qr;
 mod session;
 
@@ -124,7 +125,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use async_channel::{Receiver, Sender};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use wa_core::binary::Node;
+use wa_core::binary::{Jid, Node};
+use wa_core::message::Message;
+use wa_core::messaging::ReceivedMessage;
 use wa_core::connection::{Config, DEFAULT_IQ_TIMEOUT};
 use wa_core::net::{HttpClient, TransportFactory};
 use wa_core::runtime::{AbortHandle, Runtime};
@@ -137,6 +140,7 @@ use crate::transport::WebSocketTransportFactory;
 use crate::version::WebVersionPolicy;
 use command::Command;
 use driver::{Driver, Shared};
+use messaging::{Work, Worker};
 
 /// Default capacity of the event channel.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
@@ -144,6 +148,10 @@ pub const DEFAULT_EVENT_CAPACITY: usize = 64;
 /// Default capacity of the command channel (requests waiting for the drive
 /// loop to pick them up; callers wait when it is full).
 pub const DEFAULT_COMMAND_CAPACITY: usize = 32;
+
+/// Messaging work (incoming stanzas, sends) queued for the messaging worker
+/// at most; the drive loop stops reading the connection while it is full.
+const WORK_CAPACITY: usize = 256;
 
 /// Default limit on IQs awaiting an answer at once.
 pub const DEFAULT_MAX_PENDING_IQS: usize = 256;
@@ -161,6 +169,7 @@ pub struct Client {
 
 struct Inner {
     commands: Sender<Command>,
+    work: Sender<Work>,
     events: Receiver<Event>,
     /// Closed (never written) to ask the driver to stop.
     stop: Sender<()>,
@@ -269,6 +278,62 @@ impl Client {
             reply,
         })
         .await?;
+        answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// Sends `message` to `to` (a user: `15551234567@s.whatsapp.net`, or a
+    /// LID) and returns its id once the server has acknowledged it.
+    ///
+    /// The message is encrypted for every device of the recipient and for
+    /// our own other devices (device lists by usync, cached in the store;
+    /// sessions started from prekey bundles where there are none), and
+    /// stored before anything leaves, so the recipient's retry receipts can
+    /// be answered later. Fails with [`RequestError::NotConnected`] before
+    /// the first login, [`RequestError::SendFailed`] when the server refuses
+    /// it or no device can be reached, and [`RequestError::Unacknowledged`]
+    /// when the connection ends before the server's ack (the message may
+    /// still have been delivered).
+    ///
+    /// ```no_run
+    /// # async fn f(client: wa_io_smol::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use wa_core::binary::Jid;
+    /// let id = client.send_text(&Jid::pn("15551234567"), "hello").await?;
+    /// println!("sent {id}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_message(&self, to: &Jid, message: Message) -> Result<String, RequestError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.inner
+            .work
+            .send(Work::Send {
+                to: to.clone(),
+                message: Box::new(message),
+                reply,
+            })
+            .await
+            .map_err(|_| RequestError::Stopped)?;
+        answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// [`send_message`](Self::send_message) with a plain text message.
+    pub async fn send_text(&self, to: &Jid, text: &str) -> Result<String, RequestError> {
+        self.send_message(to, Message::text(text)).await
+    }
+
+    /// The application has `message` safe (shown, stored): removes it from
+    /// the store's inbox. Until this is called, a message reported as
+    /// [`Event::Message`] is reported again after every start, so a crash
+    /// between the event and the application's own storage loses nothing.
+    pub async fn ack_message(&self, message: &ReceivedMessage) -> Result<(), RequestError> {
+        let (reply, answer) = async_channel::bounded(1);
+        self.inner
+            .work
+            .send(Work::Ack {
+                op: message.ack(),
+                reply,
+            })
+            .await
+            .map_err(|_| RequestError::Stopped)?;
         answer.recv().await.unwrap_or(Err(RequestError::Stopped))
     }
 
@@ -484,6 +549,26 @@ impl ClientBuilder {
         let shared = Arc::new(Shared {
             disconnect_called: AtomicBool::new(false),
         });
+        let (work_tx, work_rx) = async_channel::bounded(WORK_CAPACITY);
+        let (halt_tx, halt_rx) = async_channel::bounded(1);
+        let (worker_done_tx, worker_done_rx) = async_channel::bounded(1);
+        let store_lock = Arc::new(smol::lock::Mutex::new(()));
+        let worker = Worker {
+            backend: Arc::clone(&backend),
+            commands: commands_tx.clone(),
+            events: events_tx.clone(),
+            work: work_rx,
+            halt: halt_rx,
+            clock: Arc::clone(&clock),
+            store_lock: Arc::clone(&store_lock),
+            iq_timeout: self.iq_timeout,
+            done: Some(worker_done_tx),
+            messenger: None,
+            awaiting: Default::default(),
+            redelivered: false,
+            current_send: None,
+            deferred: None,
+        };
         let driver = Driver {
             backend: Some(backend),
             factory,
@@ -503,11 +588,17 @@ impl ClientBuilder {
             shared: Arc::clone(&shared),
             done: Some(done_tx),
             max_pending_iqs: self.max_pending_iqs,
+            work: work_tx.clone(),
+            halt: Some(halt_tx),
+            worker_done: worker_done_rx,
+            store_lock,
         };
+        runtime.spawn(Box::pin(worker.run())).detach();
         let task = runtime.spawn(Box::pin(driver.run()));
         Ok(Client {
             inner: Arc::new(Inner {
                 commands: commands_tx,
+                work: work_tx,
                 events: events_rx,
                 stop: stop_tx,
                 done: done_rx,

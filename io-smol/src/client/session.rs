@@ -224,11 +224,20 @@ impl Driver {
         session.after = Some(after);
     }
 
-    pub(super) async fn save_device(&self) -> Result<(), Arc<StoreError>> {
-        match &self.backend {
-            Some(backend) => backend.save(&self.device).await.map_err(Arc::new),
-            None => Ok(()),
+    pub(super) async fn save_device(&mut self) -> Result<(), Arc<StoreError>> {
+        let Some(backend) = &self.backend else {
+            return Ok(());
+        };
+        // The messaging worker advances the one-time prekey counter in the
+        // stored record: never write an older counter over it (ids must not
+        // be reused). The lock keeps the worker's commits out meanwhile.
+        let _guard = self.store_lock.lock().await;
+        if let Ok(Some(stored)) = backend.load().await
+            && stored.identity_key.public == self.device.identity_key.public
+        {
+            self.device.next_pre_key_id = self.device.next_pre_key_id.max(stored.next_pre_key_id);
         }
+        backend.save(&self.device).await.map_err(Arc::new)
     }
 
     /// Replaces the stored device with a fresh, unlinked identity: the old
