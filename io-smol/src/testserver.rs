@@ -52,9 +52,15 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsAcceptor;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{RootCertStore, ServerConfig};
-use wa_core::binary::Node;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wa_core::binary::{Jid, Node, Server};
 use wa_core::connection::Config;
-use wa_core::testing::{PairSuccessVariant, ServerOptions, SimulatedPhone, TestServer};
+use wa_core::testing::network::Network;
+use wa_core::testing::{
+    IqReply, PairSuccessVariant, ServerOptions, SimulatedPhone, TestServer, lid_user_of,
+};
 
 use crate::transport::WebSocketTransportFactory;
 
@@ -181,6 +187,8 @@ pub struct ConnectionRecord {
 struct State {
     records: Vec<ConnectionRecord>,
     controls: Vec<(usize, Sender<Control>)>,
+    /// Rung when the network may hold something for the connection.
+    wakes: Vec<(usize, Sender<()>)>,
 }
 
 struct Shared {
@@ -190,6 +198,8 @@ struct Shared {
     unix_time: u64,
     /// The phone that links companions, shared by every connection.
     phone: Mutex<SimulatedPhone>,
+    /// The accounts, their devices, prekeys and queued stanzas.
+    network: Mutex<Network>,
     /// Closed when the server is dropped.
     shutdown: Receiver<()>,
 }
@@ -202,6 +212,17 @@ impl Shared {
 
     fn phone(&self) -> MutexGuard<'_, SimulatedPhone> {
         self.phone.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn network(&self) -> MutexGuard<'_, Network> {
+        self.network.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells every connection to look for stanzas queued for it.
+    fn wake_all(&self) {
+        for (_, wake) in &self.state().wakes {
+            let _ = wake.try_send(());
+        }
     }
 }
 
@@ -286,6 +307,7 @@ impl LoopbackServerBuilder {
             seed: self.seed,
             unix_time,
             phone: Mutex::new(SimulatedPhone::new(self.phone_seed)),
+            network: Mutex::new(Network::new()),
             shutdown: shutdown_rx,
         });
         let accept_shared = Arc::clone(&shared);
@@ -422,8 +444,125 @@ impl LoopbackServer {
         self.shared.phone().companion_pn().to_string()
     }
 
+    /// Runs `f` on the messaging network every connection of this server
+    /// shares (accounts, their devices and prekeys, queued stanzas), then
+    /// lets the connections deliver what it queued. Simulated contacts
+    /// ([`Party`](wa_core::testing::network::Party)) live on it:
+    ///
+    /// ```
+    /// use wa_core::testing::network::Party;
+    /// use wa_io_smol::testserver::LoopbackServer;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = LoopbackServer::builder().start()?;
+    /// let contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+    /// assert_eq!(server.with_network(|net| net.prekey_count(&contact.jid)), 812);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_network<R>(&self, f: impl FnOnce(&mut Network) -> R) -> R {
+        let result = f(&mut self.shared.network());
+        self.shared.wake_all();
+        result
+    }
+
     fn new_test_server(&self) -> TestServer {
         new_test_server(&self.shared)
+    }
+}
+
+/// A logged-in connection's place on the network.
+#[derive(Default)]
+struct Account {
+    /// The device JID, once the client logged in.
+    jid: Option<Jid>,
+    /// The offline queue was delivered (and `<ib><offline/>` sent).
+    synced: bool,
+    /// Stanzas of `TestServer::received` already routed.
+    routed: usize,
+}
+
+impl Account {
+    /// After the client's input: learns the device from a login, then routes
+    /// what the client sent (messages, receipts, acks) into the network.
+    fn after_input(&mut self, shared: &Shared, server: &TestServer) {
+        if self.jid.is_none()
+            && server.is_established()
+            && let Some(payload) = server.client_payload()
+            && let Some(user) = payload.username
+        {
+            let user = user.to_string();
+            let device = u16::try_from(payload.device.unwrap_or(0)).unwrap_or(0);
+            let jid = Jid::pn(&user).with_device(device);
+            let mut net = shared.network();
+            net.set_lid(&user, &lid_user_of(&user));
+            // Messages the device took on an earlier connection and never
+            // answered come again first.
+            net.reconnect(&jid);
+            self.jid = Some(jid);
+        }
+        let Some(jid) = &self.jid else { return };
+        let received = server.received();
+        let new = received.get(self.routed..).unwrap_or_default();
+        self.routed = received.len();
+        let mut routed = false;
+        for node in new {
+            if matches!(node.tag.as_str(), "message" | "receipt" | "ack") {
+                shared.network().stanza(jid, node);
+                routed = true;
+            }
+        }
+        if routed {
+            shared.wake_all();
+        }
+    }
+
+    /// Sends what the network queued for this device; the first time after
+    /// the login, ends the offline queue with `<ib><offline count/></ib>`.
+    fn deliver(&mut self, shared: &Shared, server: &mut TestServer) {
+        let Some(jid) = &self.jid else { return };
+        let queue = shared.network().take_queue(jid);
+        for node in &queue {
+            server.send_node(node);
+        }
+        if !self.synced {
+            self.synced = true;
+            let count = queue.iter().filter(|n| n.tag == "message").count();
+            server.send_node(
+                &Node::new("ib")
+                    .with_attr("from", Jid::server_jid(Server::Pn))
+                    .with_children([Node::new("offline").with_attr("count", count as u64)]),
+            );
+        }
+    }
+}
+
+/// The IQ handler of a connection: prekeys and device lists from the
+/// network, the simulated phone's pair-code step, an empty result for the
+/// rest.
+fn network_iq_handler(
+    shared: Arc<Shared>,
+    jid: Rc<RefCell<Option<Jid>>>,
+) -> impl FnMut(&Node) -> IqReply {
+    let mut pair_code = shared.phone().pair_code_handler();
+    move |iq| {
+        if !matches!(iq.attr_str("xmlns"), Some("encrypt") | Some("usync")) {
+            return pair_code(iq);
+        }
+        let Some(from) = jid.borrow().clone() else {
+            return IqReply::Error {
+                code: 401,
+                text: "not-authorized".into(),
+            };
+        };
+        let answer = shared.network().iq(&from, iq);
+        if answer.attr_str("type") == Some("error") {
+            IqReply::Error {
+                code: 406,
+                text: "not-acceptable".into(),
+            }
+        } else {
+            IqReply::Result(answer.children().to_vec())
+        }
     }
 }
 
@@ -437,6 +576,7 @@ fn new_test_server(shared: &Shared) -> TestServer {
     options.leaf_validity = (now.saturating_sub(30 * DAY), now + 365 * DAY);
     let mut server = TestServer::with_options(options);
     server.set_unix_time(now);
+    server.set_lid_from_username(true);
     server
 }
 
@@ -458,6 +598,7 @@ async fn accept_loop(
             continue;
         };
         let (control_tx, control_rx) = async_channel::bounded(64);
+        let (wake_tx, wake_rx) = async_channel::bounded(1);
         let index = {
             let mut state = shared.state();
             let index = state.records.len();
@@ -466,6 +607,7 @@ async fn accept_loop(
                 ..ConnectionRecord::default()
             });
             state.controls.push((index, control_tx));
+            state.wakes.push((index, wake_tx));
             index
         };
         let shared = Arc::clone(&shared);
@@ -476,10 +618,10 @@ async fn accept_loop(
                 smol::block_on(async {
                     match tls {
                         Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => serve(stream, index, control_rx, &shared).await,
+                            Ok(stream) => serve(stream, index, control_rx, wake_rx, &shared).await,
                             Err(error) => tracing::debug!("test server tls: {error}"),
                         },
-                        None => serve(tcp, index, control_rx, &shared).await,
+                        None => serve(tcp, index, control_rx, wake_rx, &shared).await,
                     }
                     finish(&shared, index);
                 });
@@ -494,6 +636,7 @@ async fn accept_loop(
 fn finish(shared: &Shared, index: usize) {
     let mut state = shared.state();
     state.controls.retain(|(i, _)| *i != index);
+    state.wakes.retain(|(i, _)| *i != index);
     if let Some(record) = state.records.get_mut(index) {
         record.ended = true;
     }
@@ -502,19 +645,28 @@ fn finish(shared: &Shared, index: usize) {
 enum Wake {
     Client(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
     Control(Option<Control>),
+    Network,
 }
 
-async fn serve<S>(stream: S, index: usize, controls: Receiver<Control>, shared: &Shared)
-where
+async fn serve<S>(
+    stream: S,
+    index: usize,
+    controls: Receiver<Control>,
+    wakes: Receiver<()>,
+    shared: &Arc<Shared>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Ok(mut ws) = async_tungstenite::accept_async(stream).await else {
         return;
     };
     let mut server = new_test_server(shared);
-    // The phone's side of a pair-code exchange needs the server to answer
-    // `companion_hello`; the hook may still replace the handler.
-    shared.phone().serve_pair_code(&mut server);
+    // Prekeys and device lists come from the network; the phone's side of a
+    // pair-code exchange needs the server to answer `companion_hello`. The
+    // hook may still replace the handler.
+    let jid_cell: Rc<RefCell<Option<Jid>>> = Rc::default();
+    server.set_iq_handler(network_iq_handler(Arc::clone(shared), Rc::clone(&jid_cell)));
+    let mut account = Account::default();
     let mut pairing = Pairing::default();
     let mut faults = Faults::default();
     if let Some(hook) = &shared.hook {
@@ -523,6 +675,10 @@ where
     let mut sent = 0usize;
     let mut received = 0usize;
     loop {
+        if jid_cell.borrow().is_none() && account.jid.is_some() {
+            *jid_cell.borrow_mut() = account.jid.clone();
+        }
+        account.deliver(shared, &mut server);
         // Record what the server saw *before* its answers leave: a client that
         // reacts to an answer (a QR, a login) must find the record already updated.
         record(shared, index, &server);
@@ -544,9 +700,13 @@ where
             }
         }
 
-        let wake = or(async { Wake::Client(ws.next().await) }, async {
-            Wake::Control(controls.recv().await.ok())
-        })
+        let wake = or(
+            async { Wake::Client(ws.next().await) },
+            or(async { Wake::Control(controls.recv().await.ok()) }, async {
+                let _ = wakes.recv().await;
+                Wake::Network
+            }),
+        )
         .await;
         match wake {
             Wake::Client(Some(Ok(Message::Binary(data)))) => {
@@ -558,7 +718,14 @@ where
                 };
                 received += data.len();
                 note(shared, index, |r| r.received_messages.push(data.len()));
+                // The account must be known before the IQs of this input are
+                // answered: a login and the first IQ can share one message.
+                account.after_input(shared, &server);
+                if jid_cell.borrow().is_none() && account.jid.is_some() {
+                    *jid_cell.borrow_mut() = account.jid.clone();
+                }
                 server.handle_input(&data);
+                account.after_input(shared, &server);
                 pairing.after_input(shared, index, &mut server);
                 if cut {
                     record(shared, index, &server);
@@ -571,6 +738,7 @@ where
             }
             Wake::Client(Some(Err(_))) => return,
             Wake::Client(Some(Ok(_))) => {} // text, ping, pong: nothing for the server
+            Wake::Network => {}
             Wake::Control(None) | Wake::Control(Some(Control::Cut)) => return,
             Wake::Control(Some(control)) => match control {
                 Control::ScanQr { code, variant } => {

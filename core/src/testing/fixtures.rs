@@ -31,6 +31,9 @@ pub fn registered_device(seed: u8) -> Device {
     device.lid = Some(Jid::lid(&format!("98765{seed:04}")).with_device(7));
     device.push_name = "Test".to_owned();
     device.login_counter = 3;
+    // A stand-in for the account-signed device identity the phone would
+    // sign at linking (messages carry it as `<device-identity>`).
+    device.account = Some(format!("device-identity:1555000{seed:04}").into_bytes());
     device
 }
 

@@ -51,7 +51,9 @@ use crate::connection::Config;
 pub use fixtures::{fresh_device, patterned_device, registered_device, secs};
 pub use harness::{Direction, Fate, Harness, Segment};
 pub use phone::{PairSuccessVariant, SimulatedPhone};
-pub use server::{ChainFault, IqReply, LoginReply, ServerOptions, TestServer, TestServerError};
+pub use server::{
+    ChainFault, IqReply, LoginReply, ServerOptions, TestServer, TestServerError, lid_user_of,
+};
 
 /// The wall-clock time the fixtures live at: 2026-01-01T00:00:00Z. The test
 /// server's certificates are valid around it and [`config_for`] starts the

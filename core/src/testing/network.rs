@@ -183,6 +183,11 @@ impl Network {
         Vec::new()
     }
 
+    /// Whether `jid` is a registered device.
+    pub fn has_device(&self, jid: &Jid) -> bool {
+        self.devices.contains_key(jid)
+    }
+
     /// How many stanzas wait for `jid`.
     pub fn queued(&self, jid: &Jid) -> usize {
         self.devices.get(jid).map_or(0, |s| s.queue.len())
@@ -206,6 +211,14 @@ impl Network {
                 let list = iq
                     .child("list")
                     .map(|l| l.children_by_tag("key").cloned().collect::<Vec<_>>());
+                if !self.devices.contains_key(from)
+                    && let Some(slot) = slot_from_upload(iq)
+                {
+                    // A device the network has not seen registers with its
+                    // first upload (as a linked device's keys reach the
+                    // server).
+                    self.devices.insert(from.clone(), slot);
+                }
                 let Some(slot) = self.devices.get_mut(from) else {
                     return Node::new("iq")
                         .with_attr("id", id)
@@ -379,6 +392,27 @@ impl Network {
             slot.queue.push_back(ack);
         }
     }
+}
+
+/// A device's slot from its prekey upload: registration id, identity and
+/// signed prekey (`None` when one is missing or malformed).
+fn slot_from_upload(iq: &Node) -> Option<DeviceSlot> {
+    let bytes = |tag: &str| iq.child(tag).and_then(Node::content_bytes);
+    let registration = <[u8; 4]>::try_from(bytes("registration")?.as_ref()).ok()?;
+    let identity = <[u8; 32]>::try_from(bytes("identity")?.as_ref()).ok()?;
+    let skey = iq.child("skey")?;
+    let skey_id = crate::message::stanza::key_id(skey).ok()?;
+    let skey_value = <[u8; 32]>::try_from(skey.child("value")?.content_bytes()?.as_ref()).ok()?;
+    let signature =
+        <[u8; 64]>::try_from(skey.child("signature")?.content_bytes()?.as_ref()).ok()?;
+    Some(DeviceSlot {
+        registration_id: u32::from_be_bytes(registration),
+        identity: PublicKey::from_raw(identity),
+        signed: (skey_id, PublicKey::from_raw(skey_value), signature),
+        prekeys: VecDeque::new(),
+        queue: VecDeque::new(),
+        unanswered: Vec::new(),
+    })
 }
 
 /// One device on a [`Network`] (see the module docs).

@@ -462,8 +462,14 @@ impl SimulatedPhone {
     /// [`pairing_ref`](Self::pairing_ref) and every other IQ with an empty
     /// result (replacing its IQ handler).
     pub fn serve_pair_code(&self, server: &mut TestServer) {
+        server.set_iq_handler(self.pair_code_handler());
+    }
+
+    /// The IQ handler of [`serve_pair_code`](Self::serve_pair_code), for a
+    /// server that combines it with its own.
+    pub fn pair_code_handler(&self) -> impl FnMut(&Node) -> IqReply + Send + use<> {
         let pairing_ref = self.pairing_ref().to_vec();
-        server.set_iq_handler(move |iq| {
+        move |iq| {
             let stage = iq
                 .child("link_code_companion_reg")
                 .and_then(|r| r.attr_str("stage"));
@@ -474,7 +480,7 @@ impl SimulatedPhone {
             } else {
                 IqReply::Result(Vec::new())
             }
-        });
+        }
     }
 
     /// The user types `code` on the phone: the phone takes the latest

@@ -165,6 +165,7 @@ pub struct TestServer {
     iq_handler: Option<IqHandler>,
     unix_time: u64,
     lid: Jid,
+    lid_from_username: bool,
     next_id: u64,
     // What the client sent.
     edge_routing: Option<Vec<u8>>,
@@ -233,6 +234,7 @@ impl TestServer {
             iq_handler: None,
             unix_time: TEST_UNIX_TIME,
             lid: Jid::lid("98765000000001").with_device(7),
+            lid_from_username: false,
             next_id: 1,
             edge_routing: None,
             client_static: None,
@@ -284,6 +286,13 @@ impl TestServer {
     /// The LID sent in `<success>` by [`LoginReply::Auto`].
     pub fn set_lid(&mut self, lid: Jid) {
         self.lid = lid;
+    }
+
+    /// Gives every account its own LID in `<success>`
+    /// ([`lid_user_of`] its phone number, with the device of the login)
+    /// instead of the one fixed LID; for servers that several accounts use.
+    pub fn set_lid_from_username(&mut self, on: bool) {
+        self.lid_from_username = on;
     }
 
     // --------------------------------------------------------- observations
@@ -480,6 +489,20 @@ impl TestServer {
         self.state = State::Failed;
     }
 
+    /// The LID a login's `<success>` names: the fixed one, or (with
+    /// [`set_lid_from_username`](Self::set_lid_from_username)) one per
+    /// account.
+    fn login_lid(&self) -> Jid {
+        match (&self.client_payload, self.lid_from_username) {
+            (Some(payload), true) => match payload.username {
+                Some(user) => Jid::lid(&lid_user_of(&user.to_string()))
+                    .with_device(payload.device.unwrap_or(0) as u16),
+                None => self.lid.clone(),
+            },
+            _ => self.lid.clone(),
+        }
+    }
+
     fn next_id(&mut self) -> String {
         let id = format!("srv-{}", self.next_id);
         self.next_id += 1;
@@ -539,7 +562,7 @@ impl TestServer {
         let reply = match &self.login {
             LoginReply::Auto if registering => LoginReply::PairDevice,
             LoginReply::Auto => LoginReply::Success {
-                lid: Some(self.lid.clone()),
+                lid: Some(self.login_lid()),
             },
             other => other.clone(),
         };
@@ -684,4 +707,10 @@ fn parse_intro(buf: &[u8]) -> IntroParse {
         routing,
         consumed: header_at + CONN_HEADER.len(),
     }
+}
+
+/// The LID user the test servers give the phone-number user `pn_user`:
+/// `9` followed by the number.
+pub fn lid_user_of(pn_user: &str) -> String {
+    format!("9{pn_user}")
 }

@@ -280,7 +280,11 @@ impl fmt::Display for Event {
             Event::Stanza(node) => write!(f, "{node}"),
             Event::Message(m) => {
                 let text = m.message.text_content().unwrap_or("<not text>");
-                write!(f, "message {} in {} from {}: {text}", m.id, m.chat, m.sender)
+                write!(
+                    f,
+                    "message {} in {} from {}: {text}",
+                    m.id, m.chat, m.sender
+                )
             }
             Event::Receipt(r) => write!(
                 f,

@@ -176,7 +176,11 @@ impl Worker {
         let Some(own) = OwnDevice::from_device(&device) else {
             return;
         };
-        if self.messenger.as_ref().is_none_or(|m| m.own().jid != own.jid) {
+        if self
+            .messenger
+            .as_ref()
+            .is_none_or(|m| m.own().jid != own.jid)
+        {
             self.messenger = Some(Messenger::new(own, seed));
         }
         if !self.redelivered {
@@ -184,7 +188,10 @@ impl Worker {
             match pending_messages(&*self.backend, MAX_REDELIVERED).await {
                 Ok(messages) => {
                     if !messages.is_empty() {
-                        tracing::info!("delivering {} unacknowledged messages again", messages.len());
+                        tracing::info!(
+                            "delivering {} unacknowledged messages again",
+                            messages.len()
+                        );
                     }
                     for message in messages {
                         self.emit(Event::Message(Box::new(message))).await;

@@ -1,0 +1,204 @@
+//! 1:1 messaging through the bundled test server on real loopback sockets:
+//! two accounts (each a `Client` over its own store) and a simulated contact
+//! exchange messages; receipts, the inbox across restarts, an offline backlog.
+
+mod client_support;
+
+use std::sync::Arc;
+
+use client_support::*;
+use wa_core::binary::Jid;
+use wa_core::messaging::ReceivedMessage;
+use wa_core::store::{MemoryStore, ProtocolStore};
+use wa_core::testing::network::Party;
+use wa_io_smol::client::{Client, Event};
+use wa_io_smol::testserver::LoopbackServer;
+
+/// The account (user JID) of `registered_device(seed)`.
+fn account(seed: u8) -> Jid {
+    Jid::pn(&format!("1555000{seed:04}"))
+}
+
+/// Starts a client on `store` and waits until its first login is complete
+/// (prekeys uploaded, offline queue delivered).
+async fn online(server: &LoopbackServer, store: Arc<MemoryStore>) -> (Client, Watch) {
+    let client = builder(server, store).start().await.unwrap();
+    let mut watch = Watch::new(&client);
+    watch
+        .until(|e| matches!(e, Event::OfflineSynced { .. }))
+        .await;
+    (client, watch)
+}
+
+async fn next_message(watch: &mut Watch) -> ReceivedMessage {
+    match watch.until(|e| matches!(e, Event::Message(_))).await {
+        Event::Message(m) => *m,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn two_accounts_exchange_texts_with_receipts() {
+    bounded(async {
+        let server = LoopbackServer::builder().start().unwrap();
+        let (store_a, _) = store_with_linked_device(1).await;
+        let (store_b, _) = store_with_linked_device(2).await;
+        let (alice, mut watch_a) = online(&server, store_a.clone()).await;
+        let (bob, mut watch_b) = online(&server, store_b.clone()).await;
+
+        let id = alice.send_text(&account(2), "hello Bob").await.unwrap();
+        let got = next_message(&mut watch_b).await;
+        assert_eq!(got.id, id);
+        assert_eq!(got.message.text_content(), Some("hello Bob"));
+        assert_eq!(got.chat, account(1));
+        assert_eq!(got.sender.user(), account(1).user());
+        assert!(!got.from_me);
+        // Kept in Bob's inbox until his application acknowledges it.
+        assert_eq!(store_b.list_inbox(10).await.unwrap().len(), 1);
+        bob.ack_message(&got).await.unwrap();
+        assert!(store_b.list_inbox(10).await.unwrap().is_empty());
+
+        // Bob's device sent a delivery receipt for it.
+        let receipt = watch_a
+            .until(|e| matches!(e, Event::Receipt(r) if r.ids.contains(&id)))
+            .await;
+        let Event::Receipt(receipt) = receipt else {
+            unreachable!()
+        };
+        assert_eq!(receipt.kind, None);
+        assert_eq!(receipt.from.user(), account(2).user());
+
+        // And back, on the session Bob's side now has.
+        let reply = bob.send_text(&account(1), "hi Alice").await.unwrap();
+        let got = next_message(&mut watch_a).await;
+        assert_eq!(
+            (got.id.as_str(), got.message.text_content()),
+            (reply.as_str(), Some("hi Alice"))
+        );
+        alice.ack_message(&got).await.unwrap();
+        assert_eq!(
+            watch_a.count(|e| matches!(e, Event::Undecryptable { .. })),
+            0
+        );
+        assert_eq!(
+            watch_b.count(|e| matches!(e, Event::Undecryptable { .. })),
+            0
+        );
+        alice.disconnect().await;
+        bob.disconnect().await;
+    });
+}
+
+#[test]
+fn a_simulated_contact_and_a_client_talk_both_ways() {
+    bounded(async {
+        let server = LoopbackServer::builder().start().unwrap();
+        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+        let (store, _) = store_with_linked_device(1).await;
+        let (client, mut watch) = online(&server, store).await;
+
+        server.with_network(|net| contact.send_text(net, &account(1), "from the contact"));
+        let got = next_message(&mut watch).await;
+        assert_eq!(got.message.text_content(), Some("from the contact"));
+        assert_eq!(got.chat, Jid::pn("15550009999"));
+        client.ack_message(&got).await.unwrap();
+
+        let id = client
+            .send_text(&Jid::pn("15550009999"), "to the contact")
+            .await
+            .unwrap();
+        let mut texts = Vec::new();
+        eventually(|| {
+            for event in server.with_network(|net| contact.receive_all(net)) {
+                if let wa_core::messaging::MessagingEvent::Message(m) = event {
+                    texts.push((m.id.clone(), m.message.text_content().map(str::to_owned)));
+                }
+            }
+            !texts.is_empty()
+        })
+        .await;
+        assert_eq!(texts, vec![(id, Some("to the contact".to_owned()))]);
+        client.disconnect().await;
+    });
+}
+
+#[test]
+fn an_unacknowledged_message_comes_again_after_a_restart_and_once_only() {
+    bounded(async {
+        let server = LoopbackServer::builder().start().unwrap();
+        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+        let (store, _) = store_with_linked_device(1).await;
+        let (client, mut watch) = online(&server, store.clone()).await;
+        server.with_network(|net| contact.send_text(net, &account(1), "keep me"));
+        let first = next_message(&mut watch).await;
+        // The application crashes before it has the message safe.
+        client.disconnect().await;
+
+        let client = builder(&server, store.clone()).start().await.unwrap();
+        let mut watch = Watch::new(&client);
+        let again = next_message(&mut watch).await;
+        assert_eq!(again.id, first.id);
+        assert_eq!(again.message.text_content(), Some("keep me"));
+        client.ack_message(&again).await.unwrap();
+        watch
+            .until(|e| matches!(e, Event::OfflineSynced { .. }))
+            .await;
+        client.disconnect().await;
+
+        let client = builder(&server, store.clone()).start().await.unwrap();
+        let mut watch = Watch::new(&client);
+        watch
+            .until(|e| matches!(e, Event::OfflineSynced { .. }))
+            .await;
+        client.disconnect().await;
+        watch.rest().await;
+        assert_eq!(watch.count(|e| matches!(e, Event::Message(_))), 0);
+    });
+}
+
+#[test]
+fn a_backlog_sent_while_offline_arrives_once_and_in_order() {
+    bounded(async {
+        const N: usize = 200;
+        let server = LoopbackServer::builder().start().unwrap();
+        let (store_a, _) = store_with_linked_device(1).await;
+        let (store_b, _) = store_with_linked_device(2).await;
+        // Bob registers once, then goes offline.
+        let (bob, _) = online(&server, store_b.clone()).await;
+        bob.disconnect().await;
+        let (alice, _) = online(&server, store_a).await;
+        let mut sent = Vec::new();
+        for i in 0..N {
+            sent.push(
+                alice
+                    .send_text(&account(2), &format!("m{i}"))
+                    .await
+                    .unwrap(),
+            );
+        }
+
+        let bob = builder(&server, store_b.clone()).start().await.unwrap();
+        let mut watch = Watch::new(&bob);
+        let synced = watch
+            .until(|e| matches!(e, Event::OfflineSynced { .. }))
+            .await;
+        assert!(matches!(synced, Event::OfflineSynced { count: Some(n) } if n == N as u64));
+        let got: Vec<ReceivedMessage> = watch
+            .seen
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => Some((**m).clone()),
+                _ => None,
+            })
+            .collect();
+        let ids: Vec<&str> = got.iter().map(|m| m.id.as_str()).collect();
+        let want: Vec<&str> = sent.iter().map(String::as_str).collect();
+        assert_eq!(ids, want);
+        for (i, m) in got.iter().enumerate() {
+            assert_eq!(m.message.text_content(), Some(format!("m{i}").as_str()));
+        }
+        assert_eq!(store_b.list_inbox(usize::MAX).await.unwrap().len(), N);
+        bob.disconnect().await;
+        alice.disconnect().await;
+    });
+}
