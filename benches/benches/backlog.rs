@@ -366,10 +366,7 @@ impl RedbTemplate {
     fn fresh(&self, i: u64, durability: Durability) -> (RedbStore, PathBuf) {
         let path = self.dir.path().join(format!("iter-{i}.redb"));
         std::fs::copy(&self.file, &path).expect("copy redb file");
-        let options = RedbOptions {
-            durability,
-            ..RedbOptions::default()
-        };
+        let options = RedbOptions::builder().durability(durability).build();
         (
             RedbStore::open_with(&path, options).expect("open redb"),
             path,

@@ -259,10 +259,9 @@ struct Redb {
 
 impl Redb {
     fn open(name: &'static str, path: &Path, durability: wa_store_redb::Durability) -> Redb {
-        let options = wa_store_redb::RedbOptions {
-            durability,
-            ..Default::default()
-        };
+        let options = wa_store_redb::RedbOptions::builder()
+            .durability(durability)
+            .build();
         Redb {
             name,
             store: wa_store_redb::RedbStore::open_with(path, options).unwrap(),

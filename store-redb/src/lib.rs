@@ -186,12 +186,28 @@ pub enum Durability {
 
 /// Options for [`RedbStore::open_with`].
 ///
+/// Start from [`RedbOptions::default()`] or build them with
+/// [`RedbOptions::builder()`]; the fields can be read (and changed) directly,
+/// but the struct is `#[non_exhaustive]`, so it cannot be written as a struct
+/// literal outside this crate and new options do not break callers.
+///
 /// ```
 /// use wa_store_redb::{Durability, RedbOptions};
-/// let options = RedbOptions { cache_size: 16 << 20, ..RedbOptions::default() };
-/// assert_eq!(options.durability, Durability::Immediate);
+///
+/// let options = RedbOptions::builder()
+///     .cache_size(16 << 20)
+///     .durability(Durability::Immediate)
+///     .verify_on_open(true)
+///     .build();
+/// assert_eq!(options.cache_size, 16 << 20);
+///
+/// // Unset options keep their defaults.
+/// let defaults = RedbOptions::builder().build();
+/// assert_eq!(defaults, RedbOptions::default());
+/// assert_eq!(defaults.durability, Durability::Immediate);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RedbOptions {
     /// Bytes of memory redb may use to cache pages. Default 64 MiB.
     pub cache_size: usize,
@@ -210,6 +226,49 @@ impl Default for RedbOptions {
             durability: Durability::Immediate,
             verify_on_open: true,
         }
+    }
+}
+
+impl RedbOptions {
+    /// A builder starting from [`RedbOptions::default()`].
+    pub fn builder() -> RedbOptionsBuilder {
+        RedbOptionsBuilder {
+            options: Self::default(),
+        }
+    }
+}
+
+/// Builds [`RedbOptions`]; see [`RedbOptions::builder`]. Each setter
+/// replaces one option and leaves the others as they were.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RedbOptionsBuilder {
+    options: RedbOptions,
+}
+
+impl RedbOptionsBuilder {
+    /// Sets [`RedbOptions::cache_size`] (bytes).
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.options.cache_size = bytes;
+        self
+    }
+
+    /// Sets [`RedbOptions::durability`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.options.durability = durability;
+        self
+    }
+
+    /// Sets [`RedbOptions::verify_on_open`].
+    pub fn verify_on_open(mut self, verify: bool) -> Self {
+        self.options.verify_on_open = verify;
+        self
+    }
+
+    /// The options.
+    #[must_use]
+    pub fn build(self) -> RedbOptions {
+        self.options
     }
 }
 

@@ -134,11 +134,10 @@ fn scratch_dir() -> tempfile::TempDir {
 /// Options for the damaged-file checks: fsyncs off (they only slow the
 /// test down; durability is not what is checked here).
 fn quick(verify_on_open: bool) -> RedbOptions {
-    RedbOptions {
-        verify_on_open,
-        durability: Durability::None,
-        ..RedbOptions::default()
-    }
+    RedbOptions::builder()
+        .verify_on_open(verify_on_open)
+        .durability(Durability::None)
+        .build()
 }
 
 #[derive(Debug, Default)]

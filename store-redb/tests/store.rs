@@ -77,11 +77,10 @@ fn accounts_share_the_file_but_not_rows() {
 fn durability_none_keeps_writes_across_a_clean_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fast.redb");
-    let options = RedbOptions {
-        durability: Durability::None,
-        cache_size: 1 << 20,
-        ..RedbOptions::default()
-    };
+    let options = RedbOptions::builder()
+        .durability(Durability::None)
+        .cache_size(1 << 20)
+        .build();
     smol::block_on(async {
         let store = RedbStore::open_with(&path, options.clone()).unwrap();
         for i in 0..50 {
