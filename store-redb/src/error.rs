@@ -25,7 +25,65 @@ pub(crate) fn storage(e: redb::StorageError) -> StoreError {
 pub(crate) fn database(e: redb::DatabaseError) -> StoreError {
     match e {
         redb::DatabaseError::Storage(e) => storage(e),
+        e @ (redb::DatabaseError::DatabaseAlreadyOpen
+        | redb::DatabaseError::LockProtocolMismatch) => {
+            StoreError::backend(FileInUse { source: e })
+        }
         other => StoreError::backend(other),
+    }
+}
+
+/// Why a store file could not be opened: another open handle holds it.
+///
+/// It is the [`source`](std::error::Error::source) of the
+/// [`StoreError::Backend`] that [`RedbStore::open`](crate::RedbStore::open),
+/// [`ReadOnlyStore::open`](crate::ReadOnlyStore::open) and
+/// [`RedbStore::compact`](crate::RedbStore::compact) return when the file is
+/// held by a store (in another process or this one) or by a reader that
+/// excludes writers; [`FileInUse::of`] finds it.
+///
+/// ```
+/// use wa_store_redb::{FileInUse, RedbStore};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("wa.redb");
+/// let running = RedbStore::open(&path)?;
+/// let err = RedbStore::open(&path).unwrap_err();
+/// assert!(FileInUse::of(&err).is_some());
+/// # drop(running); Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct FileInUse {
+    source: redb::DatabaseError,
+}
+
+impl FileInUse {
+    /// The `FileInUse` among `error`'s causes, if the file was in use.
+    pub fn of(error: &StoreError) -> Option<&FileInUse> {
+        let mut cause = std::error::Error::source(error);
+        while let Some(e) = cause {
+            if let Some(found) = e.downcast_ref::<FileInUse>() {
+                return Some(found);
+            }
+            cause = e.source();
+        }
+        None
+    }
+}
+
+impl std::fmt::Display for FileInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the file is in use by another process (a running client?) \
+             or by another open handle in this process",
+        )
+    }
+}
+
+impl std::error::Error for FileInUse {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 

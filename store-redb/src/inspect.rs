@@ -85,7 +85,7 @@ pub struct CompactReport {
     pub size_after: u64,
 }
 
-fn schema_version(txn: &ReadTransaction) -> StoreResult<u32> {
+pub(crate) fn schema_version(txn: &ReadTransaction) -> StoreResult<u32> {
     let meta = open_read(txn, META)?
         .ok_or_else(|| StoreError::corrupt("meta", "schema_version", "missing meta table"))?;
     let g = meta
@@ -106,31 +106,7 @@ impl RedbStore {
             Some(p) => Some(std::fs::metadata(p)?.len()),
             None => None,
         };
-        self.read(|txn| {
-            let mut tables = Vec::with_capacity(schema::FAMILIES.len());
-            for family in schema::FAMILIES {
-                let mut t = TableRows {
-                    table: family.name,
-                    rows: 0,
-                    per_device: BTreeMap::new(),
-                };
-                if let Some(table) = open_read(txn, family.def)? {
-                    for row in table.iter().or_store()? {
-                        let (k, _) = row.or_store()?;
-                        t.rows += 1;
-                        if let Some(id) = schema::device_of(k.value()) {
-                            *t.per_device.entry(id).or_default() += 1;
-                        }
-                    }
-                }
-                tables.push(t);
-            }
-            Ok(Stats {
-                file_size,
-                schema_version: schema_version(txn)?,
-                tables,
-            })
-        })
+        self.read(|txn| stats_in(txn, file_size))
     }
 
     /// Decodes every record of every table, all in one read transaction, and
@@ -139,136 +115,7 @@ impl RedbStore {
     /// holding the entry's timestamp). Problems are collected, not returned as
     /// the first error; `Err` means the walk itself failed (I/O, damaged pages).
     pub fn check(&self) -> StoreResult<CheckReport> {
-        self.read(|txn| {
-            let mut report = CheckReport::default();
-            schema_version(txn)?;
-            let problem = |family: Family, key: &[u8], detail: String| Problem {
-                table: family.name.to_owned(),
-                key: schema::key_label(family.key, key),
-                detail,
-            };
-            // Index rows each mapping should have, and the ones found.
-            let mut wanted_index: Vec<Vec<u8>> = Vec::new();
-            let mut found_index: Vec<Vec<u8>> = Vec::new();
-            // The same for the inbox: (index key, timestamp) of each entry,
-            // and the index rows found.
-            let mut wanted_inbox: Vec<(Vec<u8>, i64)> = Vec::new();
-            let mut found_inbox: Vec<(Vec<u8>, i64)> = Vec::new();
-            for &family in schema::FAMILIES {
-                let Some(table) = open_read(txn, family.def)? else {
-                    continue;
-                };
-                for row in table.iter().or_store()? {
-                    let (k, v) = row.or_store()?;
-                    let (k, v) = (k.value(), v.value());
-                    report.records += 1;
-                    let key = match schema::decode_key(family.key, k) {
-                        Ok(key) => key,
-                        Err(d) => {
-                            report.problems.push(problem(family, k, d));
-                            continue;
-                        }
-                    };
-                    if let Err(d) = validate_value(family.value, v) {
-                        report.problems.push(problem(family, k, d));
-                        continue;
-                    }
-                    let invariant = match family.value {
-                        ValueKind::LidMapping => {
-                            let m = decode::<LidMappingV1<'_>>(v).map_err(StoreError::backend)?;
-                            wanted_index.push(
-                                schema::KeyBuf::new(key.device, 0)
-                                    .escaped(m.phone_number.as_bytes())
-                                    .raw(&schema::ordered_i64(m.updated_at))
-                                    .raw(m.lid.as_bytes())
-                                    .into_vec(),
-                            );
-                            same_str(&key, "lid", m.lid)
-                        }
-                        ValueKind::DeviceList => {
-                            let r = decode::<DeviceListV1<'_>>(v).map_err(StoreError::backend)?;
-                            same_str(&key, "user", r.user)
-                        }
-                        ValueKind::Empty => {
-                            found_index.push(k.to_vec());
-                            Ok(())
-                        }
-                        ValueKind::Inbox => {
-                            match (key.parts.first(), key.parts.get(1), key.parts.get(2)) {
-                                (
-                                    Some((_, KeyPart::I64(ts))),
-                                    Some((_, KeyPart::Str(chat))),
-                                    Some((_, KeyPart::Str(id))),
-                                ) => {
-                                    wanted_inbox.push((
-                                        schema::KeyBuf::new(key.device, 0)
-                                            .escaped(chat.as_bytes())
-                                            .raw(id.as_bytes())
-                                            .into_vec(),
-                                        *ts,
-                                    ));
-                                    Ok(())
-                                }
-                                _ => Err("inbox key without its components".to_owned()),
-                            }
-                        }
-                        ValueKind::InboxIndex => {
-                            let ts = decode::<i64>(v).map_err(StoreError::backend)?;
-                            found_inbox.push((k.to_vec(), ts));
-                            Ok(())
-                        }
-                        _ => Ok(()),
-                    };
-                    if let Err(d) = invariant {
-                        report.problems.push(problem(family, k, d));
-                    }
-                }
-            }
-            wanted_index.sort();
-            found_index.sort();
-            for k in &found_index {
-                if wanted_index.binary_search(k).is_err() {
-                    report.problems.push(problem(
-                        PN_INDEX,
-                        k,
-                        "index row without a matching LID mapping".into(),
-                    ));
-                }
-            }
-            for k in &wanted_index {
-                if found_index.binary_search(k).is_err() {
-                    report.problems.push(problem(
-                        LID_MAPPINGS,
-                        k,
-                        "LID mapping without its phone-number index row \
-                         (key shown is the missing index row)"
-                            .into(),
-                    ));
-                }
-            }
-            wanted_inbox.sort();
-            found_inbox.sort();
-            for row in &found_inbox {
-                if wanted_inbox.binary_search(row).is_err() {
-                    report.problems.push(problem(
-                        INBOX_INDEX,
-                        &row.0,
-                        format!("index row without an inbox entry at timestamp {}", row.1),
-                    ));
-                }
-            }
-            for row in &wanted_inbox {
-                if found_inbox.binary_search(row).is_err() {
-                    let entry_key = schema::inbox_key(&row.0, row.1);
-                    report.problems.push(problem(
-                        INBOX,
-                        &entry_key,
-                        "inbox entry without its index row".into(),
-                    ));
-                }
-            }
-            Ok(report)
-        })
+        self.read(check_in)
     }
 
     /// Writes every record as one JSON object per line (`meta` first) and
@@ -279,51 +126,17 @@ impl RedbStore {
     /// `{"redacted":true,"len":N}` unless `include_secrets`. A record that
     /// does not decode is written with its `error`.
     pub fn export(&self, out: &mut dyn Write, include_secrets: bool) -> StoreResult<u64> {
-        self.read(|txn| {
-            let mut lines = 0u64;
-            let mut emit = |v: Value| -> StoreResult<()> {
-                serde_json::to_writer(&mut *out, &v).map_err(StoreError::serialization)?;
-                out.write_all(b"\n")?;
-                lines += 1;
-                Ok(())
-            };
-            emit(json!({"table": "meta", "schema_version": schema_version(txn)?}))?;
-            for &family in schema::FAMILIES {
-                let Some(table) = open_read(txn, family.def)? else {
-                    continue;
-                };
-                for row in table.iter().or_store()? {
-                    let (k, v) = row.or_store()?;
-                    let (k, v) = (k.value(), v.value());
-                    let mut line = Map::new();
-                    line.insert("table".into(), family.name.into());
-                    let decoded = schema::decode_key(family.key, k).and_then(|key| {
-                        Ok((
-                            key_json(&key),
-                            value_json(family.value, v, include_secrets)?,
-                        ))
-                    });
-                    match decoded {
-                        Ok((key, value)) => {
-                            line.insert("key".into(), key);
-                            line.insert("value".into(), value);
-                        }
-                        Err(detail) => {
-                            line.insert("key_hex".into(), hex::encode(k).into());
-                            line.insert("error".into(), detail.into());
-                            line.insert("value".into(), secret(v, include_secrets));
-                        }
-                    }
-                    emit(Value::Object(line))?;
-                }
-            }
-            out.flush()?;
-            Ok(lines)
-        })
+        self.read(|txn| export_in(txn, out, include_secrets))
     }
 
-    /// Compacts the store file at `path` (which must not be open), returning
-    /// the sizes before and after. Verifies the file first.
+    /// Compacts the store file at `path`, returning the sizes before and
+    /// after. Verifies the file first (and recovers it if a crash left it).
+    ///
+    /// This writes, so it needs the file to itself: while any store or
+    /// reader (a [`ReadOnlyStore`](crate::ReadOnlyStore), `wa-store stats`)
+    /// has it open, in this process or another, it fails with
+    /// [`StoreError::Backend`] with a [`FileInUse`](crate::FileInUse) source
+    /// and leaves the file untouched.
     pub fn compact(path: impl AsRef<Path>) -> StoreResult<CompactReport> {
         let path = path.as_ref();
         let size_before = std::fs::metadata(path)?.len();
@@ -346,6 +159,210 @@ impl RedbStore {
             size_after: std::fs::metadata(path)?.len(),
         })
     }
+}
+
+/// [`RedbStore::stats`] on one read transaction (of a store or a read-only handle).
+pub(crate) fn stats_in(txn: &ReadTransaction, file_size: Option<u64>) -> StoreResult<Stats> {
+    let mut tables = Vec::with_capacity(schema::FAMILIES.len());
+    for family in schema::FAMILIES {
+        let mut t = TableRows {
+            table: family.name,
+            rows: 0,
+            per_device: BTreeMap::new(),
+        };
+        if let Some(table) = open_read(txn, family.def)? {
+            for row in table.iter().or_store()? {
+                let (k, _) = row.or_store()?;
+                t.rows += 1;
+                if let Some(id) = schema::device_of(k.value()) {
+                    *t.per_device.entry(id).or_default() += 1;
+                }
+            }
+        }
+        tables.push(t);
+    }
+    Ok(Stats {
+        file_size,
+        schema_version: schema_version(txn)?,
+        tables,
+    })
+}
+
+/// [`RedbStore::check`] on one read transaction.
+pub(crate) fn check_in(txn: &ReadTransaction) -> StoreResult<CheckReport> {
+    let mut report = CheckReport::default();
+    schema_version(txn)?;
+    let problem = |family: Family, key: &[u8], detail: String| Problem {
+        table: family.name.to_owned(),
+        key: schema::key_label(family.key, key),
+        detail,
+    };
+    // Index rows each mapping should have, and the ones found.
+    let mut wanted_index: Vec<Vec<u8>> = Vec::new();
+    let mut found_index: Vec<Vec<u8>> = Vec::new();
+    // The same for the inbox: (index key, timestamp) of each entry,
+    // and the index rows found.
+    let mut wanted_inbox: Vec<(Vec<u8>, i64)> = Vec::new();
+    let mut found_inbox: Vec<(Vec<u8>, i64)> = Vec::new();
+    for &family in schema::FAMILIES {
+        let Some(table) = open_read(txn, family.def)? else {
+            continue;
+        };
+        for row in table.iter().or_store()? {
+            let (k, v) = row.or_store()?;
+            let (k, v) = (k.value(), v.value());
+            report.records += 1;
+            let key = match schema::decode_key(family.key, k) {
+                Ok(key) => key,
+                Err(d) => {
+                    report.problems.push(problem(family, k, d));
+                    continue;
+                }
+            };
+            if let Err(d) = validate_value(family.value, v) {
+                report.problems.push(problem(family, k, d));
+                continue;
+            }
+            let invariant = match family.value {
+                ValueKind::LidMapping => {
+                    let m = decode::<LidMappingV1<'_>>(v).map_err(StoreError::backend)?;
+                    wanted_index.push(
+                        schema::KeyBuf::new(key.device, 0)
+                            .escaped(m.phone_number.as_bytes())
+                            .raw(&schema::ordered_i64(m.updated_at))
+                            .raw(m.lid.as_bytes())
+                            .into_vec(),
+                    );
+                    same_str(&key, "lid", m.lid)
+                }
+                ValueKind::DeviceList => {
+                    let r = decode::<DeviceListV1<'_>>(v).map_err(StoreError::backend)?;
+                    same_str(&key, "user", r.user)
+                }
+                ValueKind::Empty => {
+                    found_index.push(k.to_vec());
+                    Ok(())
+                }
+                ValueKind::Inbox => match (key.parts.first(), key.parts.get(1), key.parts.get(2)) {
+                    (
+                        Some((_, KeyPart::I64(ts))),
+                        Some((_, KeyPart::Str(chat))),
+                        Some((_, KeyPart::Str(id))),
+                    ) => {
+                        wanted_inbox.push((
+                            schema::KeyBuf::new(key.device, 0)
+                                .escaped(chat.as_bytes())
+                                .raw(id.as_bytes())
+                                .into_vec(),
+                            *ts,
+                        ));
+                        Ok(())
+                    }
+                    _ => Err("inbox key without its components".to_owned()),
+                },
+                ValueKind::InboxIndex => {
+                    let ts = decode::<i64>(v).map_err(StoreError::backend)?;
+                    found_inbox.push((k.to_vec(), ts));
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Err(d) = invariant {
+                report.problems.push(problem(family, k, d));
+            }
+        }
+    }
+    wanted_index.sort();
+    found_index.sort();
+    for k in &found_index {
+        if wanted_index.binary_search(k).is_err() {
+            report.problems.push(problem(
+                PN_INDEX,
+                k,
+                "index row without a matching LID mapping".into(),
+            ));
+        }
+    }
+    for k in &wanted_index {
+        if found_index.binary_search(k).is_err() {
+            report.problems.push(problem(
+                LID_MAPPINGS,
+                k,
+                "LID mapping without its phone-number index row \
+                 (key shown is the missing index row)"
+                    .into(),
+            ));
+        }
+    }
+    wanted_inbox.sort();
+    found_inbox.sort();
+    for row in &found_inbox {
+        if wanted_inbox.binary_search(row).is_err() {
+            report.problems.push(problem(
+                INBOX_INDEX,
+                &row.0,
+                format!("index row without an inbox entry at timestamp {}", row.1),
+            ));
+        }
+    }
+    for row in &wanted_inbox {
+        if found_inbox.binary_search(row).is_err() {
+            let entry_key = schema::inbox_key(&row.0, row.1);
+            report.problems.push(problem(
+                INBOX,
+                &entry_key,
+                "inbox entry without its index row".into(),
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// [`RedbStore::export`] on one read transaction.
+pub(crate) fn export_in(
+    txn: &ReadTransaction,
+    out: &mut dyn Write,
+    include_secrets: bool,
+) -> StoreResult<u64> {
+    let mut lines = 0u64;
+    let mut emit = |v: Value| -> StoreResult<()> {
+        serde_json::to_writer(&mut *out, &v).map_err(StoreError::serialization)?;
+        out.write_all(b"\n")?;
+        lines += 1;
+        Ok(())
+    };
+    emit(json!({"table": "meta", "schema_version": schema_version(txn)?}))?;
+    for &family in schema::FAMILIES {
+        let Some(table) = open_read(txn, family.def)? else {
+            continue;
+        };
+        for row in table.iter().or_store()? {
+            let (k, v) = row.or_store()?;
+            let (k, v) = (k.value(), v.value());
+            let mut line = Map::new();
+            line.insert("table".into(), family.name.into());
+            let decoded = schema::decode_key(family.key, k).and_then(|key| {
+                Ok((
+                    key_json(&key),
+                    value_json(family.value, v, include_secrets)?,
+                ))
+            });
+            match decoded {
+                Ok((key, value)) => {
+                    line.insert("key".into(), key);
+                    line.insert("value".into(), value);
+                }
+                Err(detail) => {
+                    line.insert("key_hex".into(), hex::encode(k).into());
+                    line.insert("error".into(), detail.into());
+                    line.insert("value".into(), secret(v, include_secrets));
+                }
+            }
+            emit(Value::Object(line))?;
+        }
+    }
+    out.flush()?;
+    Ok(lines)
 }
 
 fn same_str(key: &DecodedKey, field: &str, value: &str) -> Result<(), String> {

@@ -83,8 +83,9 @@
 //! Opening a file of schema version 1 upgrades it to version 2 in one
 //! transaction: the two inbox tables are created empty and the version is
 //! recorded; nothing else changes. From then on older releases refuse the
-//! file ([`StoreError::SchemaTooNew`]). The `wa-store` tool opens files the same
-//! way, so it upgrades them too.
+//! file ([`StoreError::SchemaTooNew`]). Only a store open upgrades: a
+//! [`ReadOnlyStore`] (and so `wa-store stats`, `check`, `export`) reads a
+//! version-1 file as it is, its inbox tables absent.
 //!
 //! Keys and values are raw bytes. A key starts with the device id: 4 bytes
 //! big-endian with the sign bit flipped, so keys sort by id. Then come the
@@ -128,6 +129,26 @@
 //! [`RedbStore::open`] it (or [`RedbStore::open_snapshot`]). In-memory
 //! stores keep snapshots in memory.
 //!
+//! # Reading a file another process has open
+//!
+//! redb locks the file. By default a store locks all of it: while a client
+//! runs, every other open of the file fails, in any process, with a
+//! [`StoreError::Backend`] whose cause is [`FileInUse`].
+//!
+//! A store opened with [`RedbOptions::shared_readers`] takes redb's
+//! single-writer locks instead: it is still the only writer, but any number
+//! of [`ReadOnlyStore`]s (in this process or others, such as `wa-store
+//! stats`) can open the file beside it, each read seeing the latest commit.
+//! That costs the client a little on every operation (file-lock system
+//! calls per read transaction, two fsyncs per commit instead of one) and
+//! rules out [`Durability::None`], so it is opt-in.
+//!
+//! A [`ReadOnlyStore`] never writes: it does not recover a file left by a
+//! crash (it says so and leaves that to the next [`RedbStore::open`] or
+//! [`RedbStore::compact`]), does not upgrade the schema, and does not verify
+//! page checksums at open (that check may repair, i.e. write); damage a read
+//! meets is still a [`StoreError::Corrupt`].
+//!
 //! # The `wa-store` tool
 //!
 //! The crate ships a command-line tool that needs no network:
@@ -139,18 +160,31 @@
 //! wa-store compact FILE                     reclaim free space
 //! ```
 //!
-//! It runs the same code as [`RedbStore::stats`], [`RedbStore::check`],
-//! [`RedbStore::export`] and [`RedbStore::compact`], and opens the file as
-//! the store does (a file left by a crash is recovered first), so the file
-//! must not be open in another process. Exit codes: 0 success, 1 `check`
-//! found corruption (in a record or in the file itself), 2 usage or any
-//! other error (missing file, file in use, newer schema).
+//! `stats`, `check` and `export` run [`ReadOnlyStore::stats`],
+//! [`ReadOnlyStore::check`] and [`ReadOnlyStore::export`]: they only read,
+//! leave the file byte for byte as it was, and work while a client has the
+//! file open if that client enabled [`RedbOptions::shared_readers`]; beside
+//! a client that did not, they stop with "the file is in use by another
+//! process (a running client?)". While they run, such a client cannot start
+//! either. `compact` ([`RedbStore::compact`]) is the one command that writes
+//! (it also recovers a file left by a crash), so it needs the file closed
+//! everywhere and refuses with the same message otherwise.
+//!
+//! `check` decodes every record and checks the invariants between tables;
+//! since it opens read-only it does not verify the checksum of every page
+//! the way an open with [`RedbOptions::verify_on_open`] does, so a flipped
+//! bit inside an opaque value (a session record, a key) can pass it.
+//!
+//! Exit codes: 0 success, 1 `check` found corruption (in a record or in the
+//! file's pages), 2 usage or any other error (missing file, file in use, file
+//! left by a crash, newer schema).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod convert;
 mod error;
 mod inspect;
+mod read_only;
 mod schema;
 mod snapshot;
 mod store;
@@ -166,7 +200,9 @@ use redb::{Database, ReadableDatabase, StorageBackend};
 use wa_core::store::{AppSyncStore, DeviceStore, ProtocolStore, SignalStore};
 use wa_core::store::{StoreError, StoreResult};
 
+pub use error::FileInUse;
 pub use inspect::{CheckReport, CompactReport, Problem, Stats, TableRows};
+pub use read_only::ReadOnlyStore;
 pub use schema::SCHEMA_VERSION;
 
 use crate::schema::{FAMILIES, META, META_SCHEMA_VERSION};
@@ -198,13 +234,16 @@ pub enum Durability {
 ///     .cache_size(16 << 20)
 ///     .durability(Durability::Immediate)
 ///     .verify_on_open(true)
+///     .shared_readers(true)
 ///     .build();
 /// assert_eq!(options.cache_size, 16 << 20);
+/// assert!(options.shared_readers);
 ///
 /// // Unset options keep their defaults.
 /// let defaults = RedbOptions::builder().build();
 /// assert_eq!(defaults, RedbOptions::default());
 /// assert_eq!(defaults.durability, Durability::Immediate);
+/// assert!(!defaults.shared_readers);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -217,6 +256,23 @@ pub struct RedbOptions {
     /// file once), so a damaged file is refused at open with a clear error
     /// instead of failing later. Default `true`.
     pub verify_on_open: bool,
+    /// Let read-only processes open the file while this store has it open:
+    /// `wa-store stats`, `check` and `export` (and [`ReadOnlyStore`]) then
+    /// work beside a running client and see its commits. Default `false`: the
+    /// store locks the whole file and every other open of it, read-only or
+    /// not, fails with [`FileInUse`].
+    ///
+    /// It costs something on every operation, which is why it is off by
+    /// default: each read transaction takes and releases byte-range file
+    /// locks (a few system calls, about as much again as a point read
+    /// costs), every commit is a two-phase commit (two fsyncs where one
+    /// would do), and pages freed by a commit are reused one commit later.
+    /// It needs [`Durability::Immediate`]: a non-durable commit lives only in
+    /// this process's memory, which another process cannot read, so
+    /// [`RedbStore::open_with`] refuses the combination. It applies to files
+    /// (and to custom backends that implement redb's locks); a second
+    /// writer is still refused either way.
+    pub shared_readers: bool,
 }
 
 impl Default for RedbOptions {
@@ -225,6 +281,7 @@ impl Default for RedbOptions {
             cache_size: 64 << 20,
             durability: Durability::Immediate,
             verify_on_open: true,
+            shared_readers: false,
         }
     }
 }
@@ -262,6 +319,12 @@ impl RedbOptionsBuilder {
     /// Sets [`RedbOptions::verify_on_open`].
     pub fn verify_on_open(mut self, verify: bool) -> Self {
         self.options.verify_on_open = verify;
+        self
+    }
+
+    /// Sets [`RedbOptions::shared_readers`].
+    pub fn shared_readers(mut self, shared: bool) -> Self {
+        self.options.shared_readers = shared;
         self
     }
 
@@ -324,7 +387,32 @@ fn builder(options: &RedbOptions) -> redb::Builder {
     let mut b = redb::Builder::new();
     b.set_cache_size(options.cache_size);
     b.set_check_integrity_on_open(options.verify_on_open);
+    b.set_concurrency_mode(concurrency_mode(options.shared_readers));
     b
+}
+
+/// redb's locking regime: with `shared_readers`, one writer and any number
+/// of read-only handles (in any process); without, a writer that locks the
+/// whole file. A read-only handle opens in the shared mode, which works on a
+/// file nobody holds and beside a shared writer (an exclusive one refuses it).
+pub(crate) fn concurrency_mode(shared_readers: bool) -> redb::ConcurrencyMode {
+    if shared_readers {
+        redb::ConcurrencyMode::SingleWriter
+    } else {
+        redb::ConcurrencyMode::ExclusiveWriter
+    }
+}
+
+/// The options redb cannot honour together.
+fn validate(options: &RedbOptions) -> StoreResult<()> {
+    if options.shared_readers && options.durability == Durability::None {
+        return Err(StoreError::InvalidInput(
+            "RedbOptions::shared_readers needs Durability::Immediate: a non-durable commit \
+             lives only in this process's memory, where readers in other processes cannot see it"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 impl RedbStore {
@@ -336,8 +424,10 @@ impl RedbStore {
     ///
     /// Fails with [`StoreError::SchemaTooNew`] for a file written by a newer
     /// release, [`StoreError::Corrupt`] for a damaged file, and
-    /// [`StoreError::Backend`] when the file is already open (in this or
-    /// another process).
+    /// [`StoreError::Backend`] with a [`FileInUse`] source when the file is
+    /// already open (in this or another process, by a store or, unless this
+    /// store is opened with [`RedbOptions::shared_readers`], by a reader such
+    /// as `wa-store stats`).
     ///
     /// Opening is blocking I/O on the calling thread: it recovers a file left
     /// by a crash and, with [`RedbOptions::verify_on_open`], reads the whole
@@ -348,7 +438,11 @@ impl RedbStore {
     }
 
     /// [`RedbStore::open`] with options.
+    ///
+    /// Fails with [`StoreError::InvalidInput`] for options that do not go
+    /// together ([`RedbOptions::shared_readers`] with [`Durability::None`]).
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
+        validate(&options)?;
         let path = path.as_ref().to_path_buf();
         let db = error::guard(|| builder(&options).create(&path).map_err(error::database))?;
         Self::from_database(db, Place::File(path), &options)
@@ -357,15 +451,18 @@ impl RedbStore {
     /// A fresh store in memory (redb's in-memory backend), for tests. Nothing
     /// survives the last handle.
     pub fn in_memory() -> StoreResult<Self> {
+        // No other process can reach memory, and redb's in-memory backend
+        // has no locks for readers to share.
         Self::with_backend(
             redb::backends::InMemoryBackend::new(),
-            RedbOptions::default(),
+            RedbOptions::builder().shared_readers(false).build(),
         )
     }
 
     /// A store on any redb [`StorageBackend`] (custom storage, fault
     /// injection). Snapshots of such a store are kept in memory.
     pub fn with_backend(backend: impl StorageBackend, options: RedbOptions) -> StoreResult<Self> {
+        validate(&options)?;
         let db = error::guard(|| {
             builder(&options)
                 .create_with_backend(backend)
@@ -424,40 +521,13 @@ impl RedbStore {
 fn init_schema(db: &Database) -> StoreResult<()> {
     let found = {
         let txn = db.begin_read().map_err(error::transaction)?;
-        let tables: HashSet<String> = txn
-            .list_tables()
-            .map_err(error::storage)?
-            .map(|h| redb::TableHandle::name(&h).to_owned())
-            .collect();
-        if tables.contains("meta") {
-            let meta = txn.open_table(META).map_err(error::table)?;
-            let found = meta
-                .get(META_SCHEMA_VERSION)
-                .map_err(error::storage)?
-                .ok_or_else(|| StoreError::corrupt("meta", "schema_version", "missing"))?;
-            let bytes: [u8; 4] = found.value().try_into().map_err(|_| {
-                StoreError::corrupt("meta", "schema_version", "not a 4-byte version")
-            })?;
-            let version = u32::from_le_bytes(bytes);
-            if version > SCHEMA_VERSION {
-                return Err(StoreError::SchemaTooNew {
-                    found: version,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            if version == 0 {
-                return Err(StoreError::corrupt("meta", "schema_version", "version 0"));
-            }
-            if version == SCHEMA_VERSION && FAMILIES.iter().all(|f| tables.contains(f.name)) {
-                return Ok(());
-            }
-            Some(version)
-        } else if !tables.is_empty() {
-            return Err(StoreError::InvalidInput(
-                "not a wa-store-redb file: it has tables but no meta table".into(),
-            ));
-        } else {
-            None
+        match found_schema(&txn)? {
+            FoundSchema::Empty => None,
+            FoundSchema::Version {
+                version,
+                all_tables: true,
+            } if version == SCHEMA_VERSION => return Ok(()),
+            FoundSchema::Version { version, .. } => Some(version),
         }
     };
     let txn = db.begin_write().map_err(error::transaction)?;
@@ -482,4 +552,59 @@ fn init_schema(db: &Database) -> StoreResult<()> {
         );
     }
     Ok(())
+}
+
+/// What [`found_schema`] found in a file.
+pub(crate) enum FoundSchema {
+    /// No table at all: a new file.
+    Empty,
+    /// A wa-store-redb file of a version this build reads.
+    Version {
+        /// The recorded schema version, 1 to [`SCHEMA_VERSION`].
+        version: u32,
+        /// Whether every table of the current version exists.
+        all_tables: bool,
+    },
+}
+
+/// Reads the schema version and the table list without writing. Refuses a
+/// newer version ([`StoreError::SchemaTooNew`]), a broken version record and
+/// a file with tables but no `meta` table (not a store file).
+pub(crate) fn found_schema(txn: &redb::ReadTransaction) -> StoreResult<FoundSchema> {
+    let tables: HashSet<String> = txn
+        .list_tables()
+        .map_err(error::storage)?
+        .map(|h| redb::TableHandle::name(&h).to_owned())
+        .collect();
+    if !tables.contains("meta") {
+        if tables.is_empty() {
+            return Ok(FoundSchema::Empty);
+        }
+        return Err(StoreError::InvalidInput(
+            "not a wa-store-redb file: it has tables but no meta table".into(),
+        ));
+    }
+    let meta = txn.open_table(META).map_err(error::table)?;
+    let found = meta
+        .get(META_SCHEMA_VERSION)
+        .map_err(error::storage)?
+        .ok_or_else(|| StoreError::corrupt("meta", "schema_version", "missing"))?;
+    let bytes: [u8; 4] = found
+        .value()
+        .try_into()
+        .map_err(|_| StoreError::corrupt("meta", "schema_version", "not a 4-byte version"))?;
+    let version = u32::from_le_bytes(bytes);
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(StoreError::corrupt("meta", "schema_version", "version 0"));
+    }
+    Ok(FoundSchema::Version {
+        version,
+        all_tables: FAMILIES.iter().all(|f| tables.contains(f.name)),
+    })
 }

@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::SystemTime;
 
 use wa_core::store::{DeviceStore, SignalStore};
-use wa_store_redb::RedbStore;
+use wa_store_redb::{ReadOnlyStore, RedbOptions, RedbStore};
 
 fn wa_store(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wa-store"))
@@ -32,34 +33,67 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// A file's bytes and modification time, to show a command left it alone.
+#[derive(Debug, PartialEq)]
+struct Fingerprint {
+    bytes: Vec<u8>,
+    modified: SystemTime,
+}
+
+impl Fingerprint {
+    fn of(path: &Path) -> Self {
+        Self {
+            bytes: std::fs::read(path).unwrap(),
+            modified: std::fs::metadata(path).unwrap().modified().unwrap(),
+        }
+    }
+
+    fn assert_unchanged(&self, path: &Path, what: &str) {
+        let now = Self::of(path);
+        assert_eq!(now.modified, self.modified, "{what} touched the file");
+        assert!(now.bytes == self.bytes, "{what} changed the file's bytes");
+    }
+}
+
+const IN_USE: &str = "the file is in use by another process (a running client?)";
+
+fn shared() -> RedbOptions {
+    RedbOptions::builder().shared_readers(true).build()
+}
+
+/// The fields of the line of `stats` output for `table`, after its name.
+fn stats_row(stdout: &str, table: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(table))
+        .unwrap_or_else(|| panic!("no {table} line in {stdout}"))
+        .split_whitespace()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn stats_counts_rows_per_table_and_device() {
     let dir = tempfile::tempdir().unwrap();
     let path = fixture(dir.path());
     let size = std::fs::metadata(&path).unwrap().len();
+    let before = Fingerprint::of(&path);
     let out = wa_store(&["stats", s(&path)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains(&format!("size: {size} bytes")), "{stdout}");
-    // The tool opens the file as the store does, which upgrades a schema-v1
-    // file: the version shown is the current one, with the inbox tables empty.
+    // Read-only: the schema-v1 file is shown as it is, not upgraded (its
+    // inbox tables do not exist yet and count as empty), and not written.
     assert!(
         stdout.contains(&format!(
-            "schema version: {}",
+            "schema version: 1 (a client upgrades it to {} when it opens the file)",
             wa_store_redb::SCHEMA_VERSION
         )),
         "{stdout}"
     );
-    let row = |table: &str| {
-        stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(table))
-            .unwrap_or_else(|| panic!("no {table} line in {stdout}"))
-            .split_whitespace()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    before.assert_unchanged(&path, "stats");
+    let row = |table: &str| stats_row(&stdout, table);
     // The fixture: 2 sessions of device 1 and 1 of device 2, 3 prekeys, ...
     assert_eq!(row("sessions_v1"), "3 1:2 2:1");
     assert_eq!(row("identities_v1"), "2 1:1 2:1");
@@ -146,8 +180,8 @@ fn export_redacts_secrets_unless_asked() {
         .collect();
     assert_eq!(lines.len(), 27, "meta + 26 records");
     assert_eq!(lines[0]["table"], "meta");
-    // Upgraded on open, like the store does (see the stats test).
-    assert_eq!(lines[0]["schema_version"], wa_store_redb::SCHEMA_VERSION);
+    // Read as it is, not upgraded (see the stats test).
+    assert_eq!(lines[0]["schema_version"], 1);
     // Secret bytes (hex of the fixture's values) never appear...
     let secrets = [
         hex::encode(b"session-one"),
@@ -290,4 +324,137 @@ fn usage_and_file_errors_exit_2() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn stats_check_and_export_read_beside_a_running_client_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path());
+    // The client holds the file for the whole test (opening it upgrades the
+    // fixture to the current schema version; that is the client's write).
+    let client = RedbStore::open_with(&path, shared()).unwrap();
+    let before = Fingerprint::of(&path);
+
+    let out = wa_store(&["stats", s(&path)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "schema version: {}\n",
+            wa_store_redb::SCHEMA_VERSION
+        )),
+        "{stdout}"
+    );
+    assert_eq!(stats_row(&stdout, "sessions_v1"), "3 1:2 2:1");
+    assert_eq!(stats_row(&stdout, "inbox_v1"), "0");
+    assert_eq!(stats_row(&stdout, "total"), "26");
+    before.assert_unchanged(&path, "stats");
+
+    let out = wa_store(&["check", s(&path)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "26 records checked, 0 corrupt\n");
+    before.assert_unchanged(&path, "check");
+
+    let out = wa_store(&["export", s(&path)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 27, "meta + 26 records");
+    assert_eq!(lines[0]["schema_version"], wa_store_redb::SCHEMA_VERSION);
+    assert!(
+        !text(&out.stdout).contains(&hex::encode(b"session-one")),
+        "secrets stay redacted"
+    );
+    before.assert_unchanged(&path, "export");
+
+    // The client still writes, and the tool sees its latest commit.
+    smol::block_on(client.put_session("5511987650009.0", b"new session")).unwrap();
+    let out = wa_store(&["stats", s(&path)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(stats_row(&text(&out.stdout), "sessions_v1"), "4 1:3 2:1");
+    assert_eq!(
+        smol::block_on(client.get_session("5511987650009.0"))
+            .unwrap()
+            .as_deref(),
+        Some(&b"new session"[..])
+    );
+}
+
+#[test]
+fn beside_a_client_without_shared_readers_the_tool_says_the_file_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path());
+    let client = RedbStore::open(&path).unwrap();
+    let before = Fingerprint::of(&path);
+    for args in [&["stats"][..], &["check"][..], &["export"][..]] {
+        let mut args = args.to_vec();
+        args.push(s(&path));
+        let out = wa_store(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(IN_USE), "{args:?}: {stderr}");
+        assert!(stderr.contains("shared_readers"), "{args:?}: {stderr}");
+        before.assert_unchanged(&path, args[0]);
+    }
+    // The client is undisturbed.
+    smol::block_on(client.put_session("5511987650009.0", b"x")).unwrap();
+}
+
+#[test]
+fn compact_refuses_while_the_file_is_open_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path());
+    for options in [RedbOptions::default(), shared()] {
+        let client = RedbStore::open_with(&path, options.clone()).unwrap();
+        let before = Fingerprint::of(&path);
+        let out = wa_store(&["compact", s(&path)]);
+        assert_eq!(out.status.code(), Some(2), "{options:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(IN_USE), "{options:?}: {stderr}");
+        assert!(stderr.contains("compact writes"), "{options:?}: {stderr}");
+        before.assert_unchanged(&path, "compact (refused)");
+        smol::block_on(client.put_session("5511987650009.0", b"x")).unwrap();
+    }
+    // A reader holds the file too: compact waits for nobody, it refuses.
+    let reader = ReadOnlyStore::open(&path).unwrap();
+    let before = Fingerprint::of(&path);
+    let out = wa_store(&["compact", s(&path)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(IN_USE), "{}", text(&out.stderr));
+    before.assert_unchanged(&path, "compact (refused)");
+    drop(reader);
+    // Closed everywhere: it runs.
+    let out = wa_store(&["compact", s(&path)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_file_left_by_a_crash_is_not_recovered_by_inspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.redb");
+    let crashed = dir.path().join("crashed.redb");
+    {
+        let client = RedbStore::open(&live).unwrap();
+        smol::block_on(client.put_session("5511987650001.0", b"kept")).unwrap();
+        // What `kill -9` would leave: the file as it is while the client
+        // holds it (its last commit durable, no clean-shutdown mark).
+        std::fs::write(&crashed, std::fs::read(&live).unwrap()).unwrap();
+    }
+    let before = Fingerprint::of(&crashed);
+    for cmd in ["stats", "check", "export"] {
+        let out = wa_store(&[cmd, s(&crashed)]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("not closed cleanly"), "{cmd}: {stderr}");
+        before.assert_unchanged(&crashed, cmd);
+    }
+    // `compact` writes, so it recovers the file; then inspection reads it.
+    let out = wa_store(&["compact", s(&crashed)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = wa_store(&["stats", s(&crashed)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(stats_row(&text(&out.stdout), "sessions_v1"), "1 1:1");
 }

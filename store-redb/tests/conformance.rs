@@ -1,11 +1,12 @@
-//! The public store conformance battery of wa-core, on a file-backed store and
-//! on redb's in-memory backend.
+//! The public store conformance battery of wa-core, on a file-backed store
+//! (locked for itself, and shared with readers) and on redb's in-memory
+//! backend.
 
 use std::sync::Arc;
 
 use wa_core::store::DeviceStore;
 use wa_core::store::conformance::{self, StorePair};
-use wa_store_redb::RedbStore;
+use wa_store_redb::{RedbOptions, RedbStore};
 
 async fn pair(store: RedbStore) -> StorePair<RedbStore> {
     let id = store.create().await.expect("create");
@@ -24,6 +25,20 @@ fn conformance_on_a_file() {
         n += 1;
         let path = dir.path().join(format!("store-{n}.redb"));
         async move { pair(RedbStore::open(path).expect("open")).await }
+    }));
+}
+
+/// The same on a file shared with readers (redb's single-writer mode, with
+/// two-phase commits): the option changes locking, never answers.
+#[test]
+fn conformance_on_a_file_with_shared_readers() {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let mut n = 0;
+    smol::block_on(conformance::run_all(|| {
+        n += 1;
+        let path = dir.path().join(format!("store-{n}.redb"));
+        let options = RedbOptions::builder().shared_readers(true).build();
+        async move { pair(RedbStore::open_with(path, options).expect("open")).await }
     }));
 }
 

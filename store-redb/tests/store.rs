@@ -5,7 +5,7 @@ mod common;
 
 use common::device;
 use wa_core::store::{DeviceStore, SignalStore, StoreError};
-use wa_store_redb::{Durability, RedbOptions, RedbStore};
+use wa_store_redb::{Durability, FileInUse, RedbOptions, RedbStore};
 
 #[test]
 fn create_counts_from_rows_and_previous_ids_and_survives_reopen() {
@@ -113,10 +113,12 @@ fn a_file_open_twice_is_an_error_not_a_panic() {
     let first = RedbStore::open(&path).unwrap();
     let err = RedbStore::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
-    let source = std::error::Error::source(&err)
+    let in_use = FileInUse::of(&err).expect("the cause says the file is in use");
+    assert!(in_use.to_string().contains("in use"), "{in_use}");
+    let engine = std::error::Error::source(in_use)
         .map(|s| s.to_string())
         .unwrap_or_default();
-    assert!(source.to_lowercase().contains("already open"), "{source}");
+    assert!(engine.to_lowercase().contains("already open"), "{engine}");
     drop(first);
     // Closed when the last handle goes: it opens again.
     drop(RedbStore::open(&path).unwrap());

@@ -7,7 +7,13 @@
 //! wa-store compact FILE                     reclaim free space
 //! ```
 //!
-//! Exit codes: 0 success, 1 `check` found corruption, 2 usage or other error.
+//! `stats`, `check` and `export` open the file read-only and write nothing
+//! (no recovery, no schema upgrade); they work beside a running client that
+//! opened the file with `RedbOptions::shared_readers`, and otherwise say the
+//! file is in use. `compact` writes and needs the file to itself.
+//!
+//! Exit codes: 0 success, 1 `check` found corruption, 2 usage or other error
+//! (the file in use included).
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -15,19 +21,40 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use wa_core::store::StoreError;
-use wa_store_redb::RedbStore;
+use wa_store_redb::{FileInUse, ReadOnlyStore, RedbStore};
 
 const USAGE: &str = "usage:
   wa-store stats FILE                       rows per table and per device, file size
   wa-store check FILE                       decode every record; exit 1 if any is corrupt
   wa-store export FILE [--include-secrets]  every record as JSON lines, secrets redacted
-  wa-store compact FILE                     reclaim free space";
+  wa-store compact FILE                     reclaim free space
+
+stats, check and export only read: they never change the file, and work
+while a client has it open if the client enabled RedbOptions::shared_readers.
+compact writes: it needs the file closed everywhere.";
 
 enum Command {
     Stats(PathBuf),
     Check(PathBuf),
     Export(PathBuf, bool),
     Compact(PathBuf),
+}
+
+impl Command {
+    /// What to say when the file is held elsewhere.
+    fn in_use_hint(&self) -> &'static str {
+        match self {
+            Command::Compact(_) => {
+                "compact writes, so it needs the file to itself: stop the client \
+                 (and any wa-store still reading the file), then retry"
+            }
+            _ => {
+                "stats, check and export read beside a running client only if it opened \
+                 the file with RedbOptions::shared_readers; stop the client or enable that \
+                 option, then retry"
+            }
+        }
+    }
 }
 
 fn parse(args: &[String]) -> Result<Command, String> {
@@ -52,14 +79,16 @@ fn parse(args: &[String]) -> Result<Command, String> {
     })
 }
 
-fn open(path: &Path) -> Result<RedbStore, StoreError> {
+/// Opens `path` read-only: nothing is written, not even a recovery or a
+/// schema upgrade.
+fn open(path: &Path) -> Result<ReadOnlyStore, StoreError> {
     if !path.is_file() {
         return Err(StoreError::InvalidInput(format!(
             "{} is not a file",
             path.display()
         )));
     }
-    RedbStore::open(path)
+    ReadOnlyStore::open(path)
 }
 
 /// The error and its causes on one line.
@@ -75,13 +104,21 @@ fn describe(e: &StoreError) -> String {
 }
 
 fn stats(path: &Path) -> Result<ExitCode, StoreError> {
-    // The size as found, before opening (an open may repair or grow it).
-    let size = std::fs::metadata(path)?.len();
     let stats = open(path)?.stats()?;
+    let size = stats.file_size.unwrap_or_default();
     let mut out = std::io::stdout().lock();
     writeln!(out, "file: {}", path.display())?;
     writeln!(out, "size: {size} bytes")?;
-    writeln!(out, "schema version: {}", stats.schema_version)?;
+    if stats.schema_version < wa_store_redb::SCHEMA_VERSION {
+        writeln!(
+            out,
+            "schema version: {} (a client upgrades it to {} when it opens the file)",
+            stats.schema_version,
+            wa_store_redb::SCHEMA_VERSION
+        )?;
+    } else {
+        writeln!(out, "schema version: {}", stats.schema_version)?;
+    }
     writeln!(out, "{:<24} {:>10}  rows per device", "table", "rows")?;
     let mut total = 0;
     for t in &stats.tables {
@@ -166,16 +203,28 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match command {
-        Command::Stats(p) => stats(&p),
-        Command::Check(p) => check(&p),
-        Command::Export(p, secrets) => export(&p, secrets),
-        Command::Compact(p) => compact(&p),
+    let result = match &command {
+        Command::Stats(p) => stats(p),
+        Command::Check(p) => check(p),
+        Command::Export(p, secrets) => export(p, *secrets),
+        Command::Compact(p) => compact(p),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("wa-store: {}", describe(&e));
+            match FileInUse::of(&e) {
+                Some(in_use) => {
+                    let engine = std::error::Error::source(in_use)
+                        .map(|cause| format!("\n  (redb: {cause})"))
+                        .unwrap_or_default();
+                    eprintln!(
+                        "wa-store: the file is in use by another process (a running client?)\n  \
+                         {}{engine}",
+                        command.in_use_hint()
+                    );
+                }
+                None => eprintln!("wa-store: {}", describe(&e)),
+            }
             ExitCode::from(2)
         }
     }
