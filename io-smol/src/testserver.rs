@@ -616,14 +616,17 @@ async fn accept_loop(
             .name(format!("wa-testserver-{index}"))
             .spawn(move || {
                 smol::block_on(async {
-                    match tls {
+                    let account = match tls {
                         Some(acceptor) => match acceptor.accept(tcp).await {
                             Ok(stream) => serve(stream, index, control_rx, wake_rx, &shared).await,
-                            Err(error) => tracing::debug!("test server tls: {error}"),
+                            Err(error) => {
+                                tracing::debug!("test server tls: {error}");
+                                None
+                            }
                         },
                         None => serve(tcp, index, control_rx, wake_rx, &shared).await,
-                    }
-                    finish(&shared, index);
+                    };
+                    finish(&shared, index, account);
                 });
             });
         if let Err(error) = spawned {
@@ -632,8 +635,14 @@ async fn accept_loop(
     }
 }
 
-/// Marks connection `index` over.
-fn finish(shared: &Shared, index: usize) {
+/// Marks connection `index` over. The messages its device took on it and
+/// did not answer are queued again (for the device's next connection, or
+/// one that logged in while this one was still ending).
+fn finish(shared: &Shared, index: usize, account: Option<Jid>) {
+    if let Some(jid) = account {
+        shared.network().reconnect(&jid);
+        shared.wake_all();
+    }
     let mut state = shared.state();
     state.controls.retain(|(i, _)| *i != index);
     state.wakes.retain(|(i, _)| *i != index);
@@ -654,11 +663,12 @@ async fn serve<S>(
     controls: Receiver<Control>,
     wakes: Receiver<()>,
     shared: &Arc<Shared>,
-) where
+) -> Option<Jid>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Ok(mut ws) = async_tungstenite::accept_async(stream).await else {
-        return;
+        return None;
     };
     let mut server = new_test_server(shared);
     // Prekeys and device lists come from the network; the phone's side of a
@@ -693,10 +703,10 @@ async fn serve<S>(
             sent += frame.len();
             note(shared, index, |r| r.sent_frames.push(frame.len()));
             if !frame.is_empty() && ws.send(Message::Binary(frame)).await.is_err() {
-                return;
+                return account.jid;
             }
             if cut {
-                return; // dropping the stream closes TCP without a close frame
+                return account.jid; // dropping the stream closes TCP without a close frame
             }
         }
 
@@ -729,17 +739,17 @@ async fn serve<S>(
                 pairing.after_input(shared, index, &mut server);
                 if cut {
                     record(shared, index, &server);
-                    return;
+                    return account.jid;
                 }
             }
             Wake::Client(Some(Ok(Message::Close(_)))) | Wake::Client(None) => {
                 record(shared, index, &server);
-                return;
+                return account.jid;
             }
-            Wake::Client(Some(Err(_))) => return,
+            Wake::Client(Some(Err(_))) => return account.jid,
             Wake::Client(Some(Ok(_))) => {} // text, ping, pong: nothing for the server
             Wake::Network => {}
-            Wake::Control(None) | Wake::Control(Some(Control::Cut)) => return,
+            Wake::Control(None) | Wake::Control(Some(Control::Cut)) => return account.jid,
             Wake::Control(Some(control)) => match control {
                 Control::ScanQr { code, variant } => {
                     let mut phone = shared.phone();
@@ -768,7 +778,7 @@ async fn serve<S>(
                 Control::Close => {
                     let _ = ws.close(None).await;
                 }
-                Control::Cut => return,
+                Control::Cut => return account.jid,
             },
         }
     }
