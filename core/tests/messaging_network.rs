@@ -728,3 +728,89 @@ fn a_backlog_committed_in_groups_reads_through_the_pending_writes() {
     bob.send_text(&mut net, &Jid::pn("15550001"), "reply");
     assert_eq!(texts(&senders[1].receive_all(&mut net)), ["reply"]);
 }
+
+/// The ids of an upload IQ's `<list>`.
+fn uploaded_ids(iq: &wa_core::binary::Node) -> Vec<u32> {
+    iq.child("list")
+        .map(|l| {
+            l.children_by_tag("key")
+                .filter_map(|k| wa_core::message::stanza::key_id(k).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs a prekey job for `party` and returns the ids it uploads; with
+/// `crash_before_upload` it stops (the process dies) right before the upload
+/// leaves, after the batch was stored.
+fn run_prekey_job(
+    party: &mut Party,
+    net: &mut Network,
+    mut job: wa_core::messaging::Job,
+    crash_before_upload: bool,
+) -> Vec<u32> {
+    use wa_core::messaging::Step;
+    use wa_core::store::apply_batch;
+    let mut uploaded = Vec::new();
+    loop {
+        match job.step() {
+            Step::Load(need) => {
+                job.provide(smol::block_on(need.load(&party.store)).expect("store"))
+            }
+            Step::Query(iq) => {
+                if iq.child("list").is_some() {
+                    uploaded = uploaded_ids(&iq);
+                    if crash_before_upload {
+                        return uploaded;
+                    }
+                }
+                job.answer(Ok(net.iq(&party.jid, &iq.with_attr("id", "q"))));
+            }
+            Step::Commit(batch) => {
+                smol::block_on(apply_batch(&party.store, &batch)).expect("store");
+                job.committed();
+            }
+            Step::Done(outcome) => {
+                smol::block_on(apply_batch(&party.store, &outcome.batch)).expect("store");
+                return uploaded;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_crash_between_storing_new_prekeys_and_uploading_them_never_reuses_an_id() {
+    use wa_core::messaging::{Messenger, OwnDevice, PREKEY_BATCH};
+    let mut net = Network::new();
+    let mut bob = Party::join(&mut net, "15550002", 0, 73);
+    net.drain_prekeys(&bob.jid);
+
+    // The refill stores its batch (with the advanced counter), then the
+    // process dies before the upload leaves.
+    let device = bob.device();
+    let job = bob.messenger.refill_prekeys(false, &device);
+    let lost = run_prekey_job(&mut bob, &mut net, job, true);
+    assert_eq!(lost.len(), PREKEY_BATCH as usize);
+    assert_eq!(net.prekey_count(&bob.jid), 0);
+
+    // After the restart the check finds the server still empty and uploads a
+    // new batch: none of its ids is one of the stored-but-never-uploaded ones.
+    let device = bob.device();
+    assert!(device.next_pre_key_id > *lost.iter().max().expect("ids"));
+    bob.messenger = Messenger::new(
+        OwnDevice::from_device(&device).expect("registered"),
+        [3; 32],
+    );
+    let job = bob.messenger.refill_prekeys(false, &device);
+    let uploaded = run_prekey_job(&mut bob, &mut net, job, false);
+    assert_eq!(uploaded.len(), PREKEY_BATCH as usize);
+    assert!(
+        uploaded.iter().all(|id| !lost.contains(id)),
+        "an id of the lost batch was uploaded again"
+    );
+    assert_eq!(net.prekey_count(&bob.jid), PREKEY_BATCH as usize);
+    // The new keys work: a contact starts a session from one.
+    let mut alice = Party::join(&mut net, "15550001", 0, 74);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "after the crash");
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["after the crash"]);
+}
