@@ -202,3 +202,108 @@ fn a_backlog_sent_while_offline_arrives_once_and_in_order() {
         alice.disconnect().await;
     });
 }
+
+#[test]
+fn a_lost_session_is_recovered_through_retry_receipts() {
+    use futures_lite::future::or;
+    use std::time::Duration;
+    use wa_core::store::SignalStore;
+    bounded(async {
+        let server = LoopbackServer::builder().start().unwrap();
+        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+        let (store, _) = store_with_linked_device(1).await;
+        let (client, mut watch) = online(&server, store.clone()).await;
+        server.with_network(|net| contact.send_text(net, &account(1), "before"));
+        let got = next_message(&mut watch).await;
+        client.ack_message(&got).await.unwrap();
+        client
+            .send_text(&Jid::pn("15550009999"), "reply")
+            .await
+            .unwrap();
+        eventually(|| {
+            let events = server.with_network(|net| contact.receive_all(net));
+            events
+                .iter()
+                .any(|e| matches!(e, wa_core::messaging::MessagingEvent::Message(_)))
+        })
+        .await;
+
+        // The client loses its session with the contact: the contact's next
+        // message cannot be decrypted; the retry receipts bring it again.
+        let address = wa_core::message::SignalAddress::of(&contact.jid).to_string();
+        store.delete_session(&address).await.unwrap();
+        let id = server.with_network(|net| contact.send_text(net, &account(1), "after the loss"));
+        let mut undecryptable = 0;
+        let got = loop {
+            server.with_network(|net| contact.receive_all(net));
+            let next = or(async { Some(watch.events.recv().await) }, async {
+                smol::Timer::after(Duration::from_millis(10)).await;
+                None
+            })
+            .await;
+            match next {
+                Some(Ok(Event::Undecryptable { id: failed, .. })) => {
+                    assert_eq!(failed, id);
+                    undecryptable += 1;
+                }
+                Some(Ok(Event::Message(m))) => break m,
+                Some(Ok(_)) | None => {}
+                Some(Err(_)) => panic!("event stream ended"),
+            }
+        };
+        // The first attempt and the plain retry fail; the retry with keys
+        // rebuilds the session.
+        assert_eq!(undecryptable, 2);
+        assert_eq!(got.id, id);
+        assert_eq!(got.message.text_content(), Some("after the loss"));
+        client.disconnect().await;
+    });
+}
+
+#[test]
+fn the_client_answers_a_contacts_retry_receipts() {
+    use wa_core::messaging::MessagingEvent;
+    use wa_core::store::SignalStore;
+    bounded(async {
+        let server = LoopbackServer::builder().start().unwrap();
+        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+        let (store, _) = store_with_linked_device(1).await;
+        let (client, mut watch) = online(&server, store).await;
+        let contact_user = Jid::pn("15550009999");
+        client.send_text(&contact_user, "first").await.unwrap();
+        let mut contact_events = Vec::new();
+        eventually(|| {
+            contact_events.extend(server.with_network(|net| contact.receive_all(net)));
+            contact_events
+                .iter()
+                .any(|e| matches!(e, MessagingEvent::Message(_)))
+        })
+        .await;
+        server.with_network(|net| contact.send_text(net, &account(1), "ok"));
+        let got = next_message(&mut watch).await;
+        client.ack_message(&got).await.unwrap();
+
+        // The contact loses its session with the client's device; the
+        // client's next message comes again, re-encrypted, after the
+        // contact's retry receipts.
+        // (`registered_device(1)` is device 7 of its account.)
+        let device = account(1).with_device(7);
+        let address = wa_core::message::SignalAddress::of(&device).to_string();
+        contact.store.delete_session(&address).await.unwrap();
+        let id = client.send_text(&contact_user, "again").await.unwrap();
+        let mut contact_events = Vec::new();
+        eventually(|| {
+            contact_events.extend(server.with_network(|net| contact.receive_all(net)));
+            contact_events
+                .iter()
+                .any(|e| matches!(e, MessagingEvent::Message(m) if m.id == id))
+        })
+        .await;
+        let failed = contact_events
+            .iter()
+            .filter(|e| matches!(e, MessagingEvent::Undecryptable { .. }))
+            .count();
+        assert_eq!(failed, 2, "{contact_events:?}");
+        client.disconnect().await;
+    });
+}
