@@ -24,7 +24,9 @@ async fn account(
     seed: u8,
 ) -> Result<(Client, async_channel::Receiver<Event>), Box<dyn std::error::Error>> {
     let store = Arc::new(MemoryStore::new());
-    store.save(&wa_core::testing::registered_device(seed)).await?;
+    store
+        .save(&wa_core::testing::registered_device(seed))
+        .await?;
     let client = Client::builder()
         .backend(store)
         .transport_factory(Arc::new(server.transport_factory()))
@@ -88,7 +90,9 @@ async fn chat() -> Result<(), Box<dyn std::error::Error>> {
     let id = alice.send_text(&bob_jid, "Hi Bob, are you there?").await?;
     println!("[alice] sent {id}");
     listen("bob", &bob, &bob_events, 1).await?;
-    let id = bob.send_text(&alice_jid, "Hi Alice! Loud and clear.").await?;
+    let id = bob
+        .send_text(&alice_jid, "Hi Alice! Loud and clear.")
+        .await?;
     println!("[bob] sent {id}");
     listen("alice", &alice, &alice_events, 1).await?;
     for text in ["Good.", "Signal sessions work both ways."] {

@@ -42,7 +42,10 @@ fn main() {
     }
     let started = Instant::now();
     parent();
-    println!("crash test passed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "crash test passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 // ------------------------------------------------------------------ parent
@@ -144,10 +147,25 @@ fn parent() {
             let missing: Vec<&String> = want.difference(&got).collect();
             let log = run.log();
             for id in &missing {
-                eprintln!("{id}: client log {:?}", log.lines().filter(|l| l.contains(id.as_str())).collect::<Vec<_>>());
-                let seen: Vec<String> = contact_events.iter().filter_map(|e| match e {
-                    MessagingEvent::Message(m) if m.message.text_content().is_some_and(|t| t.contains(id.as_str())) => Some(m.id.clone()),
-                    _ => None }).collect();
+                eprintln!(
+                    "{id}: client log {:?}",
+                    log.lines()
+                        .filter(|l| l.contains(id.as_str()))
+                        .collect::<Vec<_>>()
+                );
+                let seen: Vec<String> = contact_events
+                    .iter()
+                    .filter_map(|e| match e {
+                        MessagingEvent::Message(m)
+                            if m.message
+                                .text_content()
+                                .is_some_and(|t| t.contains(id.as_str())) =>
+                        {
+                            Some(m.id.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
                 eprintln!("  echoes at the contact: {seen:?}");
             }
             let _ = std::fs::copy(run.dir.path().join("app.log"), "/tmp/crash-app.log");
