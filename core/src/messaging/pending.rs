@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::{Need, Records, SentPayload};
+use super::{Job, Need, Outcome, Records, SentPayload, Step};
 use crate::store::{Backend, DeviceListRecord, StoreResult, WriteBatch, WriteOp};
 
 /// Uncommitted writes, by what reads would see (see the module docs).
@@ -149,6 +149,33 @@ impl Pending {
             }
         }
         Ok(records)
+    }
+
+    /// Runs `job` inside this group: its loads read through the group's
+    /// writes, its batches join the group, and a query (which a receive never
+    /// makes) is answered with an error. Returns its outcome, whose batch is
+    /// already part of the group: commit [`take`](Self::take) before sending
+    /// the outcome's stanzas. The caller still passes the outcome to
+    /// [`Messenger::observe`](super::Messenger::observe).
+    pub async fn run(
+        &mut self,
+        mut job: Job,
+        store: &(impl Backend + ?Sized),
+    ) -> StoreResult<Outcome> {
+        loop {
+            match job.step() {
+                Step::Load(need) => job.provide(self.load(&need, store).await?),
+                Step::Query(_) => job.answer(Err("no queries inside a group".into())),
+                Step::Commit(batch) => {
+                    self.add(&batch);
+                    job.committed();
+                }
+                Step::Done(outcome) => {
+                    self.add(&outcome.batch);
+                    return Ok(outcome);
+                }
+            }
+        }
     }
 
     /// Takes the concatenated batch to commit, leaving nothing pending.

@@ -574,26 +574,11 @@ impl Party {
                         events.extend(self.handle(net, stanza));
                         continue;
                     }
-                    let mut job = self.messenger.receive(stanza, net.now() as i64);
-                    loop {
-                        match job.step() {
-                            Step::Load(need) => job.provide(
-                                block_on(pending.load(&need, &self.store)).expect("memory store"),
-                            ),
-                            Step::Query(_) => job.answer(Err("no queries in a receive".into())),
-                            Step::Commit(batch) => {
-                                pending.add(&batch);
-                                job.committed();
-                            }
-                            Step::Done(outcome) => {
-                                pending.add(&outcome.batch);
-                                self.messenger.observe(&outcome);
-                                stanzas.extend(outcome.stanzas);
-                                group_events.extend(outcome.events);
-                                break;
-                            }
-                        }
-                    }
+                    let job = self.messenger.receive(stanza, net.now() as i64);
+                    let outcome = block_on(pending.run(job, &self.store)).expect("memory store");
+                    self.messenger.observe(&outcome);
+                    stanzas.extend(outcome.stanzas);
+                    group_events.extend(outcome.events);
                 }
                 block_on(apply_batch(&self.store, &pending.take())).expect("memory store");
                 for stanza in &stanzas {

@@ -286,33 +286,18 @@ impl Worker {
         let mut stanzas = Vec::new();
         let mut events = Vec::new();
         for node in &group {
-            let mut job = messenger.receive(node, now);
-            loop {
-                match job.step() {
-                    Step::Load(need) => match pending.load(&need, &*self.backend).await {
-                        Ok(records) => job.provide(records),
-                        Err(error) => {
-                            // Nothing of this group is committed or answered:
-                            // the server delivers it again.
-                            tracing::error!(
-                                "messaging: store read failed: {}",
-                                error_chain(&error)
-                            );
-                            return;
-                        }
-                    },
-                    Step::Query(_) => job.answer(Err("no queries in a receive".into())),
-                    Step::Commit(batch) => {
-                        pending.add(&batch);
-                        job.committed();
-                    }
-                    Step::Done(outcome) => {
-                        pending.add(&outcome.batch);
-                        messenger.observe(&outcome);
-                        stanzas.extend(outcome.stanzas);
-                        events.extend(outcome.events);
-                        break;
-                    }
+            let job = messenger.receive(node, now);
+            match pending.run(job, &*self.backend).await {
+                Ok(outcome) => {
+                    messenger.observe(&outcome);
+                    stanzas.extend(outcome.stanzas);
+                    events.extend(outcome.events);
+                }
+                Err(error) => {
+                    // Nothing of this group is committed or answered: the
+                    // server delivers it again.
+                    tracing::error!("messaging: store read failed: {}", error_chain(&error));
+                    return;
                 }
             }
         }
