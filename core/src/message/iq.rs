@@ -240,3 +240,32 @@ pub fn is_prekey_low_notification(node: &Node) -> bool {
         && node.attr_str("type") == Some("encrypt")
         && node.child("count").is_some()
 }
+
+/// Most participants of one group that are read (more is refused).
+const MAX_PARTICIPANTS: usize = 4096;
+
+/// `<iq xmlns="w:g2" type="get" to=group><query request="interactive"/></iq>`:
+/// a group's metadata (participants, addressing mode).
+pub fn group_info(group: &Jid) -> Node {
+    Node::new("iq")
+        .with_attr("xmlns", "w:g2")
+        .with_attr("type", "get")
+        .with_attr("to", group)
+        .with_children([Node::new("query").with_attr("request", "interactive")])
+}
+
+/// A group's participants (user JIDs, device parts dropped) from the answer
+/// to [`group_info`]: `<group …><participant jid=…/>…</group>`.
+pub fn parse_group_participants(iq: &Node) -> Result<Vec<Jid>, StanzaError> {
+    let group = iq.child("group").ok_or(StanzaError::Invalid("group"))?;
+    let mut users = Vec::new();
+    for p in group.children_by_tag("participant") {
+        if users.len() == MAX_PARTICIPANTS {
+            return Err(StanzaError::Invalid("too many participants"));
+        }
+        users.push(p.attr_jid("jid")?.to_non_ad());
+    }
+    users.sort_unstable();
+    users.dedup();
+    Ok(users)
+}

@@ -361,12 +361,47 @@ pub fn outgoing_message(
     recipients: &[Recipient],
     device_identity: Option<&[u8]>,
 ) -> Node {
-    let participants = Node::new("participants").with_children(recipients.iter().map(|r| {
-        Node::new("to")
-            .with_attr("jid", &r.device)
-            .with_children([r.enc.to_node()])
-    }));
-    let mut children = vec![participants];
+    message_node(id, to, recipients, None, device_identity)
+}
+
+/// Builds an outgoing group `<message>`: the sender-key distributions (one
+/// `<to>` per device that lacks our key; none when all hold it), the content
+/// once as `skmsg`, and the `<device-identity>` whenever a pkmsg is present.
+pub fn outgoing_group_message(
+    id: &str,
+    group: &Jid,
+    distributions: &[Recipient],
+    skmsg: Bytes,
+    device_identity: Option<&[u8]>,
+) -> Node {
+    let skmsg = Enc {
+        kind: EncType::SenderKey,
+        ciphertext: skmsg,
+        media_type: None,
+    };
+    message_node(id, group, distributions, Some(skmsg), device_identity)
+}
+
+fn message_node(
+    id: &str,
+    to: &Jid,
+    recipients: &[Recipient],
+    shared: Option<Enc>,
+    device_identity: Option<&[u8]>,
+) -> Node {
+    let mut children = Vec::new();
+    if shared.is_none() || !recipients.is_empty() {
+        children.push(
+            Node::new("participants").with_children(recipients.iter().map(|r| {
+                Node::new("to")
+                    .with_attr("jid", &r.device)
+                    .with_children([r.enc.to_node()])
+            })),
+        );
+    }
+    if let Some(enc) = shared {
+        children.push(enc.to_node());
+    }
     let has_pkmsg = recipients.iter().any(|r| r.enc.kind == EncType::PreKey);
     if let (true, Some(identity)) = (has_pkmsg, device_identity) {
         children.push(Node::new("device-identity").with_bytes(identity.to_vec()));

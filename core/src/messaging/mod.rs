@@ -142,6 +142,9 @@ pub struct Need {
     /// Messages we sent, by (chat, id). Loading **takes** them out of the store
     /// (the store has no plain read for them); the job's outcome puts them back.
     pub sent_messages: Vec<(String, String)>,
+    /// Which devices hold our sender key, by group JID. ([`Pending`] does not
+    /// overlay these: only sends, which run alone, ask for them.)
+    pub sender_key_devices: Vec<String>,
 }
 
 impl Need {
@@ -175,6 +178,10 @@ impl Need {
                 user.clone(),
                 store.get_pn_mapping(user).await?.map(|m| m.lid),
             );
+        }
+        for group in &self.sender_key_devices {
+            r.sender_key_devices
+                .insert(group.clone(), store.get_sender_key_devices(group).await?);
         }
         for (chat, id) in &self.sent_messages {
             // The time is not kept by `take_sent_message`; the job stores the
@@ -214,6 +221,8 @@ pub struct Records {
     pub lid_of: HashMap<String, Option<String>>,
     /// Sent messages by (chat, id): payload and sent time (0 when unknown).
     pub sent_messages: HashMap<(String, String), Option<SentPayload>>,
+    /// Devices and whether they hold our sender key, by group JID.
+    pub sender_key_devices: HashMap<String, Vec<(String, bool)>>,
 }
 
 impl Records {
@@ -303,6 +312,9 @@ pub struct SentRecord {
     pub phash: String,
     /// Whether this already was the follow-up of a stale device list.
     pub refreshed: bool,
+    /// For a group send: the devices that got our sender key in it, marked
+    /// as holding it once the server acks the message.
+    pub distributed: Vec<Jid>,
 }
 
 /// What a job wants next.
@@ -332,6 +344,8 @@ pub enum Job {
     PreKeys(Box<prekeys::PreKeyJob>),
     /// A retry receipt to answer.
     Retry(Box<retry::RetryJob>),
+    /// Writes only (e.g. the sender-key marks after a group send's ack).
+    Write(Box<WriteBatch>),
 }
 
 impl Job {
@@ -342,6 +356,10 @@ impl Job {
             Job::Send(j) => j.step(),
             Job::PreKeys(j) => j.step(),
             Job::Retry(j) => j.step(),
+            Job::Write(batch) => Step::Done(Outcome {
+                batch: std::mem::take(&mut **batch),
+                ..Outcome::default()
+            }),
         }
     }
 
@@ -351,14 +369,14 @@ impl Job {
             Job::Receive(j) => j.provide(records),
             Job::Send(j) => j.provide(records),
             Job::Retry(j) => j.provide(records),
-            Job::PreKeys(_) => {}
+            Job::PreKeys(_) | Job::Write(_) => {}
         }
     }
 
     /// The answer to [`Step::Query`].
     pub fn answer(&mut self, answer: IqAnswer) {
         match self {
-            Job::Receive(_) => {}
+            Job::Receive(_) | Job::Write(_) => {}
             Job::Send(j) => j.answer(answer),
             Job::PreKeys(j) => j.answer(answer),
             Job::Retry(j) => j.answer(answer),
@@ -441,9 +459,31 @@ impl Messenger {
         let Some(sent) = self.pending.remove(&ack.id) else {
             return (events, None);
         };
+        // The devices that got our sender key in this message hold it now.
+        let marks = (!sent.distributed.is_empty()).then(|| {
+            let mut batch = WriteBatch::new();
+            batch.push(crate::store::WriteOp::SetSenderKeyStatus {
+                group: sent.to.to_string(),
+                entries: sent
+                    .distributed
+                    .iter()
+                    .map(|d| (d.to_string(), true))
+                    .collect(),
+            });
+            Job::Write(Box::new(batch))
+        });
         let stale = ack.phash.as_ref().is_some_and(|p| *p != sent.phash);
         if !stale || sent.refreshed {
-            return (events, None);
+            return (events, marks);
+        }
+        if let Some(Job::Write(batch)) = marks {
+            // The follow-up send commits the marks first (one job per ack).
+            let seed = self.fork_seed();
+            let job =
+                send::SendJob::new(self.own.clone(), sent.to, sent.id, sent.message, now, seed)
+                    .refreshed(sent.devices)
+                    .with_batch(*batch);
+            return (events, Some(Job::Send(Box::new(job))));
         }
         let seed = self.fork_seed();
         let job = send::SendJob::new(self.own.clone(), sent.to, sent.id, sent.message, now, seed)

@@ -1,6 +1,12 @@
-//! The job of one 1:1 send: device lists (cached, else usync), sessions
+//! The job of one send: device lists (cached, else usync), sessions
 //! (stored, else from bundles), one `<enc>` per device, our other devices
 //! getting `deviceSentMessage`, the message kept for retries.
+//!
+//! To a group: the participants first (`w:g2`), then our sender key for the
+//! group (created when there is none), distributed inside pairwise messages
+//! to the devices that do not hold it yet, and the content once as `skmsg`
+//! for every device. The devices are marked as holding the key when the
+//! server acks the message (see `Messenger::on_server_ack`).
 
 use std::collections::BTreeMap;
 
@@ -12,15 +18,22 @@ use rand_core::SeedableRng;
 use super::{IqAnswer, MessagingEvent, Need, Outcome, OwnDevice, Records, SentRecord, Step};
 use crate::binary::{Jid, Node};
 use crate::message::iq::{self, BundleResult};
-use crate::message::proto::DeviceSentMessage;
-use crate::message::stanza::{Enc, EncType, Recipient, outgoing_message, phash};
+use crate::message::proto::{DeviceSentMessage, SenderKeyDistribution};
+use crate::message::stanza::{
+    Enc, EncType, Recipient, outgoing_group_message, outgoing_message, phash,
+};
 use crate::message::{Message, SignalAddress, pad};
-use crate::signal::{CiphertextMessage, PreKeyBundle, SessionRecord, encrypt};
+use crate::signal::{
+    CiphertextMessage, PreKeyBundle, SenderKeyRecord, SessionRecord,
+    create_sender_key_distribution, encrypt, group_encrypt,
+};
 use crate::store::{DeviceInfo, DeviceListRecord, WriteBatch, WriteOp};
 
 #[derive(Debug)]
 enum State {
     Start,
+    /// The group's participants were asked for.
+    Group,
     DeviceLists,
     Usync,
     Sessions,
@@ -50,6 +63,12 @@ pub struct SendJob {
     exclude: Vec<Jid>,
     /// LID users of the phone-number users involved, where known.
     lids: Records,
+    /// For a send to a group: its participants were read.
+    group_known: bool,
+    /// For a send to a group: our sender key record, if stored.
+    sender_key: Option<Bytes>,
+    /// For a send to a group: the devices known to hold our sender key.
+    has_key: Vec<String>,
 }
 
 impl std::fmt::Debug for SendJob {
@@ -72,7 +91,9 @@ impl SendJob {
         seed: [u8; 32],
     ) -> Self {
         let mut devices = BTreeMap::new();
-        devices.insert(to.user().to_owned(), (to.clone(), Vec::new()));
+        if !to.is_group() {
+            devices.insert(to.user().to_owned(), (to.clone(), Vec::new()));
+        }
         let own_user = own.jid.to_non_ad();
         devices
             .entry(own_user.user().to_owned())
@@ -94,7 +115,35 @@ impl SendJob {
             refresh: false,
             exclude: Vec::new(),
             lids: Records::default(),
+            group_known: false,
+            sender_key: None,
+            has_key: Vec::new(),
         }
+    }
+
+    /// Starts with `batch` already in the outcome (writes that must land
+    /// with this send).
+    pub(super) fn with_batch(mut self, batch: WriteBatch) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// The name our sender key for the group is stored under.
+    fn sender_key_name(&self) -> String {
+        SignalAddress::sender_key_name(&self.to, &self.own.jid)
+    }
+
+    /// The devices to encrypt pairwise for: every target of a 1:1 send; for a
+    /// group, those that do not hold our sender key yet.
+    fn pairwise_targets(&self) -> Vec<Jid> {
+        let targets = self.targets();
+        if !self.to.is_group() {
+            return targets;
+        }
+        targets
+            .into_iter()
+            .filter(|d| !self.has_key.contains(&d.to_string()))
+            .collect()
     }
 
     /// The follow-up of a send whose server ack showed a stale device list:
@@ -136,6 +185,15 @@ impl SendJob {
             });
         }
         match self.state {
+            State::Start if self.to.is_group() && !self.group_known => {
+                self.state = State::Group;
+                Step::Query(iq::group_info(&self.to))
+            }
+            State::Group => {
+                // Answered without participants (or failed): `failed` is set.
+                self.state = State::Finished;
+                Step::Done(Outcome::default())
+            }
             State::Start if self.refresh => {
                 // Every list is queried again; only the LID mappings are read.
                 self.state = State::DeviceLists;
@@ -146,9 +204,20 @@ impl SendJob {
             }
             State::Start => {
                 self.state = State::DeviceLists;
+                let group = self.to.is_group();
                 Step::Load(Need {
                     device_lists: self.devices.keys().cloned().collect(),
                     lid_of: self.pn_users(),
+                    sender_keys: if group {
+                        vec![self.sender_key_name()]
+                    } else {
+                        Vec::new()
+                    },
+                    sender_key_devices: if group {
+                        vec![self.to.to_string()]
+                    } else {
+                        Vec::new()
+                    },
                     ..Need::default()
                 })
             }
@@ -178,7 +247,7 @@ impl SendJob {
             }
             State::Sessions => {
                 let missing: Vec<Jid> = self
-                    .targets()
+                    .pairwise_targets()
                     .into_iter()
                     .filter(|d| self.records.session(self.address(d).as_str()).is_none())
                     .collect();
@@ -202,7 +271,11 @@ impl SendJob {
     }
 
     fn load_sessions(&mut self) -> Step {
-        let addresses: Vec<String> = self.targets().iter().map(|d| self.address(d)).collect();
+        let addresses: Vec<String> = self
+            .pairwise_targets()
+            .iter()
+            .map(|d| self.address(d))
+            .collect();
         Step::Load(Need {
             sessions: addresses.clone(),
             identities: addresses,
@@ -214,6 +287,37 @@ impl SendJob {
         match self.state {
             State::DeviceLists => {
                 self.lids.lid_of.clone_from(&records.lid_of);
+                if self.to.is_group() {
+                    self.sender_key = records
+                        .sender_keys
+                        .get(&self.sender_key_name())
+                        .cloned()
+                        .flatten();
+                    let marks = records
+                        .sender_key_devices
+                        .get(&self.to.to_string())
+                        .cloned()
+                        .unwrap_or_default();
+                    self.has_key = marks
+                        .iter()
+                        .filter(|(_, has)| *has)
+                        .map(|(d, _)| d.clone())
+                        .collect();
+                    // A device that holds our key but whose account left the
+                    // group could read on: start a new key, for everyone.
+                    let left = self.has_key.iter().any(|d| {
+                        d.parse::<Jid>()
+                            .map_or(true, |d| !self.devices.contains_key(d.user()))
+                    });
+                    if left {
+                        self.sender_key = None;
+                        self.has_key.clear();
+                        self.batch.push(WriteOp::SetSenderKeyStatus {
+                            group: self.to.to_string(),
+                            entries: marks.into_iter().map(|(d, _)| (d, false)).collect(),
+                        });
+                    }
+                }
                 for (user, list) in &records.device_lists {
                     if let (Some(Some(list)), Some((_, devices))) =
                         (Some(list), self.devices.get_mut(user))
@@ -229,6 +333,21 @@ impl SendJob {
 
     pub(super) fn answer(&mut self, answer: IqAnswer) {
         match self.state {
+            State::Group => {
+                match answer
+                    .and_then(|n| iq::parse_group_participants(&n).map_err(|e| e.to_string()))
+                {
+                    Ok(users) if !users.is_empty() => {
+                        for user in users {
+                            devices_entry(&mut self.devices, user);
+                        }
+                        self.group_known = true;
+                        self.state = State::Start;
+                    }
+                    Ok(_) => self.failed = Some("the group has no participants".into()),
+                    Err(e) => self.failed = Some(format!("group metadata: {e}")),
+                }
+            }
             State::Usync => {
                 let Ok(node) = answer else { return };
                 let Ok(users) = iq::parse_usync_devices(&node) else {
@@ -309,6 +428,9 @@ impl SendJob {
             }
         }
 
+        if self.to.is_group() {
+            return self.finish_group(sessions);
+        }
         let content = self.message.encode_to_vec();
         let own_copy = Message {
             device_sent_message: Some(Box::new(DeviceSentMessage {
@@ -335,18 +457,10 @@ impl SendJob {
             let Ok(ciphertext) = encrypt(record, &padded) else {
                 continue;
             };
-            let kind = match ciphertext {
-                CiphertextMessage::PreKey(_) => EncType::PreKey,
-                CiphertextMessage::Signal(_) => EncType::Message,
-            };
             self.batch.put_session(&address, record.serialize());
             recipients.push(Recipient {
                 device: device.clone(),
-                enc: Enc {
-                    kind,
-                    ciphertext: Bytes::from(ciphertext.serialized().to_vec()),
-                    media_type: None,
-                },
+                enc: enc_of(&ciphertext),
             });
             delivered.push(device);
         }
@@ -382,7 +496,116 @@ impl SendJob {
                 phash: phash(delivered.iter()),
                 devices: delivered,
                 refreshed: self.refresh,
+                distributed: Vec::new(),
             }),
         }
     }
+
+    /// The end of a group send (see the module docs).
+    fn finish_group(&mut self, mut sessions: BTreeMap<String, SessionRecord>) -> Outcome {
+        let name = self.sender_key_name();
+        let mut record = self
+            .sender_key
+            .as_ref()
+            .and_then(|b| SenderKeyRecord::deserialize(b).ok())
+            .unwrap_or_default();
+        let (distribution, skmsg) = match create_sender_key_distribution(&mut record, &mut self.rng)
+        {
+            Ok(distribution) => {
+                let content = pad(self.message.encode_to_vec(), &mut self.rng);
+                match group_encrypt(&mut record, &content, &mut self.rng) {
+                    Ok(skmsg) => (distribution, skmsg),
+                    Err(e) => return self.fail(format!("group encryption: {e}")),
+                }
+            }
+            Err(e) => return self.fail(format!("sender key: {e}")),
+        };
+        let skdm = Message {
+            sender_key_distribution_message: Some(SenderKeyDistribution {
+                group_id: Some(self.to.to_string()),
+                axolotl_sender_key_distribution_message: Some(distribution.serialized().to_vec()),
+            }),
+            ..Message::default()
+        }
+        .encode_to_vec();
+        let mut recipients = Vec::new();
+        let mut distributed = Vec::new();
+        for device in self.pairwise_targets() {
+            let address = self.address(&device);
+            let Some(session) = sessions.get_mut(&address) else {
+                continue;
+            };
+            let padded = pad(skdm.clone(), &mut self.rng);
+            let Ok(ciphertext) = encrypt(session, &padded) else {
+                continue;
+            };
+            self.batch.put_session(&address, session.serialize());
+            recipients.push(Recipient {
+                device: device.clone(),
+                enc: enc_of(&ciphertext),
+            });
+            distributed.push(device);
+        }
+        self.batch.put_sender_key(&name, record.serialize());
+        self.batch.push(WriteOp::StoreSentMessage {
+            chat: self.to.to_string(),
+            id: self.id.clone(),
+            payload: Bytes::from(self.message.encode_to_vec()),
+            sent_at: self.now,
+        });
+        let stanza = outgoing_group_message(
+            &self.id,
+            &self.to,
+            &recipients,
+            Bytes::from(skmsg.serialized().to_vec()),
+            Some(&self.own.device_identity),
+        );
+        let mut devices = self.targets();
+        devices.extend(self.exclude.iter().cloned());
+        Outcome {
+            batch: std::mem::take(&mut self.batch),
+            stanzas: vec![stanza],
+            events: std::mem::take(&mut self.events),
+            sent: Some(SentRecord {
+                id: self.id.clone(),
+                to: self.to.clone(),
+                message: self.message.clone(),
+                phash: phash(devices.iter()),
+                devices,
+                refreshed: self.refresh,
+                distributed,
+            }),
+        }
+    }
+
+    /// Ends the job with a failed send (nothing written).
+    fn fail(&mut self, reason: String) -> Outcome {
+        Outcome {
+            events: vec![MessagingEvent::SendFailed {
+                id: self.id.clone(),
+                reason,
+            }],
+            ..Outcome::default()
+        }
+    }
+}
+
+/// The `<enc>` of a pairwise ciphertext.
+fn enc_of(ciphertext: &CiphertextMessage) -> Enc {
+    let kind = match ciphertext {
+        CiphertextMessage::PreKey(_) => EncType::PreKey,
+        CiphertextMessage::Signal(_) => EncType::Message,
+    };
+    Enc {
+        kind,
+        ciphertext: Bytes::from(ciphertext.serialized().to_vec()),
+        media_type: None,
+    }
+}
+
+/// Adds `user` (a user JID) to the devices to send to.
+fn devices_entry(devices: &mut BTreeMap<String, (Jid, Vec<u16>)>, user: Jid) {
+    devices
+        .entry(user.user().to_owned())
+        .or_insert_with(|| (user, Vec::new()));
 }

@@ -63,6 +63,10 @@ pub struct Network {
     lids: BTreeMap<String, String>,
     /// How messages name their sender (see [`Addressing`]).
     pub addressing: Addressing,
+    /// Groups: participants (user JIDs) by group JID.
+    groups: BTreeMap<Jid, Vec<Jid>>,
+    /// The last `<message>` each device sent (for tests).
+    last_sent: BTreeMap<Jid, Node>,
 }
 
 /// How the network names the sender of a message it delivers.
@@ -116,6 +120,13 @@ impl Network {
             return Jid::pn(pn).with_device(jid.device());
         }
         jid.clone()
+    }
+
+    /// Creates (or replaces) group `group` with these participants (user
+    /// JIDs).
+    pub fn set_group(&mut self, group: &Jid, participants: &[Jid]) {
+        let users = participants.iter().map(Jid::to_non_ad).collect();
+        self.groups.insert(group.to_non_ad(), users);
     }
 
     /// Registers a device (its keys, no prekeys yet).
@@ -181,6 +192,11 @@ impl Network {
             return taken;
         }
         Vec::new()
+    }
+
+    /// The last `<message>` stanza `jid` sent, as it sent it.
+    pub fn last_message_from(&self, jid: &Jid) -> Option<&Node> {
+        self.last_sent.get(jid)
     }
 
     /// Whether `jid` is a registered device.
@@ -276,6 +292,27 @@ impl Network {
                 }
                 result_iq(&id, vec![Node::new("list").with_children(users)])
             }
+            ("w:g2", "get") => {
+                let group = iq.attr_jid("to").map(|g| g.to_non_ad());
+                match group.ok().and_then(|g| self.groups.get(&g).map(|p| (g, p))) {
+                    Some((group, participants)) => result_iq(
+                        &id,
+                        vec![
+                            Node::new("group")
+                                .with_attr("id", group.user())
+                                .with_attr("addressing_mode", "pn")
+                                .with_children(
+                                    participants
+                                        .iter()
+                                        .map(|p| Node::new("participant").with_attr("jid", p)),
+                                ),
+                        ],
+                    ),
+                    None => Node::new("iq")
+                        .with_attr("id", id)
+                        .with_attr("type", "error"),
+                }
+            }
             ("usync", _) => {
                 let users: Vec<Jid> = iq
                     .child("usync")
@@ -318,11 +355,30 @@ impl Network {
             slot.unanswered.retain(|m| m.attr_str("id") != Some(id));
         }
         match node.tag.as_str() {
-            "message" => self.fan_out(from, node),
+            "message" => {
+                self.last_sent.insert(from.clone(), node.clone());
+                self.fan_out(from, node)
+            }
             "receipt" => {
-                if let Ok(to) = node.attr_jid("to").map(|t| self.resolve(&t)) {
+                let to = match node.attr_jid("to") {
+                    // A receipt for a group message goes to its sender's
+                    // device (the `participant`), naming the group and us.
+                    Ok(group) if group.is_group() => node
+                        .attr_jid("participant")
+                        .map(|p| (self.resolve(&p), Some(group))),
+                    other => other.map(|t| (self.resolve(&t), None)),
+                };
+                if let Ok((to, group)) = to {
                     let mut relayed = node.clone();
-                    relayed.attrs.insert("from", from);
+                    match group {
+                        Some(group) => {
+                            relayed.attrs.insert("from", group);
+                            relayed.attrs.insert("participant", from);
+                        }
+                        None => {
+                            relayed.attrs.insert("from", from);
+                        }
+                    }
                     relayed.attrs.remove("to");
                     if let Some(slot) = self.devices.get_mut(&to) {
                         slot.queue.push_back(relayed);
@@ -337,6 +393,9 @@ impl Network {
         let (Some(id), Ok(to)) = (node.attr_str("id"), node.attr_jid("to")) else {
             return;
         };
+        if to.is_group() {
+            return self.fan_out_group(from, &to, id, node);
+        }
         let id = id.to_owned();
         self.time += 1;
         let identity = node.child("device-identity").cloned();
@@ -388,6 +447,75 @@ impl Network {
             .with_attr("id", id.as_str())
             .with_attr("t", self.time)
             .with_attr("phash", phash(current.iter()));
+        if let Some(slot) = self.devices.get_mut(from) {
+            slot.queue.push_back(ack);
+        }
+    }
+}
+
+impl Network {
+    /// A group message: every device of every participant but the sender
+    /// gets the `skmsg`, and its own distribution if the stanza has one for
+    /// it; the ack's phash covers all of them.
+    fn fan_out_group(&mut self, from: &Jid, group: &Jid, id: &str, node: &Node) {
+        self.time += 1;
+        let Some(participants) = self.groups.get(&group.to_non_ad()).cloned() else {
+            let nack = Node::new("ack")
+                .with_attr("class", "message")
+                .with_attr("id", id)
+                .with_attr("error", "404");
+            if let Some(slot) = self.devices.get_mut(from) {
+                slot.queue.push_back(nack);
+            }
+            return;
+        };
+        let identity = node.child("device-identity").cloned();
+        let skmsg = node
+            .children_by_tag("enc")
+            .find(|e| e.attr_str("type") == Some("skmsg"))
+            .cloned();
+        let mut pairwise = BTreeMap::new();
+        if let Some(list) = node.child("participants") {
+            for to in list.children_by_tag("to") {
+                if let (Ok(device), Some(enc)) = (to.attr_jid("jid"), to.child("enc")) {
+                    pairwise.insert(device, enc.clone());
+                }
+            }
+        }
+        let mut devices = Vec::new();
+        for user in &participants {
+            devices.extend(self.devices_of(user.user()));
+        }
+        devices.retain(|d| d != from);
+        for device in &devices {
+            let mut children = Vec::new();
+            if let Some(enc) = pairwise.get(device) {
+                children.push(enc.clone());
+                if enc.attr_str("type") == Some("pkmsg")
+                    && let Some(identity) = &identity
+                {
+                    children.push(identity.clone());
+                }
+            }
+            if let Some(skmsg) = &skmsg {
+                children.push(skmsg.clone());
+            }
+            let msg = Node::new("message")
+                .with_attr("id", id)
+                .with_attr("from", group)
+                .with_attr("participant", from)
+                .with_attr("t", self.time)
+                .with_attr("type", "text")
+                .with_children(children);
+            if let Some(slot) = self.devices.get_mut(device) {
+                slot.queue.push_back(msg);
+            }
+        }
+        let ack = Node::new("ack")
+            .with_attr("class", "message")
+            .with_attr("id", id)
+            .with_attr("t", self.time)
+            .with_attr("phash", phash(devices.iter()));
         if let Some(slot) = self.devices.get_mut(from) {
             slot.queue.push_back(ack);
         }
