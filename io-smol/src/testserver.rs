@@ -545,7 +545,10 @@ fn network_iq_handler(
 ) -> impl FnMut(&Node) -> IqReply {
     let mut pair_code = shared.phone().pair_code_handler();
     move |iq| {
-        if !matches!(iq.attr_str("xmlns"), Some("encrypt") | Some("usync")) {
+        if !matches!(
+            iq.attr_str("xmlns"),
+            Some("encrypt") | Some("usync") | Some("w:g2")
+        ) {
             return pair_code(iq);
         }
         let Some(from) = jid.borrow().clone() else {

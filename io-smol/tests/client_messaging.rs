@@ -307,3 +307,56 @@ fn the_client_answers_a_contacts_retry_receipts() {
         client.disconnect().await;
     });
 }
+
+#[test]
+fn three_clients_and_a_contact_talk_in_a_group() {
+    use wa_core::messaging::MessagingEvent;
+    bounded(async {
+        let server = LoopbackServer::builder().start().unwrap();
+        let group: Jid = "120363000000000001@g.us".parse().unwrap();
+        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+        let mut clients = Vec::new();
+        for seed in 1..=3 {
+            let (store, _) = store_with_linked_device(seed).await;
+            clients.push(online(&server, store).await);
+        }
+        server.with_network(|net| {
+            net.set_group(
+                &group,
+                &[account(1), account(2), account(3), Jid::pn("15550009999")],
+            )
+        });
+
+        let id = clients[0].0.send_text(&group, "hello group").await.unwrap();
+        for (client, watch) in clients.iter_mut().skip(1) {
+            let got = next_message(watch).await;
+            assert_eq!(
+                (got.id.as_str(), got.chat.clone()),
+                (id.as_str(), group.clone())
+            );
+            assert_eq!(got.message.text_content(), Some("hello group"));
+            client.ack_message(&got).await.unwrap();
+        }
+        let mut heard = Vec::new();
+        eventually(|| {
+            heard.extend(server.with_network(|net| contact.receive_all(net)));
+            heard
+                .iter()
+                .any(|e| matches!(e, MessagingEvent::Message(m) if m.id == id))
+        })
+        .await;
+
+        // The contact answers in the group; every client reads it.
+        let reply = server.with_network(|net| contact.send_text(net, &group, "hi all"));
+        for (client, watch) in clients.iter_mut() {
+            let got = next_message(watch).await;
+            assert_eq!(got.id, reply);
+            assert_eq!(got.sender.user(), "15550009999");
+            client.ack_message(&got).await.unwrap();
+        }
+        for (client, watch) in &clients {
+            assert_eq!(watch.count(|e| matches!(e, Event::Undecryptable { .. })), 0);
+            client.disconnect().await;
+        }
+    });
+}
