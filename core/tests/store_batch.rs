@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use wa_core::store::conformance_batch::check_write_batch;
+use wa_core::store::conformance_batch::{check_device_updates, check_write_batch};
 use wa_core::store::{MemoryStore, SignalStore, StoreResult};
 
 #[test]
 fn memory_store_applies_batches_atomically() {
     smol::block_on(check_write_batch(&MemoryStore::new(), true));
+    smol::block_on(check_device_updates(&MemoryStore::new()));
 }
 
 /// A backend written against the trait methods only (no `apply_batch_atomic`):

@@ -449,7 +449,12 @@ impl SignalStore for RedbStore {
                     }
                     RowOp::MarkUploaded(k) => mark_uploaded(txn, k)?,
                     RowOp::Mappings(rows) => put_mappings(txn, device, rows)?,
-                    RowOp::AdvanceCounter(k, next) => advance_counter(txn, k, *next)?,
+                    RowOp::AdvanceCounter(k, next) => update_device(txn, k, |d| {
+                        let raise = d.next_pre_key_id < *next;
+                        d.next_pre_key_id = d.next_pre_key_id.max(*next);
+                        raise
+                    })?,
+                    RowOp::SignedPreKey(k, update) => update_device(txn, k, |d| update.apply(d))?,
                     RowOp::InboxPut(row) => inbox_put(txn, row)?,
                     RowOp::InboxRemove(index_key) => inbox_remove(txn, index_key)?,
                 }
@@ -467,6 +472,7 @@ enum RowOp {
     MarkUploaded(Vec<u8>),
     Mappings(Vec<MappingRow>),
     AdvanceCounter(Vec<u8>, u32),
+    SignedPreKey(Vec<u8>, Box<wa_core::store::SignedPreKeyUpdate>),
     InboxPut(InboxRow),
     /// The index key of the entry to remove.
     InboxRemove(Vec<u8>),
@@ -561,6 +567,9 @@ impl RedbStore {
                 WriteOp::AdvancePreKeyCounter { next } => {
                     rows.push(RowOp::AdvanceCounter(self.device_key(), *next))
                 }
+                WriteOp::SetSignedPreKey(update) => {
+                    rows.push(RowOp::SignedPreKey(self.device_key(), update.clone()))
+                }
                 WriteOp::PutInbox(entry) => rows.push(RowOp::InboxPut(self.inbox_row(entry)?)),
                 WriteOp::RemoveInbox { chat, id } => {
                     rows.push(RowOp::InboxRemove(self.inbox_index_key(chat, id)))
@@ -576,8 +585,13 @@ impl RedbStore {
     }
 }
 
-/// Raises the saved device's prekey counter to at least `next`.
-fn advance_counter(txn: &WriteTransaction, k: &[u8], next: u32) -> StoreResult<()> {
+/// Changes the saved device in place with `change` (which says whether it
+/// changed anything); a missing device is left missing.
+fn update_device(
+    txn: &WriteTransaction,
+    k: &[u8],
+    change: impl FnOnce(&mut wa_core::store::Device) -> bool,
+) -> StoreResult<()> {
     let mut t = open_write(txn, DEVICES)?;
     let updated = match t.get(k).or_store()? {
         None => None,
@@ -585,8 +599,7 @@ fn advance_counter(txn: &WriteTransaction, k: &[u8], next: u32) -> StoreResult<(
             let v1 = decode::<schema::DeviceV1<'_>>(guard.value())
                 .map_err(|d| corrupt(DEVICES, k, d))?;
             let mut device = convert::device_from_v1(&v1).map_err(|d| corrupt(DEVICES, k, d))?;
-            if device.next_pre_key_id < next {
-                device.next_pre_key_id = next;
+            if change(&mut device) {
                 Some(convert::encode_device(&device)?)
             } else {
                 None

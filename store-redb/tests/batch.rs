@@ -1,7 +1,7 @@
 //! `WriteBatch` on RedbStore: one transaction, every operation, and durable
 //! across a reopen.
 
-use wa_core::store::conformance_batch::check_write_batch;
+use wa_core::store::conformance_batch::{check_device_updates, check_write_batch};
 use wa_core::store::{SignalStore, WriteBatch, apply_batch};
 use wa_store_redb::RedbStore;
 
@@ -31,5 +31,14 @@ fn redb_applies_batches_atomically_and_durably() {
             store.load_identity("a@c.us.0").await.expect("read"),
             Some([7; 32])
         );
+    });
+}
+
+#[test]
+fn redb_device_updates_in_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    smol::block_on(async {
+        let store = RedbStore::open(dir.path().join("device.redb")).expect("open");
+        check_device_updates(&store).await;
     });
 }

@@ -269,3 +269,94 @@ pub fn parse_group_participants(iq: &Node) -> Result<Vec<Jid>, StanzaError> {
     users.dedup();
     Ok(users)
 }
+
+/// `<iq xmlns="encrypt" type="set"><rotate><skey>…</skey></rotate></iq>`:
+/// replaces the signed prekey the server hands out.
+pub fn rotate_signed_prekey(signed: &SignedPreKeyRecord) -> Node {
+    Node::new("iq")
+        .with_attr("xmlns", "encrypt")
+        .with_attr("type", "set")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([Node::new("rotate").with_children([key_node(
+            "skey",
+            signed.id(),
+            signed.public_key().raw(),
+            Some(signed.signature()),
+        )])])
+}
+
+/// `<iq xmlns="encrypt" type="get"><digest/></iq>`: what the server holds of
+/// our keys, to check against ours.
+pub fn prekey_digest() -> Node {
+    Node::new("iq")
+        .with_attr("xmlns", "encrypt")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid(Server::Pn))
+        .with_children([Node::new("digest")])
+}
+
+/// Most one-time prekey ids one digest answer may list that are read.
+const MAX_DIGEST_IDS: usize = 2048;
+
+/// The server's digest of our keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreKeyDigest {
+    /// The registration id it holds.
+    pub registration_id: u32,
+    /// The one-time prekeys it still holds, in its order.
+    pub prekey_ids: Vec<u32>,
+    /// SHA-1 over identity, signed prekey, its signature and those prekeys.
+    pub hash: [u8; 20],
+}
+
+/// Parses the answer to [`prekey_digest`]. The `<list>` children are `<id>`
+/// elements (each child's content is read, whatever its tag).
+pub fn parse_prekey_digest(iq: &Node) -> Result<PreKeyDigest, StanzaError> {
+    let digest = iq.child("digest").ok_or(StanzaError::Invalid("digest"))?;
+    let registration = fixed::<4>(digest, "registration")?;
+    let hash = fixed::<20>(digest, "hash")?;
+    let mut prekey_ids = Vec::new();
+    if let Some(list) = digest.child("list") {
+        for id in list.children() {
+            if prekey_ids.len() == MAX_DIGEST_IDS {
+                return Err(StanzaError::Invalid("too many digest ids"));
+            }
+            match id.content_bytes().as_ref().map(|b| b.as_ref()) {
+                Some([a, b, c]) => prekey_ids.push(u32::from_be_bytes([0, *a, *b, *c])),
+                _ => return Err(StanzaError::Invalid("digest id")),
+            }
+        }
+    }
+    Ok(PreKeyDigest {
+        registration_id: u32::from_be_bytes(registration),
+        prekey_ids,
+        hash,
+    })
+}
+
+/// The digest hash of a key bundle: SHA-1 over the identity key, the signed
+/// prekey and its signature, then each one-time prekey in the given order
+/// (raw 32-byte keys).
+pub fn prekey_digest_hash<'a>(
+    identity: &[u8; 32],
+    signed: &SignedPreKeyRecord,
+    prekeys: impl IntoIterator<Item = &'a [u8; 32]>,
+) -> [u8; 20] {
+    use sha1::Digest as _;
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(identity);
+    hasher.update(signed.public_key().raw());
+    hasher.update(signed.signature());
+    for key in prekeys {
+        hasher.update(key);
+    }
+    hasher.finalize().into()
+}
+
+/// The `code` of an `<iq type="error">`'s `<error>`, if it is one.
+pub fn error_code(iq: &Node) -> Option<u16> {
+    if iq.attr_str("type") != Some("error") {
+        return None;
+    }
+    iq.child("error")?.attr_str("code")?.parse().ok()
+}

@@ -59,7 +59,7 @@ use crate::signal::{IdentityKeyPair, PrivateKey, PublicKey, SignedPreKeyRecord};
 use crate::store::{Backend, Device, DeviceListRecord, StoreResult, WriteBatch};
 
 pub use pending::Pending;
-pub use prekeys::{MIN_SERVER_PREKEYS, PREKEY_BATCH};
+pub use prekeys::{DigestCheck, MIN_SERVER_PREKEYS, PREKEY_BATCH, SIGNED_PREKEY_ROTATION_MS};
 pub use receive::ReceivedMessage;
 pub use retry::MAX_RETRIES;
 
@@ -369,7 +369,8 @@ impl Job {
             Job::Receive(j) => j.provide(records),
             Job::Send(j) => j.provide(records),
             Job::Retry(j) => j.provide(records),
-            Job::PreKeys(_) | Job::Write(_) => {}
+            Job::PreKeys(j) => j.provide(records),
+            Job::Write(_) => {}
         }
     }
 
@@ -553,6 +554,17 @@ impl Messenger {
         )))
     }
 
+    /// The job to run after each login, at `now_ms` (unix ms): the prekey
+    /// count check (and upload), the signed prekey's rotation when it is due
+    /// ([`SIGNED_PREKEY_ROTATION_MS`]), and the digest check of what the
+    /// server holds (a server without our keys gets them all again).
+    pub fn after_login(&mut self, device: &Device, now_ms: i64) -> Job {
+        let seed = self.fork_seed();
+        Job::PreKeys(Box::new(
+            prekeys::PreKeyJob::new(self, device.clone(), false, seed).after_login(now_ms),
+        ))
+    }
+
     /// A fresh message id: `3EB0` and 16 hex digits (deterministic from the
     /// seed).
     pub fn new_message_id(&mut self) -> String {
@@ -575,8 +587,23 @@ impl Messenger {
             self.pending.insert(sent.id.clone(), sent.clone());
         }
         for op in outcome.batch.ops() {
-            if let crate::store::WriteOp::AdvancePreKeyCounter { next } = op {
-                self.own.next_pre_key_id = self.own.next_pre_key_id.max(*next);
+            match op {
+                crate::store::WriteOp::AdvancePreKeyCounter { next } => {
+                    self.own.next_pre_key_id = self.own.next_pre_key_id.max(*next);
+                }
+                // A rotated signed prekey is the one new sessions use.
+                crate::store::WriteOp::SetSignedPreKey(update)
+                    if update.identity == *self.own.identity.public_key().raw() =>
+                {
+                    self.own.signed_pre_key = SignedPreKeyRecord::from_parts(
+                        update.id,
+                        PublicKey::from_raw(update.key.public),
+                        PrivateKey::from_bytes(update.key.private),
+                        update.signature,
+                        u64::try_from(update.rotated_at_ms).unwrap_or(0),
+                    );
+                }
+                _ => {}
             }
         }
     }

@@ -95,6 +95,7 @@ impl Pending {
             | WriteOp::SetSenderKeyStatus { .. }
             | WriteOp::SaveDevice(_)
             | WriteOp::AdvancePreKeyCounter { .. }
+            | WriteOp::SetSignedPreKey(_)
             | WriteOp::PutInbox(_)
             | WriteOp::RemoveInbox { .. } => {}
         }

@@ -125,6 +125,11 @@ pub enum WriteOp {
         /// The lowest id not yet handed out.
         next: u32,
     },
+    /// Replaces the saved device's signed prekey and its rotation time —
+    /// only while the saved device still has `identity` as its identity key
+    /// (a device wiped or linked anew meanwhile is left alone); nothing
+    /// happens when no device is saved.
+    SetSignedPreKey(Box<SignedPreKeyUpdate>),
     /// `ProtocolStore::put_inbox`: a decrypted message, stored with the session
     /// write that decrypted it.
     PutInbox(InboxEntry),
@@ -289,6 +294,13 @@ impl WriteBatch {
                         store.save(&device).await?;
                     }
                 }
+                WriteOp::SetSignedPreKey(update) => {
+                    if let Some(mut device) = store.load().await?
+                        && update.apply(&mut device)
+                    {
+                        store.save(&device).await?;
+                    }
+                }
                 WriteOp::PutInbox(entry) => store.put_inbox(entry).await?,
                 WriteOp::RemoveInbox { chat, id } => store.remove_inbox(chat, id).await?,
             }
@@ -309,4 +321,45 @@ pub async fn apply_batch(store: &(impl Backend + ?Sized), batch: &WriteBatch) ->
     }
     batch.apply_each(store).await?;
     Ok(false)
+}
+
+/// A new signed prekey for the saved device ([`WriteOp::SetSignedPreKey`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedPreKeyUpdate {
+    /// The identity key the saved device must still have.
+    pub identity: [u8; 32],
+    /// The signed prekey's id.
+    pub id: u32,
+    /// Its key pair.
+    pub key: crate::keys::KeyPair,
+    /// The identity key's signature of its public key.
+    pub signature: [u8; 64],
+    /// When it was last rotated (unix ms).
+    pub rotated_at_ms: i64,
+}
+
+impl SignedPreKeyUpdate {
+    /// The update of `device`'s current signed prekey.
+    pub fn of(device: &Device) -> Self {
+        SignedPreKeyUpdate {
+            identity: device.identity_key.public,
+            id: device.signed_pre_key_id,
+            key: device.signed_pre_key.clone(),
+            signature: device.signed_pre_key_signature,
+            rotated_at_ms: device.last_signed_pre_key_rotation_ms,
+        }
+    }
+
+    /// Applies it to `device`; `false` (nothing changed) when the device has
+    /// another identity.
+    pub fn apply(&self, device: &mut Device) -> bool {
+        if device.identity_key.public != self.identity {
+            return false;
+        }
+        device.signed_pre_key_id = self.id;
+        device.signed_pre_key = self.key.clone();
+        device.signed_pre_key_signature = self.signature;
+        device.last_signed_pre_key_rotation_ms = self.rotated_at_ms;
+        true
+    }
 }

@@ -215,3 +215,48 @@ pub async fn check_write_batch<S: Backend + ?Sized>(store: &S, expect_atomic: bo
             .expect("empty batch")
     );
 }
+
+/// The device operations of a batch: the prekey counter only rises, and a
+/// signed prekey update lands only on a saved device with the same identity
+/// key (a device wiped or linked anew meanwhile keeps its own). Panics on the
+/// first difference.
+pub async fn check_device_updates<S: Backend + ?Sized>(store: &S) {
+    use super::SignedPreKeyUpdate;
+    use super::conformance::full_device;
+    let saved = full_device(3);
+    store.save(&saved).await.expect("save device");
+    let mut rotated = saved.clone();
+    rotated.signed_pre_key_id = saved.signed_pre_key_id + 1;
+    rotated.signed_pre_key.public = [9; 32];
+    rotated.signed_pre_key.private = [8; 32];
+    rotated.signed_pre_key_signature = [7; 64];
+    rotated.last_signed_pre_key_rotation_ms = 1_234;
+    let mut batch = WriteBatch::new();
+    batch.push(WriteOp::AdvancePreKeyCounter { next: 900 });
+    batch.push(WriteOp::AdvancePreKeyCounter { next: 10 });
+    batch.push(WriteOp::SetSignedPreKey(Box::new(SignedPreKeyUpdate::of(
+        &rotated,
+    ))));
+    apply_batch(store, &batch).await.expect("apply");
+    let now = store.load().await.expect("load").expect("device");
+    assert_eq!(now.next_pre_key_id, 900, "the counter only rises");
+    assert_eq!(now.signed_pre_key_id, rotated.signed_pre_key_id);
+    assert_eq!(now.signed_pre_key, rotated.signed_pre_key);
+    assert_eq!(
+        now.signed_pre_key_signature,
+        rotated.signed_pre_key_signature
+    );
+    assert_eq!(now.last_signed_pre_key_rotation_ms, 1_234);
+    assert_eq!(now.identity_key, saved.identity_key, "nothing else changed");
+
+    // Another identity is saved (a logout wiped the old one): an update made
+    // for the old identity leaves it alone.
+    let other = full_device(4);
+    store.save(&other).await.expect("save device");
+    let mut batch = WriteBatch::new();
+    batch.push(WriteOp::SetSignedPreKey(Box::new(SignedPreKeyUpdate::of(
+        &rotated,
+    ))));
+    apply_batch(store, &batch).await.expect("apply");
+    assert_eq!(store.load().await.expect("load").as_ref(), Some(&other));
+}

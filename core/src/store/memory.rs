@@ -749,6 +749,11 @@ fn apply_op(t: &mut Tables, op: &WriteOp) {
                 device.next_pre_key_id = device.next_pre_key_id.max(*next);
             }
         }
+        WriteOp::SetSignedPreKey(update) => {
+            if let Some(device) = &mut t.device {
+                update.apply(device);
+            }
+        }
         WriteOp::PutInbox(entry) => t.put_inbox(entry),
         WriteOp::RemoveInbox { chat, id } => t.remove_inbox(chat, id),
     }

@@ -44,7 +44,7 @@ pub mod conformance_batch;
 #[cfg(feature = "conformance")]
 pub mod conformance_inbox;
 
-pub use batch::{WriteBatch, WriteOp, apply_batch};
+pub use batch::{SignedPreKeyUpdate, WriteBatch, WriteOp, apply_batch};
 pub use error::{BoxError, StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use traits::{AppSyncStore, Backend, DeviceStore, ProtocolStore, SignalStore};

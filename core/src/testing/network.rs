@@ -67,6 +67,8 @@ pub struct Network {
     groups: BTreeMap<Jid, Vec<Jid>>,
     /// The last `<message>` each device sent (for tests).
     last_sent: BTreeMap<Jid, Node>,
+    /// Signed prekeys rotated by any device (for tests).
+    pub rotations: usize,
 }
 
 /// How the network names the sender of a message it delivers.
@@ -79,6 +81,13 @@ pub enum Addressing {
     PnWithLid,
     /// `from` is the LID device, `sender_pn` its phone-number form.
     Lid,
+}
+
+fn error_iq(id: &str, code: u16) -> Node {
+    Node::new("iq")
+        .with_attr("id", id)
+        .with_attr("type", "error")
+        .with_children([Node::new("error").with_attr("code", u64::from(code))])
 }
 
 fn result_iq(id: &str, children: Vec<Node>) -> Node {
@@ -146,6 +155,12 @@ impl Network {
                 unanswered: Vec::new(),
             },
         );
+    }
+
+    /// Forgets a device (its keys and queue), as a server that lost its
+    /// record of it.
+    pub fn remove_device(&mut self, jid: &Jid) {
+        self.devices.remove(jid);
     }
 
     /// Removes a device's remaining one-time prekeys (tests of exhaustion).
@@ -223,6 +238,25 @@ impl Network {
         let xmlns = iq.attr_str("xmlns").unwrap_or("");
         let kind = iq.attr_str("type").unwrap_or("");
         match (xmlns, kind) {
+            ("encrypt", "set") if iq.child("rotate").is_some() => {
+                let skey = iq.child("rotate").and_then(|r| r.child("skey"));
+                let parsed = skey.and_then(|k| {
+                    let id = crate::message::stanza::key_id(k).ok()?;
+                    let value =
+                        <[u8; 32]>::try_from(k.child("value")?.content_bytes()?.as_ref()).ok()?;
+                    let sig = <[u8; 64]>::try_from(k.child("signature")?.content_bytes()?.as_ref())
+                        .ok()?;
+                    Some((id, PublicKey::from_raw(value), sig))
+                });
+                match (parsed, self.devices.get_mut(from)) {
+                    (Some(signed), Some(slot)) => {
+                        slot.signed = signed;
+                        self.rotations += 1;
+                        result_iq(&id, vec![])
+                    }
+                    _ => error_iq(&id, 406),
+                }
+            }
             ("encrypt", "set") => {
                 let list = iq
                     .child("list")
@@ -250,6 +284,38 @@ impl Network {
                     }
                 }
                 result_iq(&id, vec![])
+            }
+            ("encrypt", "get") if iq.child("digest").is_some() => {
+                let Some(slot) = self.devices.get(from) else {
+                    return error_iq(&id, 404);
+                };
+                let keys: Vec<[u8; 32]> = slot.prekeys.iter().map(|(_, k)| *k.raw()).collect();
+                let signed = crate::signal::SignedPreKeyRecord::from_parts(
+                    slot.signed.0,
+                    slot.signed.1,
+                    crate::signal::PrivateKey::from_bytes([0; 32]),
+                    slot.signed.2,
+                    0,
+                );
+                let hash =
+                    crate::message::iq::prekey_digest_hash(slot.identity.raw(), &signed, &keys);
+                let ids = slot
+                    .prekeys
+                    .iter()
+                    .map(|(pid, _)| Node::new("id").with_bytes(pid.to_be_bytes()[1..].to_vec()));
+                result_iq(
+                    &id,
+                    vec![
+                        Node::new("digest").with_children([
+                            Node::new("registration")
+                                .with_bytes(slot.registration_id.to_be_bytes().to_vec()),
+                            Node::new("type").with_bytes(vec![crate::keys::DJB_KEY_TYPE]),
+                            Node::new("identity").with_bytes(slot.identity.raw().to_vec()),
+                            Node::new("list").with_children(ids),
+                            Node::new("hash").with_bytes(hash.to_vec()),
+                        ]),
+                    ],
+                )
             }
             ("encrypt", "get") if iq.child("count").is_some() => {
                 let n = self.prekey_count(from);
@@ -608,12 +674,9 @@ impl Party {
                     self.next_iq += 1;
                     let id = format!("iq-{}", self.next_iq);
                     let iq = iq.with_attr("id", id.as_str());
-                    let answer = net.iq(&self.jid, &iq);
-                    let answer: IqAnswer = if answer.attr_str("type") == Some("error") {
-                        Err("iq error".into())
-                    } else {
-                        Ok(answer)
-                    };
+                    // An error answer goes to the job as the stanza it is,
+                    // as the client's driver hands it over.
+                    let answer: IqAnswer = Ok(net.iq(&self.jid, &iq));
                     job.answer(answer);
                 }
                 Step::Commit(batch) => {

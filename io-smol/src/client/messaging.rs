@@ -20,6 +20,7 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
 use smol::lock::Mutex;
 use wa_core::binary::{Jid, Node};
+use wa_core::connection::IqError;
 use wa_core::message::Message;
 use wa_core::message::iq::{is_prekey_low_notification, set_active};
 use wa_core::message::stanza::{Receipt, ack_for};
@@ -205,8 +206,9 @@ impl Worker {
                 Err(error) => tracing::warn!("messaging: could not read the inbox: {error}"),
             }
         }
+        let now_ms = unix_ms(self.clock.wall_clock());
         if let Some(m) = &mut self.messenger {
-            let job = m.refill_prekeys(false, &device);
+            let job = m.after_login(&device, now_ms);
             self.run_job(job).await;
         }
         if let Err(error) = self.query(set_active()).await {
@@ -346,7 +348,12 @@ impl Worker {
                     }
                 },
                 Step::Query(iq) => {
-                    let answer: IqAnswer = self.query(iq).await.map_err(|e| e.to_string());
+                    // A server's error answer goes to the job as the stanza
+                    // it is (jobs read its code); no answer is an error.
+                    let answer: IqAnswer = match self.query(iq).await {
+                        Err(RequestError::Iq(IqError::Server(error))) => Ok(error.stanza),
+                        other => other.map_err(|e| e.to_string()),
+                    };
                     job.answer(answer);
                 }
                 Step::Commit(batch) => {

@@ -228,14 +228,20 @@ impl Driver {
         let Some(backend) = &self.backend else {
             return Ok(());
         };
-        // The messaging worker advances the one-time prekey counter in the
-        // stored record: never write an older counter over it (ids must not
-        // be reused). The lock keeps the worker's commits out meanwhile.
+        // The messaging worker advances the one-time prekey counter and
+        // rotates the signed prekey in the stored record: never write older
+        // ones over them (ids must not be reused, the server hands out the
+        // new key). The lock keeps the worker's commits out meanwhile.
         let _guard = self.store_lock.lock().await;
         if let Ok(Some(stored)) = backend.load().await
             && stored.identity_key.public == self.device.identity_key.public
         {
             self.device.next_pre_key_id = self.device.next_pre_key_id.max(stored.next_pre_key_id);
+            // The signed prekey is the worker's too (it rotates it).
+            self.device.signed_pre_key = stored.signed_pre_key;
+            self.device.signed_pre_key_id = stored.signed_pre_key_id;
+            self.device.signed_pre_key_signature = stored.signed_pre_key_signature;
+            self.device.last_signed_pre_key_rotation_ms = stored.last_signed_pre_key_rotation_ms;
         }
         backend.save(&self.device).await.map_err(Arc::new)
     }

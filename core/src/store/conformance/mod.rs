@@ -315,7 +315,7 @@ fn key_pair(seed: u8) -> KeyPair {
 }
 
 /// A device with every optional field set, varied by `seed`.
-fn full_device(seed: u8) -> Device {
+pub(crate) fn full_device(seed: u8) -> Device {
     let mut d = Device::from_keys(DeviceKeys {
         noise_key: key_pair(seed),
         identity_key: key_pair(seed.wrapping_add(1)),
