@@ -218,3 +218,66 @@ fn a_backlog_of_group_messages_while_offline_arrives_once_each() {
         );
     }
 }
+
+#[test]
+fn a_member_without_the_sender_key_asks_again_and_gets_the_message_and_the_key() {
+    use wa_core::message::SignalAddress;
+    use wa_core::store::SignalStore;
+    let mut net = Network::new();
+    let mut accounts: Vec<Vec<Party>> = (1..=3u16)
+        .map(|n| {
+            vec![Party::join(
+                &mut net,
+                &format!("1555000000{n}"),
+                0,
+                200 + u64::from(n),
+            )]
+        })
+        .collect();
+    net.set_group(&group(), &users(&accounts));
+    accounts[0][0].send_text(&mut net, &group(), "first");
+    settle(&mut net, &mut accounts);
+
+    // Account 2 loses account 1's sender key.
+    let name = SignalAddress::sender_key_name(&group(), &accounts[0][0].jid);
+    smol::block_on(accounts[1][0].store.delete_sender_key(&name)).expect("store");
+    let id = accounts[0][0].send_text(&mut net, &group(), "second");
+    let events = settle(&mut net, &mut accounts);
+    let b = &events[1][0];
+    assert_eq!(
+        b.iter()
+            .filter(|e| matches!(e, MessagingEvent::Undecryptable { .. }))
+            .count(),
+        1,
+        "{b:?}"
+    );
+    let got = messages(b);
+    assert_eq!(got.len(), 1, "{b:?}");
+    assert_eq!(
+        (got[0].id.as_str(), got[0].chat.clone()),
+        (id.as_str(), group())
+    );
+    assert_eq!(got[0].message.text_content(), Some("second"));
+
+    // The next group message carries a fresh distribution for account 2
+    // only, and account 2 reads it from the skmsg.
+    let id = accounts[0][0].send_text(&mut net, &group(), "third");
+    let sent = net.last_message_from(&accounts[0][0].jid).expect("sent");
+    let to: Vec<Jid> = sent
+        .child("participants")
+        .expect("a distribution")
+        .children_by_tag("to")
+        .filter_map(|t| t.attr_jid("jid").ok())
+        .collect();
+    assert_eq!(to, [accounts[1][0].jid.clone()]);
+    let events = settle(&mut net, &mut accounts);
+    for account in events.iter().skip(1) {
+        assert_eq!(
+            messages(&account[0])
+                .iter()
+                .map(|m| m.id.clone())
+                .collect::<Vec<_>>(),
+            [id.clone()]
+        );
+    }
+}

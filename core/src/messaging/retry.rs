@@ -57,11 +57,21 @@ impl std::fmt::Debug for RetryJob {
 
 impl RetryJob {
     pub(super) fn new(own: OwnDevice, stanza: &Node, now: i64, seed: [u8; 32]) -> Self {
-        let receipt = RetryReceipt::parse(stanza)
+        let mut receipt = RetryReceipt::parse(stanza)
             .ok()
             .filter(|r| r.count <= MAX_RETRIES);
-        // Our own devices' receipts name the chat in `recipient`.
-        let chat = receipt.as_ref().map(|r| {
+        // A group's receipt comes from the group and names the device in
+        // `participant`; our own devices' receipts name the chat in
+        // `recipient`.
+        let chat = receipt.as_mut().map(|r| {
+            if r.from.is_group() {
+                let group = r.from.to_non_ad();
+                // From here on `from` is the device that asks.
+                if let Some(device) = r.participant.take() {
+                    r.from = device;
+                }
+                return group;
+            }
             stanza
                 .attr_jid_opt("recipient")
                 .ok()
@@ -211,7 +221,16 @@ impl RetryJob {
                 }
             },
         };
-        let plain = if receipt.from.user() == self.own.jid.user() {
+        if chat.is_group() {
+            // The device asks again because it lacks our sender key: it gets
+            // the message pairwise now, and a fresh distribution with our
+            // next group message.
+            batch.push(WriteOp::SetSenderKeyStatus {
+                group: chat.to_string(),
+                entries: vec![(receipt.from.to_string(), false)],
+            });
+        }
+        let plain = if receipt.from.user() == self.own.jid.user() && !chat.is_group() {
             Message {
                 device_sent_message: Some(Box::new(DeviceSentMessage {
                     destination_jid: Some(chat.to_string()),

@@ -554,6 +554,10 @@ impl Network {
         }
         devices.retain(|d| d != from);
         for device in &devices {
+            if skmsg.is_none() && !pairwise.contains_key(device) {
+                // A resend to some devices only (a retry).
+                continue;
+            }
             let mut children = Vec::new();
             if let Some(enc) = pairwise.get(device) {
                 children.push(enc.clone());
