@@ -276,3 +276,30 @@ fn a_member_without_the_sender_key_asks_again_and_gets_the_message_and_the_key()
         assert_eq!(ids, std::slice::from_ref(&id));
     }
 }
+
+#[test]
+fn a_device_whose_session_cannot_be_started_does_not_stop_the_others() {
+    let mut net = Network::new();
+    let mut accounts = five_accounts(&mut net);
+    net.set_group(&group(), &users(&accounts));
+    // Account 3's device 1 hands out a bundle whose signature is wrong.
+    let broken = accounts[2][1].jid.clone();
+    net.spoil_bundle(&broken);
+    let id = accounts[0][0].send_text(&mut net, &group(), "to everyone who can");
+    let sent = net.last_message_from(&accounts[0][0].jid).expect("sent");
+    let to: Vec<Jid> = sent
+        .child("participants")
+        .expect("distributions")
+        .children_by_tag("to")
+        .filter_map(|t| t.attr_jid("jid").ok())
+        .collect();
+    assert!(!to.contains(&broken));
+    assert_eq!(to.len(), 13 - 1 - 1);
+    let events = settle(&mut net, &mut accounts);
+    let readers = events
+        .iter()
+        .flatten()
+        .filter(|e| messages(e).iter().any(|m| m.id == id))
+        .count();
+    assert_eq!(readers, 13 - 1 - 1);
+}

@@ -163,6 +163,15 @@ impl Network {
         self.devices.remove(jid);
     }
 
+    /// Spoils the signature of `jid`'s signed prekey as the network hands it
+    /// out, so that sessions with it cannot be started (tests of a device
+    /// whose setup fails).
+    pub fn spoil_bundle(&mut self, jid: &Jid) {
+        if let Some(slot) = self.devices.get_mut(jid) {
+            slot.signed.2[0] ^= 0xff;
+        }
+    }
+
     /// Removes a device's remaining one-time prekeys (tests of exhaustion).
     pub fn drain_prekeys(&mut self, jid: &Jid) {
         if let Some(slot) = self.devices.get_mut(jid) {
