@@ -68,6 +68,16 @@ fn two_accounts_exchange_texts_with_receipts() {
         assert_eq!(receipt.kind, None);
         assert_eq!(receipt.from.user(), account(2).user());
 
+        // Bob reads it: Alice sees a read receipt.
+        bob.mark_read(&[&got]).await.unwrap();
+        let read = watch_a
+            .until(|e| matches!(e, Event::Receipt(r) if r.kind.as_deref() == Some("read")))
+            .await;
+        let Event::Receipt(read) = read else {
+            unreachable!()
+        };
+        assert_eq!(read.ids, [id.clone()]);
+
         // And back, on the session Bob's side now has.
         let reply = bob.send_text(&account(1), "hi Alice").await.unwrap();
         let got = next_message(&mut watch_a).await;

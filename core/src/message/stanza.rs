@@ -545,3 +545,27 @@ pub fn ack_for(node: &Node) -> Option<Node> {
     }
     Some(ack)
 }
+
+/// A read receipt for messages `ids` (at least one) of one sender in `chat`:
+/// `<receipt id to type="read" [participant] t>` with the later ids in a
+/// `<list>`. `sender` is the sending device; in a group it goes in
+/// `participant`. `None` when `ids` is empty.
+pub fn read_receipt(chat: &Jid, sender: &Jid, ids: &[String], now: u64) -> Option<Node> {
+    let (first, rest) = ids.split_first()?;
+    let mut node = Node::new("receipt")
+        .with_attr("id", first.as_str())
+        .with_attr("type", "read")
+        .with_attr("t", now);
+    node = if chat.is_group() {
+        node.with_attr("to", chat).with_attr("participant", sender)
+    } else {
+        node.with_attr("to", sender)
+    };
+    if !rest.is_empty() {
+        node = node.with_children([Node::new("list").with_children(
+            rest.iter()
+                .map(|id| Node::new("item").with_attr("id", id.as_str())),
+        )]);
+    }
+    Some(node)
+}

@@ -170,6 +170,7 @@ pub struct Client {
 struct Inner {
     commands: Sender<Command>,
     work: Sender<Work>,
+    clock: Arc<dyn Clock>,
     events: Receiver<Event>,
     /// Closed (never written) to ask the driver to stop.
     stop: Sender<()>,
@@ -335,6 +336,35 @@ impl Client {
             .await
             .map_err(|_| RequestError::Stopped)?;
         answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// Tells the sender that `messages` were read (blue ticks): one read
+    /// receipt per sender and chat. Messages from our own devices are
+    /// skipped. Fails like [`send_node`](Self::send_node) when there is no
+    /// connection.
+    pub async fn mark_read(&self, messages: &[&ReceivedMessage]) -> Result<(), RequestError> {
+        let now = self
+            .inner
+            .clock
+            .wall_clock()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut groups: Vec<(&Jid, &Jid, Vec<String>)> = Vec::new();
+        for m in messages.iter().filter(|m| !m.from_me) {
+            match groups
+                .iter_mut()
+                .find(|(chat, sender, _)| **chat == m.chat && **sender == m.sender)
+            {
+                Some((_, _, ids)) => ids.push(m.id.clone()),
+                None => groups.push((&m.chat, &m.sender, vec![m.id.clone()])),
+            }
+        }
+        for (chat, sender, ids) in groups {
+            if let Some(receipt) = wa_core::message::stanza::read_receipt(chat, sender, &ids, now) {
+                self.send_node(receipt).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Closes the connection and stops the client; returns once the drive
@@ -581,7 +611,7 @@ impl ClientBuilder {
             device,
             rng,
             origin: clock.now(),
-            clock,
+            clock: Arc::clone(&clock),
             commands: commands_rx,
             events: events_tx,
             stop: stop_rx,
@@ -599,6 +629,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 commands: commands_tx,
                 work: work_tx,
+                clock: Arc::clone(&clock),
                 events: events_rx,
                 stop: stop_tx,
                 done: done_rx,
