@@ -76,7 +76,7 @@ fn two_accounts_exchange_texts_with_receipts() {
         let Event::Receipt(read) = read else {
             unreachable!()
         };
-        assert_eq!(read.ids, [id.clone()]);
+        assert_eq!(read.ids, std::slice::from_ref(&id));
 
         // And back, on the session Bob's side now has.
         let reply = bob.send_text(&account(1), "hi Alice").await.unwrap();
