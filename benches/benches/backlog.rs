@@ -24,11 +24,27 @@
 //!   group, the group's receipts marshalled after its commit. A group also ends early
 //!   when a message needs a record the group has written but not committed (its load
 //!   would read stale state); with the round-robin queue that never happens for K ≤ 100.
+//!   (Inbox writes, which every received message makes, are read by no `Need`.)
+//! - `pending<K>` (K = 16, 64, 256): exactly the io-smol client driver's pipeline
+//!   (`io-smol/src/client/messaging.rs`, `on_messages`, which takes up to 64 queued
+//!   `<message>`s per group): groups of up to K consecutive messages, each job run by
+//!   `wa_core::messaging::Pending::run` as the driver does (every `Step::Load` answered
+//!   by `Pending::load`: the store read, then the group's uncommitted writes overlaid;
+//!   every `Step::Commit` and `Step::Done` batch added to the `Pending`), then
+//!   `Messenger::observe`; one `apply_batch(store, &pending.take())` per group
+//!   (one durable commit on redb), then the group's receipts marshalled. Unlike
+//!   `group<K>` a group never ends early: a repeated sender's job reads its session
+//!   through the overlay (with 100 round-robin senders that happens for K > 100).
+//!   `pending64` is the driver's setting.
 //!
 //! Before timing, a self-check runs the backlog once sequentially and once in one
 //! unbounded group (K = N) on two `MemoryStore`s: the group must end early at every
 //! repeated sender (N/100 commits) and leave every sender's session byte-identical to the
-//! sequential run's (the job seeds are the same in both).
+//! sequential run's (the job seeds are the same in both). The pending runner is checked
+//! the same way, with K = 64 (⌈N/64⌉ commits) and with one unbounded group (K = N: one
+//! commit, every repeated sender's session read through the overlay): the same receipt
+//! bytes as the sequential run (N receipts, N distinct message ids: every message
+//! delivered once) and every session byte-identical.
 //!
 //! `redb_nosync/<mode>` (`Durability::None`: no fsync) is a diagnostic, not a durable
 //! store: it shows what the redb rows cost without the disk's flush.
@@ -46,7 +62,9 @@ use criterion::{Criterion, SamplingMode, Throughput};
 use futures_lite::future::block_on;
 use wa_core::binary::{Jid, decode_frame, marshal};
 use wa_core::message::SignalAddress;
-use wa_core::messaging::{Job, MessagingEvent, Messenger, Need, Outcome, OwnDevice, Step};
+use wa_core::messaging::{
+    Job, MessagingEvent, Messenger, Need, Outcome, OwnDevice, Pending as Overlay, Step,
+};
 use wa_core::store::{Backend, Device, MemoryStore, SignalStore, WriteBatch, WriteOp, apply_batch};
 use wa_core::testing::network::{Network, Party};
 use wa_store_redb::{Durability, RedbOptions, RedbStore};
@@ -222,6 +240,9 @@ impl Pending {
                 WriteOp::PutLidMapping(entry) => {
                     self.pn_users.insert(entry.phone_number.clone());
                 }
+                // The inbox (written by every received message since the messaging
+                // inbox writes) is read by no `Need`.
+                WriteOp::PutInbox(_) | WriteOp::RemoveInbox { .. } => {}
                 _ => self.opaque = true,
             }
         }
@@ -283,6 +304,45 @@ fn run_grouped(store: &impl Backend, m: &mut Messenger, b: &Backlog, k: usize, t
     pending.flush(store, tally);
 }
 
+/// The io-smol driver's `on_messages` over the backlog: groups of up to `k`
+/// messages, each job run by [`Overlay::run`] (`wa_core::messaging::Pending`: loads
+/// through the group's uncommitted writes, `Step::Commit`/`Done` batches added), one
+/// commit per group, then its receipts (never inlined, as above).
+#[inline(never)]
+fn run_pending(store: &impl Backend, m: &mut Messenger, b: &Backlog, k: usize, tally: &mut Tally) {
+    for group in b.stanzas.chunks(k) {
+        let mut pending = Overlay::new();
+        let mut stanzas = Vec::new();
+        for bytes in group {
+            let node = decode_frame(bytes).expect("decode");
+            let job = m.receive(&node, b.now);
+            // Loads through the overlay, Commit and Done batches added to it.
+            let outcome = block_on(pending.run(job, store)).expect("load");
+            m.observe(&outcome);
+            count_messages(tally, &outcome);
+            stanzas.extend(outcome.stanzas);
+        }
+        let batch = pending.take();
+        if !batch.is_empty() {
+            block_on(apply_batch(store, &batch)).expect("commit");
+            tally.commits += 1;
+        }
+        for stanza in &stanzas {
+            tally
+                .receipts
+                .push(Bytes::from(marshal(stanza).expect("marshal")));
+        }
+    }
+}
+
+/// How a run groups its commits (see the module docs).
+#[derive(Clone, Copy)]
+enum Mode {
+    Seq,
+    Group(usize),
+    Pending(usize),
+}
+
 fn check(tally: &Tally, n: usize) {
     assert_eq!(tally.messages, n, "messages delivered");
     assert_eq!(tally.receipts.len(), n, "receipts");
@@ -296,13 +356,14 @@ fn check(tally: &Tally, n: usize) {
 }
 
 /// Runs `mode` over the backlog on `store`, timed; returns the time and the tally.
-fn timed(store: &impl Backend, b: &Backlog, k: Option<usize>) -> (Duration, Tally) {
+fn timed(store: &impl Backend, b: &Backlog, mode: Mode) -> (Duration, Tally) {
     let mut m = messenger(b);
     let mut tally = Tally::default();
     let start = Instant::now();
-    match k {
-        None => run_sequential(store, &mut m, b, &mut tally),
-        Some(k) => run_grouped(store, &mut m, b, k, &mut tally),
+    match mode {
+        Mode::Seq => run_sequential(store, &mut m, b, &mut tally),
+        Mode::Group(k) => run_grouped(store, &mut m, b, k, &mut tally),
+        Mode::Pending(k) => run_pending(store, &mut m, b, k, &mut tally),
     }
     let elapsed = start.elapsed();
     black_box(&tally.receipts);
@@ -313,11 +374,11 @@ fn timed(store: &impl Backend, b: &Backlog, k: Option<usize>) -> (Duration, Tall
 fn self_check(b: &Backlog, n: usize) {
     let seq = MemoryStore::new();
     fill(&seq, b);
-    let (_, t_seq) = timed(&seq, b, None);
+    let (_, t_seq) = timed(&seq, b, Mode::Seq);
     check(&t_seq, n);
     let grouped = MemoryStore::new();
     fill(&grouped, b);
-    let (_, t_grouped) = timed(&grouped, b, Some(n));
+    let (_, t_grouped) = timed(&grouped, b, Mode::Group(n));
     check(&t_grouped, n);
     assert_eq!(
         t_grouped.commits,
@@ -336,6 +397,41 @@ fn self_check(b: &Backlog, n: usize) {
         let a = block_on(seq.get_session(&address)).expect("memory store");
         let g = block_on(grouped.get_session(&address)).expect("memory store");
         assert!(a.is_some() && a == g, "session of {address}");
+    }
+    self_check_pending(b, n, &seq, &t_seq, &senders);
+}
+
+/// The pending runner (the driver's pipeline) against the sequential run: K = 64 and
+/// one unbounded group.
+fn self_check_pending(
+    b: &Backlog,
+    n: usize,
+    seq: &MemoryStore,
+    t_seq: &Tally,
+    senders: &HashSet<Jid>,
+) {
+    let ids: HashSet<String> = t_seq
+        .receipts
+        .iter()
+        .map(|r| {
+            let node = decode_frame(r).expect("receipt");
+            node.attr_str("id").expect("receipt id").to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), n, "one receipt per message id");
+    for (k, commits) in [(64, n.div_ceil(64)), (n, 1)] {
+        let store = MemoryStore::new();
+        fill(&store, b);
+        let (_, t) = timed(&store, b, Mode::Pending(k));
+        check(&t, n);
+        assert_eq!(t.commits, commits, "pending{k}: one commit per group");
+        assert_eq!(t.receipts, t_seq.receipts, "pending{k}: same receipts");
+        for jid in senders {
+            let address = SignalAddress::of(jid).to_string();
+            let a = block_on(seq.get_session(&address)).expect("memory store");
+            let p = block_on(store.get_session(&address)).expect("memory store");
+            assert!(a.is_some() && a == p, "pending{k}: session of {address}");
+        }
     }
 }
 
@@ -418,15 +514,21 @@ fn main() {
     let mut g = c.benchmark_group(format!("backlog_{n}"));
     g.sampling_mode(SamplingMode::Flat)
         .throughput(Throughput::Elements(n as u64));
-    let modes: [(&str, Option<usize>); 2] = [("seq", None), ("group100", Some(100))];
-    for (name, k) in modes {
+    let modes: [(&str, Mode); 5] = [
+        ("seq", Mode::Seq),
+        ("group100", Mode::Group(100)),
+        ("pending16", Mode::Pending(16)),
+        ("pending64", Mode::Pending(64)),
+        ("pending256", Mode::Pending(256)),
+    ];
+    for (name, mode) in modes {
         g.bench_function(format!("memory/{name}"), |bch| {
             bch.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let store = MemoryStore::new();
                     fill(&store, &backlog);
-                    let (d, tally) = timed(&store, &backlog, k);
+                    let (d, tally) = timed(&store, &backlog, mode);
                     check(&tally, n);
                     total += d;
                 }
@@ -444,7 +546,7 @@ fn main() {
                     for _ in 0..iters {
                         iteration += 1;
                         let (store, path) = template.fresh(iteration, durability);
-                        let (d, tally) = timed(&store, &backlog, k);
+                        let (d, tally) = timed(&store, &backlog, mode);
                         check(&tally, n);
                         eprintln!(
                             "  {store_name}/{name}: {:.2} s, {} commits",
@@ -465,7 +567,9 @@ fn main() {
     summary(n);
 }
 
-/// Messages/s per variant (this run's medians) and the ratios to `memory/seq`.
+/// Messages/s per variant (medians from estimates.json: this run's for the variants it
+/// measured, an earlier run's for any a filter left out), the ratios to `memory/seq` and
+/// to the MemoryStore variant of the same mode.
 fn summary(n: usize) {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| PathBuf::from("target"), PathBuf::from)
@@ -480,24 +584,25 @@ fn summary(n: usize) {
             .get(&(group.clone(), id.to_owned()))
             .map(|e| n as f64 / (e.median_ns / 1e9))
     };
-    let Some(base) = rate("memory/seq") else {
-        return eprintln!("no table: memory/seq not measured in this run");
-    };
-    println!("\n| variant | median per backlog | messages/s | ÷ memory/seq |\n|---|---|---|---|");
-    for id in [
-        "memory/seq",
-        "redb/seq",
-        "redb_nosync/seq",
-        "memory/group100",
-        "redb/group100",
-        "redb_nosync/group100",
-    ] {
-        if let Some(r) = rate(id) {
-            println!(
-                "| {id} | {:.3} s | {r:.0} | {:.3} |",
-                n as f64 / r,
-                r / base
-            );
+    let base = rate("memory/seq");
+    let ratio =
+        |r: f64, of: Option<f64>| of.map_or_else(|| "—".to_owned(), |b| format!("{:.3}", r / b));
+    println!(
+        "\n| variant | median per backlog | messages/s | ÷ memory/seq | ÷ memory, same mode |\n\
+         |---|---|---|---|---|"
+    );
+    for mode in ["seq", "group100", "pending16", "pending64", "pending256"] {
+        let memory = rate(&format!("memory/{mode}"));
+        for store in ["memory", "redb", "redb_nosync"] {
+            let id = format!("{store}/{mode}");
+            if let Some(r) = rate(&id) {
+                println!(
+                    "| {id} | {:.3} s | {r:.0} | {} | {} |",
+                    n as f64 / r,
+                    ratio(r, base),
+                    ratio(r, memory)
+                );
+            }
         }
     }
 }

@@ -28,16 +28,28 @@
 //! - `store_put_session_16_writers`: 16 concurrent writers, 4 `put_session` each, per
 //!   iteration (64 ops): smol tasks for RedbStore, Tokio tasks for the SQLite peer,
 //!   threads for rusqlite.
+//! - `store_message_batch`: one incoming message's state change, durable, one caller
+//!   (see [`MessageWrite`]): a session put (1–2 KiB record), one one-time prekey
+//!   removal, an identity put and an inbox put (~300 B payload). Ours: one `WriteBatch`
+//!   of those four ops through `apply_batch` (one transaction, one commit). The SQLite
+//!   peer: the four equivalent calls of its traits in turn (`put_session`,
+//!   `remove_prekey`, `put_identity`, and `store_pending_inbound` standing in for the
+//!   inbox: the peer's buffer of decrypted inbound messages, the row it writes per
+//!   received message); each call is its own transaction, as its traits offer no
+//!   batch across them. rusqlite FULL: the same four statements in one transaction.
+//!   The prekey removed is a fresh one each time (stored untimed, in blocks, before
+//!   its turn).
 //!
 //! Probe mode, for counting syscalls per operation (e.g. under `strace -f`): with
 //! `WA_STORE_PROBE="<engine> <workload> <n>"` (engine: redb, redb_nosync, sqlite_peer,
 //! sqlite_peer_full, rusqlite_full; workload: put_session, put_session_16,
-//! prekeys_batch, macs_batch) the bench sets up that engine, builds the inputs, writes
-//! `probe: start` to stderr, runs the workload n times, writes `probe: end` and exits
-//! without running criterion.
+//! prekeys_batch, macs_batch, message_batch) the bench sets up that engine, builds the
+//! inputs, writes `probe: start` to stderr, runs the workload n times, writes
+//! `probe: end` and exits without running criterion.
 //!
 //! Interleaved mode (`WA_STORE_INTERLEAVED=<rounds>`): the durable-write workloads with
 //! the engines taking turns op by op (see [`interleaved`]); prints a markdown table.
+//! `WA_STORE_WORKLOADS=<name>[,<name>…]` runs only the named workloads there.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -82,6 +94,30 @@ struct MacBatch {
 
 /// (index MAC, value MAC).
 type MacPair = ([u8; 32], [u8; 32]);
+
+/// One incoming message's state change (the `store_message_batch` workload): what a
+/// receive job's outcome writes for a `pkmsg` that starts a session.
+struct MessageWrite {
+    /// The sender's Signal address (an existing one).
+    address: Arc<str>,
+    /// Its new session record, 1–2 KiB.
+    session: Bytes,
+    /// The one-time prekey the message consumed (stored before, untimed).
+    prekey_id: u32,
+    /// The sender's identity key.
+    identity: [u8; 32],
+    /// The inbox row: chat JID, message id, sender JID, timestamp, ~300 B payload.
+    chat: String,
+    id: String,
+    sender: String,
+    timestamp: i64,
+    payload: Bytes,
+}
+
+/// Prekey ids consumed by `store_message_batch`: message `n` removes
+/// `MESSAGE_PREKEYS + n`, stored in blocks of `MESSAGE_PREKEY_BLOCK` ahead of use.
+const MESSAGE_PREKEYS: u32 = 1_000_000;
+const MESSAGE_PREKEY_BLOCK: u64 = 1024;
 
 /// Per writer, the (address, record) pairs it writes in turn.
 type ConcurrentWrites = Vec<Vec<(Arc<str>, Bytes)>>;
@@ -213,6 +249,47 @@ impl Workload {
         )
     }
 
+    /// The `n`-th incoming message's writes (see [`MessageWrite`]).
+    fn message_write(&self, n: u64) -> MessageWrite {
+        let i = n as usize;
+        let a = self.order[i % self.order.len()];
+        let address = Arc::clone(&self.addresses[a]);
+        let (user, device) = address.split_once('.').unwrap();
+        let record = &self.write_records[i % self.write_records.len()];
+        let len = 1024 + (i * 389) % 1025;
+        let mut identity = self.identities[a];
+        identity[..8].copy_from_slice(&n.to_le_bytes());
+        let session: Vec<u8> = record.iter().cycle().take(len).copied().collect();
+        MessageWrite {
+            session: stamped(&session, n),
+            prekey_id: MESSAGE_PREKEYS + n as u32,
+            identity,
+            chat: format!("{user}@s.whatsapp.net"),
+            id: format!("3EB0{n:016X}"),
+            sender: format!("{user}:{device}@s.whatsapp.net"),
+            timestamp: 1_764_000_000 + n as i64,
+            payload: stamped(&record[..300], n),
+            address,
+        }
+    }
+
+    /// The prekeys to store before message `n` (the block that holds its prekey) when
+    /// `n` is the first of its block or `first`; else none.
+    fn message_prekeys(&self, n: u64, first: bool) -> Option<Vec<(u32, Bytes)>> {
+        if !first && !n.is_multiple_of(MESSAGE_PREKEY_BLOCK) {
+            return None;
+        }
+        let start = n / MESSAGE_PREKEY_BLOCK * MESSAGE_PREKEY_BLOCK;
+        Some(
+            (start..start + MESSAGE_PREKEY_BLOCK)
+                .map(|m| {
+                    let base = &self.prekeys[m as usize % self.prekeys.len()].1;
+                    (MESSAGE_PREKEYS + m as u32, stamped(base, m))
+                })
+                .collect(),
+        )
+    }
+
     /// The `round`-th set of concurrent writes: 16 writers × 4 session writes.
     fn concurrent_writes(&self, round: u64) -> ConcurrentWrites {
         let per_round = (WRITERS * WRITES_PER_WRITER) as u64;
@@ -246,6 +323,8 @@ trait Engine: Send + Sync {
     /// One concurrent caller per element of `writes`, each doing its `put_session`s in
     /// turn; returns when all are done.
     fn put_sessions_concurrently(&self, writes: ConcurrentWrites);
+    /// One incoming message's state change (see [`MessageWrite`]).
+    fn apply_message(&self, m: &MessageWrite);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -330,6 +409,21 @@ impl Engine for Redb {
                 t.await;
             }
         }));
+    }
+    fn apply_message(&self, m: &MessageWrite) {
+        let mut batch = wa_core::store::WriteBatch::new();
+        batch.put_session(&*m.address, m.session.clone());
+        batch.remove_prekey(m.prekey_id);
+        batch.put_identity(&*m.address, m.identity);
+        batch.put_inbox(wa_core::store::InboxEntry {
+            chat: m.chat.clone(),
+            id: m.id.clone(),
+            sender: m.sender.clone(),
+            timestamp: m.timestamp,
+            payload: m.payload.to_vec(),
+        });
+        let atomic = block_on(wa_core::store::apply_batch(&self.store, &batch)).unwrap();
+        assert!(atomic, "one transaction");
     }
 }
 
@@ -437,6 +531,24 @@ impl Engine for SqlitePeer {
             }
         });
     }
+    fn apply_message(&self, m: &MessageWrite) {
+        use wacore::store::traits::{ProtocolStore, SignalStore};
+        self.rt.block_on(async {
+            self.store
+                .put_session(&m.address, &m.session)
+                .await
+                .unwrap();
+            self.store.remove_prekey(m.prekey_id).await.unwrap();
+            self.store
+                .put_identity(&m.address, m.identity)
+                .await
+                .unwrap();
+            self.store
+                .store_pending_inbound(&m.chat, &m.sender, &m.id, &m.payload)
+                .await
+                .unwrap();
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -461,6 +573,10 @@ CREATE TABLE IF NOT EXISTS app_state_mutation_macs (
     name TEXT NOT NULL, version BIGINT NOT NULL, index_mac BLOB NOT NULL,
     value_mac BLOB NOT NULL, device_id INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (name, index_mac, device_id));
+CREATE TABLE IF NOT EXISTS pending_inbound_messages (
+    chat TEXT NOT NULL, sender TEXT NOT NULL, id TEXT NOT NULL, message BLOB NOT NULL,
+    device_id INTEGER NOT NULL DEFAULT 1, inserted_at BIGINT NOT NULL,
+    PRIMARY KEY (chat, sender, id, device_id));
 ";
 
 const DEVICE_ID: i32 = 1;
@@ -594,6 +710,68 @@ impl Engine for Rusqlite {
             }
         });
     }
+    fn apply_message(&self, m: &MessageWrite) {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.prepare_cached(
+            "INSERT INTO sessions (address, record, device_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT (address, device_id) DO UPDATE SET record = excluded.record",
+        )
+        .unwrap()
+        .execute(rusqlite::params![&*m.address, &m.session[..], DEVICE_ID])
+        .unwrap();
+        tx.prepare_cached("DELETE FROM prekeys WHERE id = ?1 AND device_id = ?2")
+            .unwrap()
+            .execute(rusqlite::params![m.prekey_id, DEVICE_ID])
+            .unwrap();
+        tx.prepare_cached(
+            "INSERT INTO identities (address, key, device_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT (address, device_id) DO UPDATE SET key = excluded.key",
+        )
+        .unwrap()
+        .execute(rusqlite::params![&*m.address, &m.identity[..], DEVICE_ID])
+        .unwrap();
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO pending_inbound_messages
+               (chat, sender, id, message, device_id, inserted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .unwrap()
+        .execute(rusqlite::params![
+            m.chat,
+            m.sender,
+            m.id,
+            &m.payload[..],
+            DEVICE_ID,
+            m.timestamp
+        ])
+        .unwrap();
+        tx.commit().unwrap();
+    }
+}
+
+/// Checks that message `n`'s writes are stored (its session, identity, prekey gone).
+fn check_message(engine: &dyn Engine, w: &Workload, n: u64) {
+    let m = w.message_write(n);
+    let name = engine.name();
+    assert_eq!(engine.get_session(&m.address), Some(m.session), "{name}");
+    assert_eq!(engine.load_identity(&m.address), Some(m.identity), "{name}");
+    assert_eq!(engine.load_prekey(m.prekey_id), None, "{name}");
+    if !(n + 1).is_multiple_of(MESSAGE_PREKEY_BLOCK) {
+        // Stored ahead, so every removal removed a row.
+        let next = MESSAGE_PREKEYS + n as u32 + 1;
+        assert!(engine.load_prekey(next).is_some(), "{name}: prekey {next}");
+    }
+}
+
+/// Stores the prekeys messages `1..=n` remove (untimed).
+fn store_message_prekeys(engine: &dyn Engine, w: &Workload, n: u64) {
+    let mut m = 1;
+    while m <= n {
+        let keys = w.message_prekeys(m, true).unwrap();
+        engine.store_prekeys_batch(&keys);
+        m = (m / MESSAGE_PREKEY_BLOCK + 1) * MESSAGE_PREKEY_BLOCK;
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -712,6 +890,10 @@ fn probe(spec: &str, w: &Workload) {
         Concurrent(ConcurrentWrites),
         Prekeys(Vec<(u32, Bytes)>),
         Macs(MacBatch),
+        Message(MessageWrite),
+    }
+    if workload == "message_batch" {
+        store_message_prekeys(engine, w, n);
     }
     let inputs: Vec<Input> = (1..=n)
         .map(|round| match workload {
@@ -722,6 +904,7 @@ fn probe(spec: &str, w: &Workload) {
             "put_session_16" => Input::Concurrent(w.concurrent_writes(round)),
             "prekeys_batch" => Input::Prekeys(w.prekey_batch(round)),
             "macs_batch" => Input::Macs(w.mac_batch(round)),
+            "message_batch" => Input::Message(w.message_write(round)),
             other => panic!("unknown workload {other}"),
         })
         .collect();
@@ -733,6 +916,7 @@ fn probe(spec: &str, w: &Workload) {
             Input::Concurrent(writes) => engine.put_sessions_concurrently(writes),
             Input::Prekeys(keys) => engine.store_prekeys_batch(&keys),
             Input::Macs(batch) => engine.put_mutation_macs(&batch),
+            Input::Message(m) => engine.apply_message(&m),
         }
     }
     eprintln!("probe: end after {:?}", start.elapsed());
@@ -763,17 +947,32 @@ fn interleaved(rounds: u64, w: &Workload) {
     };
     println!("| workload | engine | median per op | ratio (engine ÷ redb) |");
     println!("|---|---|---|---|");
+    let only = std::env::var("WA_STORE_WORKLOADS").ok();
     let workloads = [
         "put_session",
         "prekeys_batch",
         "macs_batch",
         "put_session_16",
+        "message_batch",
     ];
     for workload in workloads {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|x| x == workload))
+        {
+            continue;
+        }
         let engines: Vec<&dyn Engine> = match workload {
-            "put_session" => vec![&e.redb, &e.rusqlite, &e.peer_full, &e.peer, &e.redb_nosync],
+            "put_session" | "message_batch" => {
+                vec![&e.redb, &e.rusqlite, &e.peer_full, &e.peer, &e.redb_nosync]
+            }
             _ => vec![&e.redb, &e.peer, &e.rusqlite, &e.redb_nosync],
         };
+        if workload == "message_batch" {
+            for engine in &engines {
+                store_message_prekeys(*engine, w, rounds);
+            }
+        }
         let ops_per_round = if workload == "put_session_16" {
             (WRITERS * WRITES_PER_WRITER) as f64
         } else {
@@ -802,6 +1001,12 @@ fn interleaved(rounds: u64, w: &Workload) {
                         engine.put_mutation_macs(&batch);
                         t.elapsed()
                     }
+                    "message_batch" => {
+                        let m = w.message_write(round);
+                        let t = Instant::now();
+                        engine.apply_message(&m);
+                        t.elapsed()
+                    }
                     _ => {
                         let writes = w.concurrent_writes(round);
                         let t = Instant::now();
@@ -811,7 +1016,7 @@ fn interleaved(rounds: u64, w: &Workload) {
                 };
                 times[k].push(elapsed.as_secs_f64() * 1e9 / ops_per_round);
             }
-            if workload == "put_session" {
+            if workload == "put_session" || workload == "message_batch" {
                 let t = Instant::now();
                 disk.write_all_at(&page, (round % 1024) * 4096).unwrap();
                 disk.sync_data().unwrap();
@@ -819,7 +1024,7 @@ fn interleaved(rounds: u64, w: &Workload) {
             }
         }
         let mut names: Vec<&str> = engines.iter().map(|e| e.name()).collect();
-        if workload == "put_session" {
+        if workload == "put_session" || workload == "message_batch" {
             names.push("disk_4k_fdatasync");
         }
         let medians: Vec<f64> = times.into_iter().take(names.len()).map(median).collect();
@@ -829,6 +1034,11 @@ fn interleaved(rounds: u64, w: &Workload) {
                 wa_benches::report::fmt_ns(*m),
                 m / medians[0]
             );
+        }
+        if workload == "message_batch" {
+            for engine in &engines {
+                check_message(*engine, w, rounds);
+            }
         }
     }
 }
@@ -948,13 +1158,16 @@ fn main() {
                 BatchSize::SmallInput,
             )
         });
-        let (address, record) = w.session_write(n);
-        assert_eq!(
-            engine.get_session(&address),
-            Some(record),
-            "{}",
-            engine.name()
-        );
+        // (n = 0: a filter skipped this function.)
+        if n > 0 {
+            let (address, record) = w.session_write(n);
+            assert_eq!(
+                engine.get_session(&address),
+                Some(record),
+                "{}",
+                engine.name()
+            );
+        }
     }
     let disk = File::options()
         .create(true)
@@ -991,13 +1204,42 @@ fn main() {
                 BatchSize::PerIteration,
             )
         });
-        let last = w.concurrent_writes(round).pop().unwrap().pop().unwrap();
-        assert_eq!(
-            engine.get_session(&last.0),
-            Some(last.1),
-            "{}",
-            engine.name()
-        );
+        if round > 0 {
+            let last = w.concurrent_writes(round).pop().unwrap().pop().unwrap();
+            assert_eq!(
+                engine.get_session(&last.0),
+                Some(last.1),
+                "{}",
+                engine.name()
+            );
+        }
+    }
+    g.finish();
+
+    // One incoming message's state change, durable, one caller. The prekey block a
+    // message needs is stored in the (untimed) setup before it.
+    let mut g = c.benchmark_group("store_message_batch");
+    g.sampling_mode(SamplingMode::Flat).sample_size(20);
+    g.throughput(Throughput::Elements(1));
+    let message: [&dyn Engine; 5] = [&e.redb, &e.redb_nosync, &e.rusqlite, &e.peer_full, &e.peer];
+    for engine in message {
+        let mut n = 0;
+        g.bench_function(engine.name(), |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    if let Some(keys) = w.message_prekeys(n, n == 1) {
+                        engine.store_prekeys_batch(&keys);
+                    }
+                    w.message_write(n)
+                },
+                |m| engine.apply_message(&m),
+                BatchSize::PerIteration,
+            )
+        });
+        if n > 0 {
+            check_message(engine, &w, n);
+        }
     }
     g.finish();
 
