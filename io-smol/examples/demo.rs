@@ -16,7 +16,11 @@
 //!    the server asks for a restart (515);
 //! 3. the client logs in; the program stops it (a restart);
 //! 4. a new client opens the same file and logs in **without a QR code**,
-//!    keepalive pings flow, an IQ is sent and answered, and it disconnects.
+//!    keepalive pings flow, an IQ is sent and answered;
+//! 5. it chats: a simulated contact's greeting is shown (had it arrived
+//!    during run 1, the store's inbox would have kept it for run 2), a message
+//!    to the contact and one to a group get their answers and read receipts,
+//!    end to end encrypted; then it disconnects.
 //!
 //! Nothing leaves the machine. It exits 0 when every step happened, 1 with
 //! the cause otherwise. The same logic runs as a test
@@ -55,7 +59,16 @@ pub struct DemoReport {
     pub iq_answer: Node,
     /// Connections the server accepted in all.
     pub connections: usize,
+    /// The texts received in run 2, as `chat: text`.
+    pub received: Vec<String>,
+    /// Read receipts received in run 2.
+    pub read_receipts: usize,
 }
+
+/// The simulated contact's phone number.
+const CONTACT: &str = "15550009999";
+/// The demo group.
+const GROUP: &str = "120363000000000042@g.us";
 
 /// Runs the demo with its state in `db` (which must not exist yet), writing
 /// progress to `out`.
@@ -89,7 +102,9 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
         out,
         start: Instant::now(),
     };
-    say.line("wa offline demo: link a device, restart, log in, send an IQ — no network needed");
+    say.line(
+        "wa offline demo: link a device, restart, log in, send an IQ, chat — no network needed",
+    );
     let server = LoopbackServer::builder()
         .tls(true)
         .start()
@@ -106,6 +121,25 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
     say.line(format_args!(
         "offline: announcing the built-in WhatsApp Web version {}.{}.{}",
         DEFAULT_APP_VERSION.primary, DEFAULT_APP_VERSION.secondary, DEFAULT_APP_VERSION.tertiary
+    ));
+
+    // A contact on the network, and a group with us and the contact.
+    let account = Jid::pn(
+        server
+            .phone_companion_jid()
+            .split(':')
+            .next()
+            .unwrap_or("?"),
+    );
+    let group: Jid = GROUP.parse()?;
+    server.with_network(|net| net.set_group(&group, &[account.clone(), Jid::pn(CONTACT)]));
+    let _contact = server.start_contact_bot(
+        CONTACT,
+        &account,
+        Some("Hi! I'm a simulated contact. Say something.".into()),
+    );
+    say.line(format_args!(
+        "a simulated contact {CONTACT} and a group {GROUP} with the two of you"
     ));
 
     // ---- Run 1: link.
@@ -185,6 +219,13 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
             _ => say.line(&event),
         }
     }
+    let mut chat = Chat {
+        client: &client,
+        events: &events,
+        received: Vec::new(),
+        seen: 0,
+        read_receipts: 0,
+    };
     let connection = server.connections() - 1;
     let mut shown = 0;
     while shown < 2 {
@@ -200,10 +241,7 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
         })
         .await
         {
-            if let Event::Stopped(reason) = event {
-                bail!("the client stopped: {reason}");
-            }
-            say.line(&event);
+            chat.show(&mut say, event).await?;
         }
     }
     let iq = Node::new("iq")
@@ -213,6 +251,21 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
     say.line(format_args!("sending {iq}"));
     let iq_answer = client.send_iq(iq).await.context("the IQ failed")?;
     say.line(format_args!("answer: {iq_answer}"));
+
+    // ---- Chat.
+    chat.until_text(&mut say, "Say something").await?;
+    let contact = Jid::pn(CONTACT);
+    let id = client.send_text(&contact, "hello Alice").await?;
+    say.line(format_args!(
+        "me → {contact}: hello Alice ({id}, acked by the server)"
+    ));
+    chat.until_text(&mut say, "you said: hello Alice").await?;
+    let id = client.send_text(&group, "hello group").await?;
+    say.line(format_args!(
+        "me → {group}: hello group ({id}, acked by the server)"
+    ));
+    chat.until_text(&mut say, "you said: hello group").await?;
+    let (received, read_receipts) = (chat.received, chat.read_receipts);
     client.disconnect().await;
     drain(&events, &mut say).await;
     let pings_answered = server.records()[connection].pings_answered;
@@ -227,7 +280,69 @@ async fn run_steps(db: &Path, out: &mut dyn Write) -> anyhow::Result<DemoReport>
         pings_answered,
         iq_answer,
         connections,
+        received,
+        read_receipts,
     })
+}
+
+/// Run 2's conversation: shows what arrives and acknowledges it.
+struct Chat<'a> {
+    client: &'a Client,
+    events: &'a async_channel::Receiver<Event>,
+    received: Vec<String>,
+    /// Messages of `received` already looked at by `until_text`.
+    seen: usize,
+    read_receipts: usize,
+}
+
+impl Chat<'_> {
+    /// Shows events until a message containing `text` arrived (or has
+    /// arrived since the last call).
+    async fn until_text(&mut self, say: &mut Say<'_>, text: &str) -> anyhow::Result<()> {
+        loop {
+            while self.seen < self.received.len() {
+                self.seen += 1;
+                if self.received[self.seen - 1].contains(text) {
+                    return Ok(());
+                }
+            }
+            let event = next(self.events).await?;
+            self.show(say, event).await?;
+        }
+    }
+
+    /// Shows one event; a message is marked read and released from the
+    /// inbox.
+    async fn show(&mut self, say: &mut Say<'_>, event: Event) -> anyhow::Result<()> {
+        match event {
+            Event::Message(m) => {
+                let body = m.message.text_content().unwrap_or("<not text>").to_owned();
+                say.line(format_args!(
+                    "{} / {} → me: {body}",
+                    m.chat,
+                    m.sender.to_non_ad()
+                ));
+                self.received.push(format!("{}: {body}", m.chat));
+                self.client.mark_read(&[&m]).await?;
+                self.client.ack_message(&m).await?;
+            }
+            Event::Receipt(r) => {
+                if r.kind.as_deref() == Some("read") {
+                    self.read_receipts += 1;
+                }
+                say.line(format_args!(
+                    "{} {} {}",
+                    r.from.to_non_ad(),
+                    r.kind.as_deref().unwrap_or("received"),
+                    r.ids.join(", ")
+                ));
+            }
+            Event::Stopped(reason) => bail!("the client stopped: {reason}"),
+            Event::Stanza(_) => {}
+            event => say.line(&event),
+        }
+        Ok(())
+    }
 }
 
 async fn start_client(

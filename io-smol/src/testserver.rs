@@ -55,9 +55,13 @@ use rustls::{RootCertStore, ServerConfig};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use wa_core::binary::{Jid, Node, Server};
 use wa_core::connection::Config;
-use wa_core::testing::network::Network;
+
+use wa_core::message::stanza::read_receipt;
+use wa_core::messaging::MessagingEvent;
+use wa_core::testing::network::{Network, Party, users_devices};
 use wa_core::testing::{
     IqReply, PairSuccessVariant, ServerOptions, SimulatedPhone, TestServer, lid_user_of,
 };
@@ -465,8 +469,91 @@ impl LoopbackServer {
         result
     }
 
+    /// Starts a simulated contact, `user` (a phone number), on the network:
+    /// once `account`'s device has registered it sends `greeting` (if any)
+    /// to it, and it answers every message it gets, alone or in a group,
+    /// with a read receipt and `you said: …` in the same chat. It runs on
+    /// its own thread until the returned [`ContactBot`] is dropped.
+    pub fn start_contact_bot(
+        &self,
+        user: &str,
+        account: &Jid,
+        greeting: Option<String>,
+    ) -> ContactBot {
+        let contact = self.with_network(|net| Party::join(net, user, 0, 0xC0_4AC7));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let shared = Arc::clone(&self.shared);
+            let stop = Arc::clone(&stop);
+            let account = account.to_non_ad();
+            std::thread::Builder::new()
+                .name("wa-testserver-contact".into())
+                .spawn(move || run_contact(&shared, contact, &account, greeting, &stop))
+                .ok()
+        };
+        ContactBot { stop, thread }
+    }
+
     fn new_test_server(&self) -> TestServer {
         new_test_server(&self.shared)
+    }
+}
+
+/// A simulated contact's thread (see
+/// [`LoopbackServer::start_contact_bot`]); stops when dropped.
+#[derive(Debug)]
+pub struct ContactBot {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ContactBot {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run_contact(
+    shared: &Shared,
+    mut contact: Party,
+    account: &Jid,
+    mut greeting: Option<String>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        {
+            let mut net = shared.network();
+            let registered = users_devices(&net, account.user())
+                .iter()
+                .any(|d| net.prekey_count(d) > 0);
+            if registered && let Some(text) = greeting.take() {
+                contact.send_text(&mut net, account, &text);
+            }
+            for event in contact.receive_all(&mut net) {
+                let MessagingEvent::Message(m) = event else {
+                    continue;
+                };
+                if m.from_me {
+                    continue;
+                }
+                let now = net.now();
+                let ids = [m.id.clone()];
+                if let Some(receipt) = read_receipt(&m.chat, &m.sender, &ids, now) {
+                    net.stanza(&contact.jid, &receipt);
+                }
+                let text = m
+                    .message
+                    .text_content()
+                    .unwrap_or("something I cannot show");
+                let reply = format!("you said: {text}");
+                contact.send_text(&mut net, &m.chat, &reply);
+            }
+        }
+        shared.wake_all();
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_lite::future::or;
 
 #[test]
-fn the_offline_demo_links_restarts_logs_in_and_sends_an_iq() {
+fn the_offline_demo_links_restarts_logs_in_sends_an_iq_and_chats() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.redb");
     let mut out = Vec::new();
@@ -48,4 +48,16 @@ fn the_offline_demo_links_restarts_logs_in_and_sends_an_iq() {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
     }
     assert!(text.contains('█'), "the QR code is drawn");
+    // The conversation: the greeting kept in the inbox across the restart,
+    // the contact's answers alone and in the group, read receipts.
+    assert_eq!(
+        report.received,
+        [
+            "15550009999@s.whatsapp.net: Hi! I'm a simulated contact. Say something.",
+            "15550009999@s.whatsapp.net: you said: hello Alice",
+            "120363000000000042@g.us: you said: hello group",
+        ],
+        "{text}"
+    );
+    assert_eq!(report.read_receipts, 2, "{text}");
 }
