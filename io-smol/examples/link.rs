@@ -10,14 +10,21 @@
 //! default. The first run shows QR codes in the terminal: on the phone, open
 //! WhatsApp → Settings → Linked devices → Link a device, and scan. The
 //! device is saved as soon as it is linked; later runs log in without a QR
-//! code. Incoming stanzas are printed in their readable form. Ctrl-C
-//! disconnects and exits.
+//! code. Ctrl-C disconnects and exits.
+//!
+//! Once logged in it is a small chat: incoming messages are printed as
+//! `[time] chat / sender: text` (then marked read and released from the
+//! store's inbox), delivery and read receipts as `✓`, and each line typed is
+//! sent to the current chat. `/to NUMBER` (or a full JID) and `/group JID`
+//! choose the chat; other stanzas are printed in their readable form.
 //!
 //! `--offline` (state in `wa-offline.redb` by default, so the fake account never
 //! lands in the real state file) runs the same flow against the bundled test server on
 //! 127.0.0.1 (`wss://` with a throwaway CA) whose simulated phone scans the
-//! first QR code — no network needed (the `demo` example scripts the whole
-//! flow, restart included, in one go).
+//! first QR code — no network needed. A simulated contact greets you and
+//! answers whatever you write, alone (the default chat) or in a group with the
+//! two of you (`/group`). The `demo` example scripts the whole flow, restart
+//! and chat included, in one go.
 //!
 //! Exit status: 0 after Ctrl-C or a logout, 1 when the service cannot be
 //! reached or the client stops for another reason, 2 for bad arguments or an
@@ -29,12 +36,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
+use wa_core::binary::Jid;
 use wa_core::store::DeviceStore;
 use wa_io_smol::client::{Client, Event, StopReason, render_qr};
 use wa_io_smol::testserver::LoopbackServer;
 use wa_store_redb::RedbStore;
 
 const USAGE: &str = "usage: link [STATE.redb | --db STATE.redb] [--offline]";
+
+/// The simulated contact of `--offline`.
+const CONTACT: &str = "15550009999";
+/// The group of `--offline`: you and the contact.
+const GROUP: &str = "120363000000000042@g.us";
 
 /// How often the QR countdown is shown while waiting for a scan.
 const COUNTDOWN_EVERY: Duration = Duration::from_secs(10);
@@ -151,6 +164,24 @@ async fn run(args: Args) -> ExitCode {
         eprintln!("warning: Ctrl-C handler not installed: {error}");
     }
 
+    // The simulated contact and the group of the offline run.
+    let mut chat: Option<Jid> = None;
+    let _contact = server.as_ref().and_then(|server| {
+        let account = Jid::pn(server.phone_companion_jid().split(':').next()?);
+        let group: Jid = GROUP.parse().ok()?;
+        server.with_network(|net| net.set_group(&group, &[account.clone(), Jid::pn(CONTACT)]));
+        chat = Some(Jid::pn(CONTACT));
+        Some(server.start_contact_bot(
+            CONTACT,
+            &account,
+            Some(format!(
+                "Hi, I'm a simulated contact. Type a line to answer me, or /group {GROUP} to \
+                 talk in our group."
+            )),
+        ))
+    });
+    let lines = stdin_lines();
+
     let events = client.events();
     let mut ever_connected = false;
     let mut qr_deadline: Option<Instant> = None;
@@ -165,13 +196,21 @@ async fn run(args: Args) -> ExitCode {
             },
             or(
                 async {
-                    let _ = stop_rx.recv().await;
-                    Wake::CtrlC
+                    match lines.recv().await {
+                        Ok(line) => Wake::Line(line),
+                        Err(_) => std::future::pending().await,
+                    }
                 },
-                async {
-                    smol::Timer::after(COUNTDOWN_EVERY).await;
-                    Wake::Tick
-                },
+                or(
+                    async {
+                        let _ = stop_rx.recv().await;
+                        Wake::CtrlC
+                    },
+                    async {
+                        smol::Timer::after(COUNTDOWN_EVERY).await;
+                        Wake::Tick
+                    },
+                ),
             ),
         )
         .await;
@@ -191,6 +230,7 @@ async fn run(args: Args) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             Wake::Ended => return ExitCode::FAILURE,
+            Wake::Line(line) => on_line(&client, &mut chat, line.trim()),
             Wake::Event(event) => {
                 match &event {
                     Event::Qr { code, expires_at } => {
@@ -221,7 +261,43 @@ async fn run(args: Args) -> ExitCode {
                     Event::LoggedIn { .. } => {
                         qr_deadline = None;
                         println!("{event}");
-                        println!("staying connected; incoming stanzas follow (Ctrl-C to quit)");
+                        println!(
+                            "staying connected (Ctrl-C to quit); type a line to send it, \
+                             /to NUMBER or /group JID to choose the chat"
+                        );
+                        continue;
+                    }
+                    Event::Message(m) => {
+                        let time = m.timestamp % 86_400;
+                        println!(
+                            "[{:02}:{:02}:{:02}] {} / {}: {}",
+                            time / 3600,
+                            time / 60 % 60,
+                            time % 60,
+                            m.chat,
+                            m.push_name
+                                .clone()
+                                .unwrap_or_else(|| m.sender.to_non_ad().to_string()),
+                            m.message.text_content().unwrap_or("<not text>")
+                        );
+                        // Requests are not awaited here: this loop must keep
+                        // reading events (see the client's docs).
+                        let (client, message) = (client.clone(), m.clone());
+                        smol::spawn(async move {
+                            let _ = client.mark_read(&[&message]).await;
+                            let _ = client.ack_message(&message).await;
+                        })
+                        .detach();
+                        continue;
+                    }
+                    Event::Receipt(r) => {
+                        let mark = if r.kind.as_deref() == Some("read") {
+                            "✓✓ read"
+                        } else {
+                            "✓ delivered"
+                        };
+                        let by = r.participant.as_ref().unwrap_or(&r.from).to_non_ad();
+                        println!("  {mark} by {by}: {}", r.ids.join(", "));
                         continue;
                     }
                     Event::Stopped(reason) => {
@@ -245,9 +321,76 @@ async fn run(args: Args) -> ExitCode {
 
 enum Wake {
     Event(Event),
+    Line(String),
     CtrlC,
     Ended,
     Tick,
+}
+
+/// Lines typed on the terminal, read on a thread of their own.
+fn stdin_lines() -> async_channel::Receiver<String> {
+    let (tx, rx) = async_channel::bounded(16);
+    let _ = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if tx.send_blocking(line).is_err() {
+                    break;
+                }
+            }
+        });
+    rx
+}
+
+/// A typed line: `/to NUMBER|JID` or `/group JID` choose the chat; anything
+/// else is sent to it (in the background, printing the outcome).
+fn on_line(client: &Client, chat: &mut Option<Jid>, line: &str) {
+    if line.is_empty() {
+        return;
+    }
+    let pick = |arg: &str| -> Option<Jid> {
+        let arg = arg.trim().trim_start_matches('+');
+        if arg.contains('@') {
+            arg.parse().ok()
+        } else if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_digit()) {
+            Some(Jid::pn(arg))
+        } else {
+            None
+        }
+    };
+    if let Some(arg) = line
+        .strip_prefix("/to ")
+        .or_else(|| line.strip_prefix("/group "))
+    {
+        match pick(arg) {
+            Some(jid) => {
+                println!("  now talking to {jid}");
+                *chat = Some(jid);
+            }
+            None => println!("  not a phone number or JID: {arg}"),
+        }
+        return;
+    }
+    if line == "/group" {
+        if let Ok(group) = GROUP.parse::<Jid>() {
+            println!("  now talking to {group}");
+            *chat = Some(group);
+        }
+        return;
+    }
+    let Some(to) = chat.clone() else {
+        println!("  choose a chat first: /to NUMBER or /group JID");
+        return;
+    };
+    let (client, text) = (client.clone(), line.to_owned());
+    smol::spawn(async move {
+        match client.send_text(&to, &text).await {
+            Ok(id) => println!("  → {to}: sent ({id})"),
+            Err(error) => println!("  → {to}: not sent: {error}"),
+        }
+    })
+    .detach();
 }
 
 /// An error and its causes on one line.
