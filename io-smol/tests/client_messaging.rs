@@ -78,13 +78,20 @@ fn two_accounts_exchange_texts_with_receipts() {
         };
         assert_eq!(read.ids, std::slice::from_ref(&id));
 
-        // And back, on the session Bob's side now has.
-        let reply = bob.send_text(&account(1), "hi Alice").await.unwrap();
+        // And back, on the session Bob's side now has, quoting Alice.
+        let reply = bob
+            .send_message(&account(1), got.reply("hi Alice"))
+            .await
+            .unwrap();
         let got = next_message(&mut watch_a).await;
         assert_eq!(
             (got.id.as_str(), got.message.text_content()),
             (reply.as_str(), Some("hi Alice"))
         );
+        let (quoted_id, quoted_sender, quoted) = got.quoted().expect("a quote");
+        assert_eq!(quoted_id, id);
+        assert_eq!(quoted_sender, Some("15550000001@s.whatsapp.net"));
+        assert_eq!(quoted.and_then(|m| m.text_content()), Some("hello Bob"));
         alice.ack_message(&got).await.unwrap();
         assert_eq!(
             watch_a.count(|e| matches!(e, Event::Undecryptable { .. })),

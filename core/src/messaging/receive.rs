@@ -53,6 +53,52 @@ struct InboxPayload {
 }
 
 impl ReceivedMessage {
+    /// A text that replies to (quotes) this message, to send to its chat.
+    ///
+    /// ```
+    /// # fn f(received: &wa_core::messaging::ReceivedMessage) {
+    /// let reply = received.reply("agreed");
+    /// let quote = reply.extended_text_message.as_ref().and_then(|t| t.context_info.as_ref());
+    /// assert_eq!(quote.and_then(|q| q.stanza_id.as_deref()), Some(received.id.as_str()));
+    /// # }
+    /// ```
+    pub fn reply(&self, text: impl Into<String>) -> Message {
+        use crate::message::proto::{ContextInfo, ExtendedTextMessage};
+        let mut quoted = self.message.clone();
+        // A quote carries the content, not our bookkeeping of it.
+        quoted.message_context_info = None;
+        quoted.sender_key_distribution_message = None;
+        Message {
+            extended_text_message: Some(ExtendedTextMessage {
+                text: Some(text.into()),
+                context_info: Some(Box::new(ContextInfo {
+                    stanza_id: Some(self.id.clone()),
+                    participant: Some(self.sender.to_non_ad().to_string()),
+                    quoted_message: Some(Box::new(quoted)),
+                    remote_jid: self.chat.is_group().then(|| self.chat.to_string()),
+                    mentioned_jid: Vec::new(),
+                })),
+            }),
+            ..Message::default()
+        }
+    }
+
+    /// The message this one replies to, if it quotes one: its id, sender and
+    /// content.
+    pub fn quoted(&self) -> Option<(&str, Option<&str>, Option<&Message>)> {
+        let context = self
+            .message
+            .extended_text_message
+            .as_ref()?
+            .context_info
+            .as_ref()?;
+        Some((
+            context.stanza_id.as_deref()?,
+            context.participant.as_deref(),
+            context.quoted_message.as_deref(),
+        ))
+    }
+
     /// The inbox entry that keeps this message until the application
     /// acknowledges it.
     pub fn to_inbox(&self) -> InboxEntry {
