@@ -377,3 +377,161 @@ fn three_clients_and_a_contact_talk_in_a_group() {
         }
     });
 }
+
+/// A [`CacheStore`] that keeps entries in a map and logs every call; or, when
+/// `down`, fails every call.
+#[derive(Default)]
+struct RecordingCache {
+    entries: std::sync::Mutex<std::collections::HashMap<(String, String), Vec<u8>>>,
+    log: std::sync::Mutex<Vec<String>>,
+    down: bool,
+}
+
+impl RecordingCache {
+    fn note(&self, call: String) -> Result<(), wa_core::cache::CacheError> {
+        self.log.lock().unwrap().push(call);
+        if self.down {
+            return Err(wa_core::cache::CacheError::backend("the cache is down"));
+        }
+        Ok(())
+    }
+
+    fn calls(&self, prefix: &str) -> usize {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|c| c.starts_with(prefix)).count()
+    }
+}
+
+#[async_trait::async_trait]
+impl wa_core::cache::CacheStore for RecordingCache {
+    async fn get(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, wa_core::cache::CacheError> {
+        self.note(format!("get {namespace} {key}"))?;
+        let entries = self.entries.lock().unwrap();
+        Ok(entries
+            .get(&(namespace.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        _ttl: Option<std::time::Duration>,
+    ) -> Result<(), wa_core::cache::CacheError> {
+        self.note(format!("set {namespace} {key}"))?;
+        let mut entries = self.entries.lock().unwrap();
+        entries.insert((namespace.to_owned(), key.to_owned()), value.to_vec());
+        Ok(())
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<(), wa_core::cache::CacheError> {
+        self.note(format!("delete {namespace} {key}"))?;
+        let mut entries = self.entries.lock().unwrap();
+        entries.remove(&(namespace.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
+    async fn clear(&self, namespace: &str) -> Result<(), wa_core::cache::CacheError> {
+        self.note(format!("clear {namespace}"))?;
+        let mut entries = self.entries.lock().unwrap();
+        entries.retain(|(ns, _), _| ns != namespace);
+        Ok(())
+    }
+
+    async fn entry_count(&self, namespace: &str) -> Result<u64, wa_core::cache::CacheError> {
+        self.note(format!("count {namespace}"))?;
+        let entries = self.entries.lock().unwrap();
+        Ok(entries.keys().filter(|(ns, _)| ns == namespace).count() as u64)
+    }
+}
+
+/// How many `w:g2` queries the server got, over every connection.
+fn group_queries(server: &LoopbackServer) -> usize {
+    server
+        .records()
+        .iter()
+        .flat_map(|r| r.received.iter())
+        .filter(|n| n.tag == "iq" && n.attr_str("xmlns") == Some("w:g2"))
+        .count()
+}
+
+/// Two group sends and a 1:1 send by a client whose caches live in `cache`;
+/// every message must reach the contact.
+async fn sends_with_cache(cache: Arc<RecordingCache>) -> LoopbackServer {
+    use wa_core::cache::{CacheConfig, CacheStores};
+    use wa_core::messaging::MessagingEvent;
+    let server = LoopbackServer::builder().start().unwrap();
+    let group: Jid = "120363000000000001@g.us".parse().unwrap();
+    let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+    server.with_network(|net| net.set_group(&group, &[account(1), Jid::pn("15550009999")]));
+    let (store, _) = store_with_linked_device(1).await;
+    let client = builder(&server, store)
+        .cache_config(CacheConfig {
+            stores: CacheStores::all(cache),
+            ..CacheConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut watch = Watch::new(&client);
+    watch
+        .until(|e| matches!(e, Event::OfflineSynced { .. }))
+        .await;
+    let mut ids = vec![
+        client.send_text(&group, "one").await.unwrap(),
+        client.send_text(&group, "two").await.unwrap(),
+    ];
+    ids.push(
+        client
+            .send_text(&Jid::pn("15550009999"), "three")
+            .await
+            .unwrap(),
+    );
+    let mut got = Vec::new();
+    eventually(|| {
+        for event in server.with_network(|net| contact.receive_all(net)) {
+            if let MessagingEvent::Message(m) = event {
+                got.push(m.id.clone());
+            }
+        }
+        got.len() >= ids.len()
+    })
+    .await;
+    assert_eq!(got, ids);
+    client.disconnect().await;
+    server
+}
+
+#[test]
+fn the_caches_live_in_a_custom_store_and_spare_the_server_queries() {
+    bounded(async {
+        let cache = Arc::new(RecordingCache::default());
+        let server = sends_with_cache(cache.clone()).await;
+        // The participants were asked for once, then read from the cache.
+        assert_eq!(group_queries(&server), 1);
+        assert_eq!(cache.calls("set group 120363000000000001@g.us"), 1);
+        assert_eq!(cache.calls("get group 120363000000000001@g.us"), 2);
+        // Device lists went through the cache too.
+        assert!(cache.calls("set device_registry 15550009999") >= 1);
+        assert!(cache.calls("get device_registry 15550009999") >= 2);
+    });
+}
+
+#[test]
+fn a_failing_cache_only_costs_queries() {
+    bounded(async {
+        let cache = Arc::new(RecordingCache {
+            down: true,
+            ..RecordingCache::default()
+        });
+        let server = sends_with_cache(cache.clone()).await;
+        // Every send asked the server: the cache never answered.
+        assert_eq!(group_queries(&server), 2);
+        assert!(cache.calls("get group") >= 2);
+    });
+}

@@ -265,7 +265,13 @@ where
         }
     }
 
-    /// Drops every entry (for a custom store: every entry of this namespace).
+    /// Drops every entry: the reference documents' `invalidate_all`, the
+    /// same as [`clear`](Self::clear).
+    pub async fn invalidate_all(&self) {
+        self.clear().await;
+    }
+
+    /// Removes every entry (of this namespace only, on a custom store).
     pub async fn clear(&self) {
         match &self.backend {
             Backend::InProcess(local) => local.entries.clear(),

@@ -145,6 +145,10 @@ pub struct Need {
     /// Which devices hold our sender key, by group JID. ([`Pending`] does not
     /// overlay these: only sends, which run alone, ask for them.)
     pub sender_key_devices: Vec<String>,
+    /// Group participants, by group JID. The store keeps no group metadata:
+    /// [`Need::load`] answers "unknown"; a driver with a group cache answers
+    /// from it (a miss makes the job ask the server).
+    pub groups: Vec<String>,
 }
 
 impl Need {
@@ -178,6 +182,9 @@ impl Need {
                 user.clone(),
                 store.get_pn_mapping(user).await?.map(|m| m.lid),
             );
+        }
+        for group in &self.groups {
+            r.groups.insert(group.clone(), None);
         }
         for group in &self.sender_key_devices {
             r.sender_key_devices
@@ -223,6 +230,8 @@ pub struct Records {
     pub sent_messages: HashMap<(String, String), Option<SentPayload>>,
     /// Devices and whether they hold our sender key, by group JID.
     pub sender_key_devices: HashMap<String, Vec<(String, bool)>>,
+    /// Participants (user JIDs) by group JID, where known.
+    pub groups: HashMap<String, Option<Vec<Jid>>>,
 }
 
 impl Records {
@@ -295,6 +304,8 @@ pub struct Outcome {
     pub events: Vec<MessagingEvent>,
     /// For [`Messenger::observe`]: what a send went out to.
     pub sent: Option<SentRecord>,
+    /// A group's participants as the server listed them (for a group cache).
+    pub group: Option<(Jid, Vec<Jid>)>,
 }
 
 /// What a send went out to, kept until the server's ack to check its phash.

@@ -462,6 +462,7 @@ impl ReceiveJob {
             let mut batch = WriteBatch::new();
             let keys = self.retry_keys(&mut batch);
             return Outcome {
+                group: None,
                 batch,
                 stanzas: vec![msg.retry_receipt(
                     self.failure_count,
@@ -498,6 +499,7 @@ impl ReceiveJob {
             }
         }
         Outcome {
+            group: None,
             batch,
             stanzas: vec![msg.delivery_receipt(from_me)],
             events,

@@ -271,6 +271,7 @@ impl RetryJob {
             Some(&self.own.device_identity),
         );
         Outcome {
+            group: None,
             batch,
             stanzas: vec![stanza],
             events,

@@ -32,6 +32,8 @@ use crate::store::{DeviceInfo, DeviceListRecord, WriteBatch, WriteOp};
 #[derive(Debug)]
 enum State {
     Start,
+    /// The group's participants were looked up in the cache.
+    GroupCache,
     /// The group's participants were asked for.
     Group,
     DeviceLists,
@@ -65,6 +67,9 @@ pub struct SendJob {
     lids: Records,
     /// For a send to a group: its participants were read.
     group_known: bool,
+    /// For a send to a group: the participants the server listed (none when
+    /// they came from a cache).
+    learned: Option<Vec<Jid>>,
     /// For a send to a group: our sender key record, if stored.
     sender_key: Option<Bytes>,
     /// For a send to a group: the devices known to hold our sender key.
@@ -116,6 +121,7 @@ impl SendJob {
             exclude: Vec::new(),
             lids: Records::default(),
             group_known: false,
+            learned: None,
             sender_key: None,
             has_key: Vec::new(),
         }
@@ -185,9 +191,20 @@ impl SendJob {
             });
         }
         match self.state {
-            State::Start if self.to.is_group() && !self.group_known => {
+            State::Start if self.to.is_group() && !self.group_known && !self.refresh => {
+                self.state = State::GroupCache;
+                Step::Load(Need {
+                    groups: vec![self.to.to_string()],
+                    ..Need::default()
+                })
+            }
+            State::GroupCache | State::Start if self.to.is_group() && !self.group_known => {
                 self.state = State::Group;
                 Step::Query(iq::group_info(&self.to))
+            }
+            State::GroupCache => {
+                self.state = State::Start;
+                self.step()
             }
             State::Group => {
                 // Answered without participants (or failed): `failed` is set.
@@ -285,6 +302,16 @@ impl SendJob {
 
     pub(super) fn provide(&mut self, records: Records) {
         match self.state {
+            State::GroupCache => {
+                if let Some(Some(users)) = records.groups.get(&self.to.to_string())
+                    && !users.is_empty()
+                {
+                    for user in users {
+                        devices_entry(&mut self.devices, user.to_non_ad());
+                    }
+                    self.group_known = true;
+                }
+            }
             State::DeviceLists => {
                 self.lids.lid_of.clone_from(&records.lid_of);
                 if self.to.is_group() {
@@ -338,9 +365,10 @@ impl SendJob {
                     .and_then(|n| iq::parse_group_participants(&n).map_err(|e| e.to_string()))
                 {
                     Ok(users) if !users.is_empty() => {
-                        for user in users {
-                            devices_entry(&mut self.devices, user);
+                        for user in &users {
+                            devices_entry(&mut self.devices, user.clone());
                         }
+                        self.learned = Some(users);
                         self.group_known = true;
                         self.state = State::Start;
                     }
@@ -486,6 +514,7 @@ impl SendJob {
         }
         delivered.extend(self.exclude.iter().cloned());
         Outcome {
+            group: None,
             batch: std::mem::take(&mut self.batch),
             stanzas: vec![stanza],
             events: std::mem::take(&mut self.events),
@@ -566,6 +595,7 @@ impl SendJob {
             batch: std::mem::take(&mut self.batch),
             stanzas: vec![stanza],
             events: std::mem::take(&mut self.events),
+            group: self.learned.take().map(|users| (self.to.clone(), users)),
             sent: Some(SentRecord {
                 id: self.id.clone(),
                 to: self.to.clone(),

@@ -20,6 +20,7 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
 use smol::lock::Mutex;
 use wa_core::binary::{Jid, Node};
+use wa_core::cache::{CacheConfig, CacheNamespace, Clock as CacheClock, TypedCache};
 use wa_core::connection::IqError;
 use wa_core::message::Message;
 use wa_core::message::iq::{is_prekey_low_notification, set_active};
@@ -27,7 +28,11 @@ use wa_core::message::stanza::{Receipt, ack_for};
 use wa_core::messaging::{
     IqAnswer, Job, MessagingEvent, Messenger, Outcome, OwnDevice, Pending, Step, pending_messages,
 };
-use wa_core::store::{Backend, StoreError, WriteBatch, WriteOp, apply_batch};
+use wa_core::messaging::{Need, Records};
+use wa_core::store::{
+    Backend, DeviceInfo, DeviceListRecord, StoreError, StoreResult, WriteBatch, WriteOp,
+    apply_batch,
+};
 
 use super::command::{Command, Reply};
 use super::error::{RequestError, error_chain};
@@ -86,7 +91,9 @@ pub(crate) fn is_messaging(node: &Node) -> bool {
     match node.tag.as_str() {
         "message" | "receipt" => true,
         "ack" => node.attr_str("class") == Some("message"),
-        "notification" => is_prekey_low_notification(node),
+        "notification" => {
+            is_prekey_low_notification(node) || node.attr_str("type") == Some("w:gp2")
+        }
         "ib" => node.child("offline").is_some(),
         _ => false,
     }
@@ -117,6 +124,70 @@ pub(crate) struct Worker {
     pub(crate) current_send: Option<String>,
     /// A stanza taken while collecting a group, to handle next.
     pub(crate) deferred: Option<Work>,
+    /// Group metadata, device lists and LID mappings (see [`Caches`]).
+    pub(crate) caches: Caches,
+}
+
+/// The client's caches of the reference documents, as configured with
+/// [`ClientBuilder::cache_config`](super::ClientBuilder::cache_config):
+/// group participants (read before asking the server, filled from its
+/// answers, dropped on a group change notification), device lists (read
+/// before the store, filled from the store and from usync answers) and LID
+/// to phone-number mappings (filled as they are learned). A cache that fails
+/// is a miss: the store or the server answers instead.
+pub(crate) struct Caches {
+    pub(crate) group: TypedCache<String, Vec<String>>,
+    pub(crate) devices: TypedCache<String, Vec<u16>>,
+    pub(crate) lid_pn: TypedCache<String, String>,
+}
+
+impl Caches {
+    pub(crate) fn new(config: &CacheConfig, clock: Arc<dyn Clock>) -> Self {
+        let clock: Arc<dyn CacheClock> = Arc::new(ClockAdapter {
+            origin: clock.now(),
+            clock,
+        });
+        Caches {
+            group: TypedCache::from_config(config, CacheNamespace::Group, clock.clone()),
+            devices: TypedCache::from_config(config, CacheNamespace::DeviceRegistry, clock.clone()),
+            lid_pn: TypedCache::from_config(config, CacheNamespace::LidPnByLid, clock),
+        }
+    }
+
+    /// Learns from a committed batch (device lists, LID mappings) and from
+    /// the participants a send got from the server.
+    async fn learn(&self, batch: &WriteBatch, group: Option<&(Jid, Vec<Jid>)>) {
+        for op in batch.ops() {
+            match op {
+                WriteOp::UpdateDeviceList(list) => {
+                    let ids = list.devices.iter().map(|d| d.device_id).collect();
+                    self.devices.insert(list.user.clone(), ids).await;
+                }
+                WriteOp::PutLidMapping(entry) => {
+                    self.lid_pn
+                        .insert(entry.lid.clone(), entry.phone_number.clone())
+                        .await;
+                }
+                _ => {}
+            }
+        }
+        if let Some((group, users)) = group {
+            let users = users.iter().map(ToString::to_string).collect();
+            self.group.insert(group.to_string(), users).await;
+        }
+    }
+}
+
+/// The client's clock as the caches read it (time since the start).
+struct ClockAdapter {
+    clock: Arc<dyn Clock>,
+    origin: std::time::Instant,
+}
+
+impl CacheClock for ClockAdapter {
+    fn now(&self) -> Duration {
+        self.clock.now().saturating_duration_since(self.origin)
+    }
 }
 
 impl Worker {
@@ -244,6 +315,18 @@ impl Worker {
                     self.run_job(job).await;
                 }
             }
+            "notification" if node.attr_str("type") == Some("w:gp2") => {
+                // The group changed: its participants are read again on the
+                // next send. The application still sees the notification.
+                self.send_ack(&node).await;
+                if let Ok(group) = node.attr_jid("from") {
+                    self.caches
+                        .group
+                        .remove(&group.to_non_ad().to_string())
+                        .await;
+                }
+                self.emit(Event::Stanza(node)).await;
+            }
             "notification" => {
                 self.send_ack(&node).await;
                 let device = match self.backend.load().await {
@@ -303,7 +386,8 @@ impl Worker {
                 }
             }
         }
-        if let Err(error) = self.commit(&pending.take()).await {
+        let batch = pending.take();
+        if let Err(error) = self.commit(&batch).await {
             tracing::error!(
                 "messaging: commit failed, {} messages left unanswered: {}",
                 group.len(),
@@ -311,10 +395,53 @@ impl Worker {
             );
             return;
         }
+        self.caches.learn(&batch, None).await;
         for stanza in stanzas {
             self.send_node(stanza).await;
         }
         self.deliver(events).await;
+    }
+
+    /// Loads `need`: device lists and group participants from the caches
+    /// where they hold them, the rest from the store (filling the device
+    /// cache with what the store had).
+    async fn load(&self, need: &Need) -> StoreResult<Records> {
+        let mut from_store = need.clone();
+        let mut cached = Vec::new();
+        from_store.device_lists.clear();
+        for user in &need.device_lists {
+            match self.caches.devices.get(user).await {
+                Some(ids) => cached.push((user.clone(), ids)),
+                None => from_store.device_lists.push(user.clone()),
+            }
+        }
+        let mut records = from_store.load(&*self.backend).await?;
+        for (user, list) in &records.device_lists {
+            if let Some(list) = list {
+                let ids = list.devices.iter().map(|d| d.device_id).collect();
+                self.caches.devices.insert(user.clone(), ids).await;
+            }
+        }
+        for (user, ids) in cached {
+            let list = DeviceListRecord {
+                user: user.clone(),
+                devices: ids.into_iter().map(|d| DeviceInfo::new(d, None)).collect(),
+                timestamp: 0,
+                phash: None,
+                raw_id: None,
+            };
+            records.device_lists.insert(user, Some(list));
+        }
+        for group in &need.groups {
+            let users = self.caches.group.get(group).await.map(|users| {
+                users
+                    .iter()
+                    .filter_map(|u| u.parse::<Jid>().ok())
+                    .collect::<Vec<_>>()
+            });
+            records.groups.insert(group.clone(), users);
+        }
+        Ok(records)
     }
 
     async fn on_send(&mut self, to: &Jid, message: Message, reply: Reply<String>) {
@@ -339,7 +466,7 @@ impl Worker {
     async fn run_job(&mut self, mut job: Job) {
         loop {
             match job.step() {
-                Step::Load(need) => match need.load(&*self.backend).await {
+                Step::Load(need) => match self.load(&need).await {
                     Ok(records) => job.provide(records),
                     Err(error) => {
                         tracing::error!("messaging: store read failed: {}", error_chain(&error));
@@ -380,6 +507,9 @@ impl Worker {
         if let Some(m) = &mut self.messenger {
             m.observe(&outcome);
         }
+        self.caches
+            .learn(&outcome.batch, outcome.group.as_ref())
+            .await;
         for stanza in outcome.stanzas {
             if let Err(error) = self.try_send_node(stanza).await
                 && let Some(sent) = &outcome.sent

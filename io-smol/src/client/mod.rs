@@ -126,6 +126,7 @@ use async_channel::{Receiver, Sender};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use wa_core::binary::{Jid, Node};
+use wa_core::cache::CacheConfig;
 use wa_core::connection::{Config, DEFAULT_IQ_TIMEOUT};
 use wa_core::message::Message;
 use wa_core::messaging::ReceivedMessage;
@@ -414,6 +415,7 @@ pub struct ClientBuilder {
     command_capacity: usize,
     iq_timeout: Duration,
     max_pending_iqs: usize,
+    cache_config: CacheConfig,
 }
 
 impl Default for ClientBuilder {
@@ -431,6 +433,7 @@ impl Default for ClientBuilder {
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             iq_timeout: DEFAULT_IQ_TIMEOUT,
             max_pending_iqs: DEFAULT_MAX_PENDING_IQS,
+            cache_config: CacheConfig::default(),
         }
     }
 }
@@ -535,6 +538,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Sizes, lifetimes and backends of the client's caches (default
+    /// [`CacheConfig::default`]): group participants, device lists and LID
+    /// mappings, in-process or in your own
+    /// [`CacheStore`](wa_core::cache::CacheStore) (e.g. Redis, shared by
+    /// several clients). A failing cache is a miss, never an error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wa_core::cache::{CacheConfig, CacheEntryConfig};
+    /// let builder = wa_io_smol::Client::builder().cache_config(CacheConfig {
+    ///     group: CacheEntryConfig::new(100, Some(Duration::from_secs(300))),
+    ///     ..CacheConfig::default()
+    /// });
+    /// ```
+    pub fn cache_config(mut self, config: CacheConfig) -> Self {
+        self.cache_config = config;
+        self
+    }
+
     /// How many IQs may await an answer at once (default
     /// [`DEFAULT_MAX_PENDING_IQS`]); more fail with
     /// [`RequestError::TooManyPending`].
@@ -598,6 +620,7 @@ impl ClientBuilder {
             redelivered: false,
             current_send: None,
             deferred: None,
+            caches: messaging::Caches::new(&self.cache_config, Arc::clone(&clock)),
         };
         let driver = Driver {
             backend: Some(backend),
