@@ -535,3 +535,50 @@ fn a_failing_cache_only_costs_queries() {
         assert!(cache.calls("get group") >= 2);
     });
 }
+
+#[test]
+fn a_group_change_notification_drops_the_cached_participants() {
+    use wa_core::binary::Node;
+    use wa_core::cache::{CacheConfig, CacheStores};
+    use wa_io_smol::testserver::Control;
+    bounded(async {
+        let cache = Arc::new(RecordingCache::default());
+        let server = LoopbackServer::builder().start().unwrap();
+        let group: Jid = "120363000000000001@g.us".parse().unwrap();
+        server.with_network(|net| {
+            Party::join(net, "15550009999", 0, 9);
+            net.set_group(&group, &[account(1), Jid::pn("15550009999")]);
+        });
+        let (store, _) = store_with_linked_device(1).await;
+        let client = builder(&server, store)
+            .cache_config(CacheConfig {
+                stores: CacheStores::all(cache.clone()),
+                ..CacheConfig::default()
+            })
+            .start()
+            .await
+            .unwrap();
+        let mut watch = Watch::new(&client);
+        watch
+            .until(|e| matches!(e, Event::OfflineSynced { .. }))
+            .await;
+        client.send_text(&group, "one").await.unwrap();
+        client.send_text(&group, "two").await.unwrap();
+        assert_eq!(group_queries(&server), 1);
+        server.control(Control::Send(
+            Node::new("notification")
+                .with_attr("type", "w:gp2")
+                .with_attr("id", "n1")
+                .with_attr("from", &group)
+                .with_children([Node::new("remove")]),
+        ));
+        // The application still sees it.
+        watch
+            .until(|e| matches!(e, Event::Stanza(n) if n.tag == "notification"))
+            .await;
+        client.send_text(&group, "three").await.unwrap();
+        assert_eq!(cache.calls("delete group 120363000000000001@g.us"), 1);
+        assert_eq!(group_queries(&server), 2);
+        client.disconnect().await;
+    });
+}
