@@ -247,6 +247,82 @@ pub trait HttpClient: Send + Sync {
     }
 }
 
+/// Downloads `request`'s body into `writer` and returns the writer and how
+/// many bytes it got.
+///
+/// With a client that streams ([`HttpClient::supports_streaming`]) the body
+/// goes from the socket to the writer in chunks on the runtime's blocking pool,
+/// never whole in memory; otherwise the body is fetched whole with
+/// [`HttpClient::execute`] and written (the buffered fallback). A status other
+/// than 2xx is an error and writes nothing.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use wa_core::net::{HttpClient, HttpRequest, HttpResponse, download_to_writer};
+/// # struct Fixed;
+/// # #[async_trait::async_trait]
+/// # impl HttpClient for Fixed {
+/// #     async fn execute(&self, _: HttpRequest) -> anyhow::Result<HttpResponse> {
+/// #         Ok(HttpResponse { status_code: 200, body: b"media bytes".to_vec() })
+/// #     }
+/// # }
+/// # struct Blocking;
+/// # impl wa_core::runtime::Runtime for Blocking {
+/// #     fn spawn(&self, _: wa_core::runtime::BoxFuture<'static, ()>) -> wa_core::runtime::AbortHandle { unimplemented!() }
+/// #     fn spawn_blocking(&self, f: Box<dyn FnOnce() + Send>) -> wa_core::runtime::BoxFuture<'static, ()> { f(); Box::pin(async {}) }
+/// #     fn sleep(&self, _: std::time::Duration) -> wa_core::runtime::BoxFuture<'static, ()> { Box::pin(async {}) }
+/// #     fn yield_now(&self) -> Option<wa_core::runtime::BoxFuture<'static, ()>> { None }
+/// # }
+/// # smol::block_on(async {
+/// let http: Arc<dyn HttpClient> = Arc::new(Fixed);
+/// let (file, n) = download_to_writer(http, &Blocking, HttpRequest::get("https://mmg.example/x"), Vec::new()).await?;
+/// assert_eq!((file.as_slice(), n), (&b"media bytes"[..], 11));
+/// # anyhow::Ok(()) }).unwrap();
+/// ```
+pub async fn download_to_writer<W>(
+    http: Arc<dyn HttpClient>,
+    runtime: &dyn crate::runtime::Runtime,
+    request: HttpRequest,
+    mut writer: W,
+) -> anyhow::Result<(W, u64)>
+where
+    W: std::io::Write + Send + 'static,
+{
+    fn check(status: u16, url: &str) -> anyhow::Result<()> {
+        if !(200..300).contains(&status) {
+            anyhow::bail!("download of {url} failed with HTTP status {status}");
+        }
+        Ok(())
+    }
+    if !http.supports_streaming() {
+        let url = request.url.clone();
+        let response = http.execute(request).await?;
+        check(response.status_code, &url)?;
+        writer.write_all(&response.body)?;
+        writer.flush()?;
+        return Ok((writer, response.body.len() as u64));
+    }
+    let result = Arc::new(std::sync::Mutex::new(None));
+    let slot = Arc::clone(&result);
+    runtime
+        .spawn_blocking(Box::new(move || {
+            let outcome = (|| {
+                let url = request.url.clone();
+                let mut response = http.execute_streaming(request)?;
+                check(response.status_code, &url)?;
+                let n = std::io::copy(&mut response.body, &mut writer)?;
+                writer.flush()?;
+                Ok((writer, n))
+            })();
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(outcome);
+            }
+        }))
+        .await;
+    let outcome = result.lock().ok().and_then(|mut r| r.take());
+    outcome.unwrap_or_else(|| Err(anyhow::anyhow!("the download task ended without a result")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +399,111 @@ mod tests {
     fn default_endpoint_constants() {
         assert_eq!(WHATSAPP_WEB_WS_URL, "wss://web.whatsapp.com/ws/chat");
         assert_eq!(WHATSAPP_WEB_ORIGIN, "https://web.whatsapp.com");
+    }
+
+    /// Streams `body` in chunks of 3 bytes with `status`.
+    struct Streaming {
+        status: u16,
+        body: Vec<u8>,
+    }
+
+    #[async_trait]
+    impl HttpClient for Streaming {
+        async fn execute(&self, _request: HttpRequest) -> anyhow::Result<HttpResponse> {
+            anyhow::bail!("the streaming path must be used")
+        }
+        fn supports_streaming(&self) -> bool {
+            true
+        }
+        fn execute_streaming(
+            &self,
+            _request: HttpRequest,
+        ) -> anyhow::Result<StreamingHttpResponse> {
+            struct Chunks(std::vec::IntoIter<u8>);
+            impl std::io::Read for Chunks {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    let mut n = 0;
+                    while n < buf.len().min(3) {
+                        match self.0.next() {
+                            Some(b) => {
+                                buf[n] = b;
+                                n += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                    Ok(n)
+                }
+            }
+            Ok(StreamingHttpResponse {
+                status_code: self.status,
+                body: Box::new(Chunks(self.body.clone().into_iter())),
+            })
+        }
+    }
+
+    /// Runs blocking work inline.
+    struct Inline;
+
+    impl crate::runtime::Runtime for Inline {
+        fn spawn(
+            &self,
+            _future: crate::runtime::BoxFuture<'static, ()>,
+        ) -> crate::runtime::AbortHandle {
+            unimplemented!("not used")
+        }
+        fn spawn_blocking(
+            &self,
+            f: Box<dyn FnOnce() + Send + 'static>,
+        ) -> crate::runtime::BoxFuture<'static, ()> {
+            f();
+            Box::pin(async {})
+        }
+        fn sleep(&self, _duration: std::time::Duration) -> crate::runtime::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+        fn yield_now(&self) -> Option<crate::runtime::BoxFuture<'static, ()>> {
+            None
+        }
+    }
+
+    #[test]
+    fn download_streams_when_it_can_and_buffers_otherwise() {
+        let body: Vec<u8> = (0..=255).collect();
+        let http: Arc<dyn HttpClient> = Arc::new(Streaming {
+            status: 200,
+            body: body.clone(),
+        });
+        let (got, n) = smol::block_on(download_to_writer(
+            http,
+            &Inline,
+            HttpRequest::get("u"),
+            Vec::new(),
+        ))
+        .unwrap();
+        assert_eq!((got, n), (body, 256));
+
+        // Buffered fallback; a non-2xx status is an error and writes nothing.
+        let http: Arc<dyn HttpClient> = Arc::new(NoStreaming);
+        let err = smol::block_on(download_to_writer(
+            http,
+            &Inline,
+            HttpRequest::get("https://x.example/f"),
+            Vec::new(),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("HTTP status 404"), "{err}");
+        let http: Arc<dyn HttpClient> = Arc::new(Streaming {
+            status: 410,
+            body: vec![1, 2, 3],
+        });
+        let err = smol::block_on(download_to_writer(
+            http,
+            &Inline,
+            HttpRequest::get("u"),
+            Vec::new(),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("410"), "{err}");
     }
 }
