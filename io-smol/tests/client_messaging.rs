@@ -582,3 +582,37 @@ fn a_group_change_notification_drops_the_cached_participants() {
         client.disconnect().await;
     });
 }
+
+#[test]
+fn an_event_callback_gets_every_event_in_order() {
+    bounded(async {
+        let server = LoopbackServer::builder().start().unwrap();
+        let (store, _) = store_with_linked_device(1).await;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let client = builder(&server, store)
+            .on_event(move |event| sink.lock().unwrap().push(event.to_string()))
+            .start()
+            .await
+            .unwrap();
+        eventually(|| {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|e| e.starts_with("offline messages delivered"))
+        })
+        .await;
+        client.disconnect().await;
+        eventually(|| {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|e| e.starts_with("stopped"))
+        })
+        .await;
+        let seen = seen.lock().unwrap();
+        let at = |prefix: &str| seen.iter().position(|e| e.starts_with(prefix)).unwrap();
+        assert!(at("connecting") < at("logged in") && at("logged in") < at("stopped"));
+        assert_eq!(seen.last().map(|e| e.starts_with("stopped")), Some(true));
+    });
+}

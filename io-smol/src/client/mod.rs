@@ -416,7 +416,11 @@ pub struct ClientBuilder {
     iq_timeout: Duration,
     max_pending_iqs: usize,
     cache_config: CacheConfig,
+    on_event: Option<EventCallback>,
 }
+
+/// A callback that takes every event (see [`ClientBuilder::on_event`]).
+type EventCallback = Box<dyn Fn(Event) + Send + Sync + 'static>;
 
 impl Default for ClientBuilder {
     fn default() -> Self {
@@ -434,6 +438,7 @@ impl Default for ClientBuilder {
             iq_timeout: DEFAULT_IQ_TIMEOUT,
             max_pending_iqs: DEFAULT_MAX_PENDING_IQS,
             cache_config: CacheConfig::default(),
+            on_event: None,
         }
     }
 }
@@ -557,6 +562,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Calls `callback` with every event, in order, on a task of the
+    /// runtime — an alternative to reading [`Client::events`] (which then
+    /// receives nothing). The callback runs between events: keep it short,
+    /// and spawn anything that awaits a request (see the
+    /// [module docs](self) on backpressure).
+    ///
+    /// ```no_run
+    /// # async fn f(store: std::sync::Arc<dyn wa_core::store::Backend>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = wa_io_smol::Client::builder()
+    ///     .backend(store)
+    ///     .on_event(|event| println!("{event}"))
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_event(mut self, callback: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Box::new(callback));
+        self
+    }
+
     /// How many IQs may await an answer at once (default
     /// [`DEFAULT_MAX_PENDING_IQS`]); more fail with
     /// [`RequestError::TooManyPending`].
@@ -647,6 +672,16 @@ impl ClientBuilder {
             store_lock,
         };
         runtime.spawn(Box::pin(worker.run())).detach();
+        if let Some(callback) = self.on_event {
+            let events = events_rx.clone();
+            runtime
+                .spawn(Box::pin(async move {
+                    while let Ok(event) = events.recv().await {
+                        callback(event);
+                    }
+                }))
+                .detach();
+        }
         let task = runtime.spawn(Box::pin(driver.run()));
         Ok(Client {
             inner: Arc::new(Inner {
