@@ -30,6 +30,16 @@ async fn online(server: &LoopbackServer, store: Arc<MemoryStore>) -> (Client, Wa
     (client, watch)
 }
 
+/// A server with a simulated contact (`15550009999`) and a client of
+/// account 1 online on it.
+async fn with_contact() -> (LoopbackServer, Party, Arc<MemoryStore>, Client, Watch) {
+    let server = LoopbackServer::builder().start().unwrap();
+    let contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+    let (store, _) = store_with_linked_device(1).await;
+    let (client, watch) = online(&server, store.clone()).await;
+    (server, contact, store, client, watch)
+}
+
 async fn next_message(watch: &mut Watch) -> ReceivedMessage {
     match watch.until(|e| matches!(e, Event::Message(_))).await {
         Event::Message(m) => *m,
@@ -109,10 +119,7 @@ fn two_accounts_exchange_texts_with_receipts() {
 #[test]
 fn a_simulated_contact_and_a_client_talk_both_ways() {
     bounded(async {
-        let server = LoopbackServer::builder().start().unwrap();
-        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
-        let (store, _) = store_with_linked_device(1).await;
-        let (client, mut watch) = online(&server, store).await;
+        let (server, mut contact, _, client, mut watch) = with_contact().await;
 
         server.with_network(|net| contact.send_text(net, &account(1), "from the contact"));
         let got = next_message(&mut watch).await;
@@ -142,10 +149,7 @@ fn a_simulated_contact_and_a_client_talk_both_ways() {
 #[test]
 fn an_unacknowledged_message_comes_again_after_a_restart_and_once_only() {
     bounded(async {
-        let server = LoopbackServer::builder().start().unwrap();
-        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
-        let (store, _) = store_with_linked_device(1).await;
-        let (client, mut watch) = online(&server, store.clone()).await;
+        let (server, mut contact, store, client, mut watch) = with_contact().await;
         server.with_network(|net| contact.send_text(net, &account(1), "keep me"));
         let first = next_message(&mut watch).await;
         // The application crashes before it has the message safe.
@@ -226,10 +230,7 @@ fn a_lost_session_is_recovered_through_retry_receipts() {
     use std::time::Duration;
     use wa_core::store::SignalStore;
     bounded(async {
-        let server = LoopbackServer::builder().start().unwrap();
-        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
-        let (store, _) = store_with_linked_device(1).await;
-        let (client, mut watch) = online(&server, store.clone()).await;
+        let (server, mut contact, store, client, mut watch) = with_contact().await;
         server.with_network(|net| contact.send_text(net, &account(1), "before"));
         let got = next_message(&mut watch).await;
         client.ack_message(&got).await.unwrap();
@@ -282,10 +283,7 @@ fn the_client_answers_a_contacts_retry_receipts() {
     use wa_core::messaging::MessagingEvent;
     use wa_core::store::SignalStore;
     bounded(async {
-        let server = LoopbackServer::builder().start().unwrap();
-        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
-        let (store, _) = store_with_linked_device(1).await;
-        let (client, mut watch) = online(&server, store).await;
+        let (server, mut contact, _, client, mut watch) = with_contact().await;
         let contact_user = Jid::pn("15550009999");
         client.send_text(&contact_user, "first").await.unwrap();
         let mut contact_events = Vec::new();
