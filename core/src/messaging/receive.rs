@@ -53,6 +53,12 @@ struct InboxPayload {
 }
 
 impl ReceivedMessage {
+    /// When the server took the message ([`timestamp`](Self::timestamp) as a
+    /// time).
+    pub fn sent_at(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.timestamp)
+    }
+
     /// A text that replies to (quotes) this message, to send to its chat.
     ///
     /// ```
