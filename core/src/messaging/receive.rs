@@ -54,9 +54,9 @@ struct InboxPayload {
 
 impl ReceivedMessage {
     /// When the server took the message ([`timestamp`](Self::timestamp) as a
-    /// time).
-    pub fn sent_at(&self) -> std::time::SystemTime {
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.timestamp)
+    /// time); `None` for a timestamp the platform's clock cannot represent.
+    pub fn sent_at(&self) -> Option<std::time::SystemTime> {
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(self.timestamp))
     }
 
     /// A text that replies to (quotes) this message, to send to its chat.
