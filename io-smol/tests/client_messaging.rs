@@ -614,3 +614,38 @@ fn an_event_callback_gets_every_event_in_order() {
         assert_eq!(seen.last().map(|e| e.starts_with("stopped")), Some(true));
     });
 }
+
+#[test]
+fn acknowledging_inline_while_a_backlog_fills_the_event_channel_does_not_hang() {
+    bounded(async {
+        const N: usize = 150;
+        let server = LoopbackServer::builder().start().unwrap();
+        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+        let (store, _) = store_with_linked_device(1).await;
+        // Register once, then go offline while the backlog builds up.
+        let (client, _) = online(&server, store.clone()).await;
+        client.disconnect().await;
+        server.with_network(|net| {
+            for i in 0..N {
+                contact.send_text(net, &account(1), &format!("b{i}"));
+            }
+        });
+        // A tiny event channel, and an application that awaits each
+        // acknowledgement before it reads the next event.
+        let client = builder(&server, store.clone())
+            .event_capacity(2)
+            .start()
+            .await
+            .unwrap();
+        let events = client.events();
+        let mut acked = 0;
+        while acked < N {
+            if let Event::Message(m) = events.recv().await.unwrap() {
+                client.ack_message(&m).await.unwrap();
+                acked += 1;
+            }
+        }
+        assert!(store.list_inbox(usize::MAX).await.unwrap().is_empty());
+        client.disconnect().await;
+    });
+}

@@ -66,8 +66,14 @@ pub(crate) enum Work {
         message: Box<Message>,
         reply: Reply<String>,
     },
-    /// The application handled a message: release its inbox entry.
-    Ack { op: WriteOp, reply: Reply<()> },
+}
+
+/// The application handled a message: release its inbox entry. Served on a
+/// channel of its own, also while the worker waits for room for an event, so
+/// that an application may await it from the task that reads the events.
+pub(crate) struct Ack {
+    pub(crate) op: WriteOp,
+    pub(crate) reply: Reply<()>,
 }
 
 impl Work {
@@ -75,9 +81,6 @@ impl Work {
     pub(crate) fn fail(self, error: RequestError) {
         match self {
             Work::Send { reply, .. } => {
-                let _ = reply.try_send(Err(error));
-            }
-            Work::Ack { reply, .. } => {
                 let _ = reply.try_send(Err(error));
             }
             Work::LoggedIn { .. } | Work::Disconnected | Work::Stanza(_) => {}
@@ -105,6 +108,8 @@ pub(crate) struct Worker {
     pub(crate) commands: Sender<Command>,
     pub(crate) events: Sender<Event>,
     pub(crate) work: Receiver<Work>,
+    /// The application's acknowledgements (see [`Ack`]).
+    pub(crate) acks: Receiver<Ack>,
     /// Closed when the drive loop ends: stop waiting for room for events.
     pub(crate) halt: Receiver<()>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -195,10 +200,24 @@ impl Worker {
         loop {
             let work = match self.deferred.take() {
                 Some(work) => work,
-                None => match self.work.recv().await {
-                    Ok(work) => work,
-                    Err(_) => break,
-                },
+                None => {
+                    let next = or(async { self.work.recv().await.ok().map(Some) }, async {
+                        match self.acks.recv().await {
+                            Ok(ack) => {
+                                self.serve_ack(ack).await;
+                                Some(None)
+                            }
+                            // No handle can acknowledge any more.
+                            Err(_) => std::future::pending().await,
+                        }
+                    })
+                    .await;
+                    match next {
+                        Some(Some(work)) => work,
+                        Some(None) => continue,
+                        None => break,
+                    }
+                }
             };
             if self.work.is_closed() {
                 // Stopping: what is left is refused, not run (an unanswered
@@ -224,12 +243,6 @@ impl Worker {
             }
             Work::Stanza(node) => self.on_stanza(node).await,
             Work::Send { to, message, reply } => self.on_send(&to, *message, reply).await,
-            Work::Ack { op, reply } => {
-                let mut batch = WriteBatch::new();
-                batch.push(op);
-                let result = self.commit(&batch).await.map_err(RequestError::Store);
-                let _ = reply.try_send(result);
-            }
         }
     }
 
@@ -619,7 +632,23 @@ impl Worker {
         let stop = async {
             let _ = self.halt.recv().await;
         };
-        or(send, stop).await;
+        // While the channel is full, acknowledgements are still served: the
+        // application may be awaiting one before it reads the next event.
+        let acks = async {
+            while let Ok(ack) = self.acks.recv().await {
+                self.serve_ack(ack).await;
+            }
+            std::future::pending::<()>().await;
+        };
+        or(send, or(stop, acks)).await;
+    }
+
+    /// Releases an acknowledged message's inbox entry.
+    async fn serve_ack(&self, ack: Ack) {
+        let mut batch = WriteBatch::new();
+        batch.push(ack.op);
+        let result = self.commit(&batch).await.map_err(RequestError::Store);
+        let _ = ack.reply.try_send(result);
     }
 
     fn unix_now(&self) -> i64 {

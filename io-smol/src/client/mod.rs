@@ -57,8 +57,10 @@
 //! events by default) applies backpressure: when it is full the drive loop
 //! waits, stops reading the transport and the server eventually waits too.
 //! So **keep reading events**, and do not await a request
-//! ([`Client::send_iq`]) from the task that reads them while the channel
-//! could fill up: spawn the request, or read events on another task.
+//! ([`Client::send_iq`], [`Client::send_text`]) from the task that reads them
+//! while the channel could fill up: spawn the request, or read events on
+//! another task. [`Client::ack_message`] is the exception: it is served even
+//! while the client waits for room in the channel.
 //! Requests never hang: one sent while the connection is down fails at once
 //! with [`RequestError::NotConnected`], one in flight when it drops fails
 //! with [`IqError::Disconnected`](wa_core::connection::IqError::Disconnected),
@@ -141,7 +143,7 @@ use crate::transport::WebSocketTransportFactory;
 use crate::version::WebVersionPolicy;
 use command::Command;
 use driver::{Driver, Shared};
-use messaging::{Work, Worker};
+use messaging::{Ack, Work, Worker};
 
 /// Default capacity of the event channel.
 pub const DEFAULT_EVENT_CAPACITY: usize = 64;
@@ -171,6 +173,7 @@ pub struct Client {
 struct Inner {
     commands: Sender<Command>,
     work: Sender<Work>,
+    acks: Sender<Ack>,
     clock: Arc<dyn Clock>,
     events: Receiver<Event>,
     /// Closed (never written) to ask the driver to stop.
@@ -326,11 +329,15 @@ impl Client {
     /// the store's inbox. Until this is called, a message reported as
     /// [`Event::Message`] is reported again after every start, so a crash
     /// between the event and the application's own storage loses nothing.
+    ///
+    /// Unlike other requests, it may be awaited from the task that reads the
+    /// events, even while a backlog fills the event channel: it is served
+    /// while the client waits for room.
     pub async fn ack_message(&self, message: &ReceivedMessage) -> Result<(), RequestError> {
         let (reply, answer) = async_channel::bounded(1);
         self.inner
-            .work
-            .send(Work::Ack {
+            .acks
+            .send(Ack {
                 op: message.ack(),
                 reply,
             })
@@ -627,6 +634,7 @@ impl ClientBuilder {
             disconnect_called: AtomicBool::new(false),
         });
         let (work_tx, work_rx) = async_channel::bounded(WORK_CAPACITY);
+        let (acks_tx, acks_rx) = async_channel::bounded(DEFAULT_COMMAND_CAPACITY);
         let (halt_tx, halt_rx) = async_channel::bounded(1);
         let (worker_done_tx, worker_done_rx) = async_channel::bounded(1);
         let store_lock = Arc::new(smol::lock::Mutex::new(()));
@@ -635,6 +643,7 @@ impl ClientBuilder {
             commands: commands_tx.clone(),
             events: events_tx.clone(),
             work: work_rx,
+            acks: acks_rx,
             halt: halt_rx,
             clock: Arc::clone(&clock),
             store_lock: Arc::clone(&store_lock),
@@ -687,6 +696,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 commands: commands_tx,
                 work: work_tx,
+                acks: acks_tx,
                 clock: Arc::clone(&clock),
                 events: events_rx,
                 stop: stop_tx,
