@@ -814,3 +814,50 @@ fn a_crash_between_storing_new_prekeys_and_uploading_them_never_reuses_an_id() {
     alice.send_text(&mut net, &Jid::pn("15550002"), "after the crash");
     assert_eq!(texts(&bob.receive_all(&mut net)), ["after the crash"]);
 }
+
+#[test]
+fn a_retry_from_a_device_whose_session_lives_under_its_lid_repairs_that_session() {
+    use wa_core::message::SignalAddress;
+    use wa_core::store::SignalStore;
+    use wa_core::testing::network::Addressing;
+    let mut net = Network::new();
+    net.set_lid("15550002", "900002");
+    net.addressing = Addressing::PnWithLid;
+    let mut alice = Party::join(&mut net, "15550001", 0, 131);
+    let mut bob = Party::join(&mut net, "15550002", 0, 132);
+    // Bob writes first: Alice learns his LID and keeps his session under it.
+    bob.send_text(&mut net, &Jid::pn("15550001"), "hi");
+    assert_eq!(texts(&alice.receive_all(&mut net)), ["hi"]);
+    alice.send_text(&mut net, &Jid::pn("15550002"), "hello");
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["hello"]);
+    let lid_address = SignalAddress::of(&Jid::lid("900002")).to_string();
+    assert!(
+        smol::block_on(alice.store.get_session(&lid_address))
+            .expect("store")
+            .is_some()
+    );
+
+    // Bob loses his session with Alice; Alice's next message needs retries,
+    // which name Bob's phone-number device.
+    let alice_address = SignalAddress::of(&Jid::lid("900001")).to_string();
+    let alice_pn_address = SignalAddress::of(&alice.jid).to_string();
+    for a in [&alice_address, &alice_pn_address] {
+        smol::block_on(bob.store.delete_session(a)).expect("store");
+    }
+    let id = alice.send_text(&mut net, &Jid::pn("15550002"), "after the loss");
+    let events = settle(&mut net, &mut [&mut alice, &mut bob]);
+    let got = messages(&events[1]);
+    assert_eq!(got.len(), 1, "{:?}", events[1]);
+    assert_eq!(got[0].id, id);
+    // The repaired session is the LID one: no second session under the
+    // phone number, and the conversation goes on with plain messages.
+    let pn_address = SignalAddress::of(&bob.jid).to_string();
+    assert!(
+        smol::block_on(alice.store.get_session(&pn_address))
+            .expect("store")
+            .is_none(),
+        "a second session under the phone number"
+    );
+    alice.send_text(&mut net, &Jid::pn("15550002"), "and on");
+    assert_eq!(texts(&bob.receive_all(&mut net)), ["and on"]);
+}

@@ -22,6 +22,8 @@ pub const MAX_RETRIES: u32 = 5;
 #[derive(Debug)]
 enum State {
     Start,
+    /// The LID mapping of the asking device was asked for.
+    Mapping,
     Loaded,
     Bundle,
     Finished,
@@ -38,6 +40,9 @@ pub struct RetryJob {
     state: State,
     records: Records,
     fetched: Option<PreKeyBundle>,
+    /// The asking device in the form its session is stored under (its LID
+    /// form when the mapping is known).
+    device: Option<Jid>,
 }
 
 impl std::fmt::Debug for RetryJob {
@@ -88,13 +93,16 @@ impl RetryJob {
             state: State::Start,
             records: Records::default(),
             fetched: None,
+            device: None,
         }
     }
 
     fn address(&self) -> Option<String> {
-        self.receipt
+        let device = self
+            .device
             .as_ref()
-            .map(|r| SignalAddress::of(&r.from).to_string())
+            .or_else(|| self.receipt.as_ref().map(|r| &r.from))?;
+        Some(SignalAddress::of(device).to_string())
     }
 
     pub(super) fn step(&mut self) -> Step {
@@ -106,6 +114,18 @@ impl RetryJob {
         };
         match self.state {
             State::Start => {
+                // First the mapping: the session may live under the LID form.
+                self.state = State::Mapping;
+                Step::Load(Need {
+                    lid_of: if receipt.from.is_pn() {
+                        vec![receipt.from.user().to_owned()]
+                    } else {
+                        Vec::new()
+                    },
+                    ..Need::default()
+                })
+            }
+            State::Mapping => {
                 self.state = State::Loaded;
                 Step::Load(Need {
                     sessions: vec![address.clone()],
@@ -128,6 +148,10 @@ impl RetryJob {
     }
 
     pub(super) fn provide(&mut self, records: Records) {
+        if matches!(self.state, State::Mapping) {
+            self.device = self.receipt.as_ref().map(|r| records.lid_form(&r.from));
+            return;
+        }
         self.records = records;
     }
 
