@@ -70,6 +70,16 @@ fn inbound_stanza_seeds_and_mutations() {
     assert!(seeds.len() >= 6, "{}", seeds.len());
     let answered: usize = seeds.iter().map(|s| messaging_fuzz::inbound(s)).sum();
     assert!(answered >= 4, "the message seeds are answered: {answered}");
+    // A group retry receipt for Bob's group message is among them: it is
+    // answered with one resend.
+    let retry = seeds
+        .iter()
+        .find(|s| {
+            wa_core::binary::decode_frame(&bytes::Bytes::copy_from_slice(s))
+                .is_ok_and(|n| n.tag == "receipt" && n.attr_jid("from").is_ok_and(|f| f.is_group()))
+        })
+        .expect("a group retry seed");
+    assert_eq!(messaging_fuzz::inbound(retry), 1);
     let mut rng = ChaCha20Rng::seed_from_u64(5);
     for seed in &seeds {
         for _ in 0..100 {

@@ -48,6 +48,31 @@ fn fixture() -> &'static Fixture {
         }
         // Bob's session is established; these stay unread (seeds).
         net.take_queue(&bob.jid).iter().for_each(&mut keep);
+        // A group of the two: Bob's own group message (kept for retries),
+        // then Alice's (a distribution with the first, a bare skmsg after),
+        // unread; and a retry receipt from Alice for Bob's.
+        let group: Jid = "120363000000000001@g.us".parse().expect("group jid");
+        net.set_group(&group, &[Jid::pn("15550001"), bob_user.clone()]);
+        let bob_group_id = bob.send_text(&mut net, &group, "from bob");
+        alice.receive_all(&mut net);
+        bob.receive_all(&mut net);
+        alice.send_text(&mut net, &group, "g1");
+        alice.send_text(&mut net, &group, "g2");
+        net.take_queue(&bob.jid).iter().for_each(&mut keep);
+        keep(
+            &Node::new("receipt")
+                .with_attr("from", &group)
+                .with_attr("participant", &alice.jid)
+                .with_attr("type", "retry")
+                .with_attr("id", bob_group_id.as_str())
+                .with_children([
+                    Node::new("retry")
+                        .with_attr("count", "1")
+                        .with_attr("id", bob_group_id.as_str())
+                        .with_attr("v", "1"),
+                    Node::new("registration").with_bytes(vec![0, 0, 4, 210]),
+                ]),
+        );
         // Receipts and acks Alice got, as stanzas of other kinds.
         net.take_queue(&alice.jid).iter().for_each(&mut keep);
         block_on(bob.store.snapshot_db("start", None)).expect("memory store");
