@@ -392,3 +392,24 @@ fn ten_mib_streams_without_being_buffered_whole() {
         assert!(reads >= 10 * MIB / buf.len(), "{reads} reads");
     });
 }
+
+#[test]
+fn download_to_writer_streams_a_large_body_on_the_blocking_pool() {
+    use wa_core::net::download_to_writer;
+    bounded(|| {
+        // 3 MiB: more than any single read.
+        let body: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let served = body.clone();
+        let server = Server::http(Arc::new(move |_req, w| respond(w, 200, &served)));
+        let http: Arc<dyn HttpClient> = Arc::new(SmolHttpClient::new());
+        let (file, n) = smol::block_on(download_to_writer(
+            http,
+            &wa_io_smol::SmolRuntime,
+            HttpRequest::get(server.url("/media")),
+            Vec::new(),
+        ))
+        .unwrap();
+        assert_eq!(n, body.len() as u64);
+        assert!(file == body, "the bytes arrive unchanged");
+    });
+}
