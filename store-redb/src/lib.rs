@@ -178,11 +178,53 @@
 //! Exit codes: 0 success, 1 `check` found corruption (in a record or in the
 //! file's pages), 2 usage or any other error (missing file, file in use, file
 //! left by a crash, newer schema).
+//!
+//! # Moving from whatsapp-rust
+//!
+//! An account linked with whatsapp-rust and its SQLite store
+//! (`whatsapp-rust-sqlite-storage` 0.7) moves here without linking again:
+//!
+//! ```text
+//! cargo install wa-store-redb --features import-whatsapp-rust
+//! wa-store import-whatsapp-rust whatsapp.db wa.redb
+//! ```
+//!
+//! The `import-whatsapp-rust` feature (off by default: it compiles SQLite)
+//! adds the command and `import_whatsapp_rust`, which it calls. Stop the
+//! whatsapp-rust client first. The SQLite file is only read; `wa.redb` must
+//! not exist yet or hold no record, and everything is written in one redb
+//! transaction, so a failed import leaves no half-filled store (and a file it
+//! created is removed again).
+//!
+//! Imported, per account (the source's device ids are kept): the device
+//! record (keys, registration id, PN and LID, account signature, push name,
+//! app version, routing info, server certificate chain, prekey counters),
+//! identities, sessions, one-time prekeys with their uploaded flag, signed
+//! prekeys, sender keys, app-state sync keys (and which one is the latest),
+//! app-state versions and mutation MACs, LID–PN mappings, device lists,
+//! sender-key distribution status, sent messages (kept for retries) and
+//! trusted-contact tokens. Signal records are libsignal protobufs in both
+//! stores and keep their bytes, with one conversion: whatsapp-rust leases
+//! sending counters in batches and stores the lease ceiling in the record;
+//! the import moves each sending chain past that ceiling (as whatsapp-rust
+//! itself does when a lease is given up), so no message key is used twice.
+//! Every record is decoded before it is written.
+//!
+//! Not imported, and reported with their row counts: retry base keys,
+//! message secrets, cached group metadata and whatsapp-rust's pending inbound
+//! buffer, plus any table the importer does not know; on the device record,
+//! the NCT salt and the read-receipts setting (reported when set). A row that
+//! cannot be converted (an undecodable record, a key of the wrong length, a
+//! row of an account without a device record) is left out and named in the
+//! report. A file that is not such a store, or whose device record is
+//! unreadable, is an error and nothing is written.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod convert;
 mod error;
+#[cfg(feature = "import-whatsapp-rust")]
+mod import;
 mod inspect;
 mod read_only;
 mod schema;
@@ -201,6 +243,8 @@ use wa_core::store::{AppSyncStore, DeviceStore, ProtocolStore, SignalStore};
 use wa_core::store::{StoreError, StoreResult};
 
 pub use error::FileInUse;
+#[cfg(feature = "import-whatsapp-rust")]
+pub use import::{ImportReport, import_whatsapp_rust};
 pub use inspect::{CheckReport, CompactReport, Problem, Stats, TableRows};
 pub use read_only::ReadOnlyStore;
 pub use schema::SCHEMA_VERSION;

@@ -437,32 +437,38 @@ impl SignalStore for RedbStore {
         let rows = self.batch_rows(batch)?;
         let device = self.device_id;
         self.write(move |txn| {
-            for row in &rows {
-                match row {
-                    RowOp::Put(family, k, v) => {
-                        open_write(txn, *family)?
-                            .insert(k.as_slice(), v.as_slice())
-                            .or_store()?;
-                    }
-                    RowOp::Remove(family, k) => {
-                        open_write(txn, *family)?.remove(k.as_slice()).or_store()?;
-                    }
-                    RowOp::MarkUploaded(k) => mark_uploaded(txn, k)?,
-                    RowOp::Mappings(rows) => put_mappings(txn, device, rows)?,
-                    RowOp::AdvanceCounter(k, next) => update_device(txn, k, |d| {
-                        let raise = d.next_pre_key_id < *next;
-                        d.next_pre_key_id = d.next_pre_key_id.max(*next);
-                        raise
-                    })?,
-                    RowOp::SignedPreKey(k, update) => update_device(txn, k, |d| update.apply(d))?,
-                    RowOp::InboxPut(row) => inbox_put(txn, row)?,
-                    RowOp::InboxRemove(index_key) => inbox_remove(txn, index_key)?,
-                }
-            }
+            apply_rows(txn, device, &rows)?;
             Ok(true)
         })
         .await
     }
+}
+
+/// Applies prepared row writes of device `device`, in order, inside `txn`.
+fn apply_rows(txn: &WriteTransaction, device: i32, rows: &[RowOp]) -> StoreResult<()> {
+    for row in rows {
+        match row {
+            RowOp::Put(family, k, v) => {
+                open_write(txn, *family)?
+                    .insert(k.as_slice(), v.as_slice())
+                    .or_store()?;
+            }
+            RowOp::Remove(family, k) => {
+                open_write(txn, *family)?.remove(k.as_slice()).or_store()?;
+            }
+            RowOp::MarkUploaded(k) => mark_uploaded(txn, k)?,
+            RowOp::Mappings(rows) => put_mappings(txn, device, rows)?,
+            RowOp::AdvanceCounter(k, next) => update_device(txn, k, |d| {
+                let raise = d.next_pre_key_id < *next;
+                d.next_pre_key_id = d.next_pre_key_id.max(*next);
+                raise
+            })?,
+            RowOp::SignedPreKey(k, update) => update_device(txn, k, |d| update.apply(d))?,
+            RowOp::InboxPut(row) => inbox_put(txn, row)?,
+            RowOp::InboxRemove(index_key) => inbox_remove(txn, index_key)?,
+        }
+    }
+    Ok(())
 }
 
 /// One row-level write of a [`WriteBatch`], keys and values prepared.
@@ -1217,5 +1223,97 @@ impl DeviceStore for RedbStore {
 
     async fn snapshot_db(&self, name: &str, extra: Option<&[u8]>) -> StoreResult<()> {
         self.take_snapshot(name, extra).await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Import (wa-store import-whatsapp-rust)
+// ---------------------------------------------------------------------------
+
+/// Everything an import writes for one device id.
+#[cfg(feature = "import-whatsapp-rust")]
+#[derive(Default)]
+pub(crate) struct DeviceImport {
+    pub(crate) device_id: i32,
+    /// Writes the trait batch can express.
+    pub(crate) batch: WriteBatch,
+    /// App-state sync keys by key id.
+    pub(crate) sync_keys: Vec<(Vec<u8>, AppStateSyncKey)>,
+    /// The key id `get_latest_sync_key_id` should answer.
+    pub(crate) latest_sync_key: Option<Vec<u8>>,
+    /// App-state versions by collection name.
+    pub(crate) versions: Vec<(String, HashState)>,
+    /// Mutation MACs: (collection, version, MAC).
+    pub(crate) macs: Vec<(String, u64, AppStateMutationMAC)>,
+    /// Trusted-contact tokens by JID.
+    pub(crate) tc_tokens: Vec<(String, TcTokenEntry)>,
+}
+
+#[cfg(feature = "import-whatsapp-rust")]
+impl RedbStore {
+    /// Writes every device's records in **one** write transaction, after
+    /// checking in that same transaction that the store holds no record at
+    /// all (any device). Blocks the calling thread.
+    pub(crate) fn import_blocking(&self, devices: &[DeviceImport]) -> StoreResult<()> {
+        let mut all = Vec::with_capacity(devices.len());
+        for d in devices {
+            let h = self.for_device(d.device_id);
+            let mut rows = h.batch_rows(&d.batch)?;
+            for (id, key) in &d.sync_keys {
+                rows.push(RowOp::Put(
+                    SYNC_KEYS,
+                    h.key_raw(id),
+                    convert::encode_sync_key(key)?,
+                ));
+            }
+            if let Some(id) = &d.latest_sync_key {
+                rows.push(RowOp::Put(
+                    SYNC_KEY_LATEST,
+                    h.device_key(),
+                    encode(&Blob(id))?,
+                ));
+            }
+            for (name, state) in &d.versions {
+                rows.push(RowOp::Put(
+                    APP_STATE_VERSIONS,
+                    h.key_raw(name.as_bytes()),
+                    convert::encode_hash_state(state)?,
+                ));
+            }
+            for (name, version, m) in &d.macs {
+                rows.push(RowOp::Put(
+                    MUTATION_MACS,
+                    h.key_pair(name, &m.index_mac),
+                    encode(&MacV1 {
+                        version: *version,
+                        value_mac: Blob(&m.value_mac),
+                    })?,
+                ));
+            }
+            for (jid, entry) in &d.tc_tokens {
+                rows.push(RowOp::Put(
+                    TC_TOKENS,
+                    h.key_raw(jid.as_bytes()),
+                    convert::encode_tc_token(entry)?,
+                ));
+            }
+            all.push((d.device_id, rows));
+        }
+        self.inner.writer.submit_blocking(move |txn| {
+            for family in schema::FAMILIES {
+                let t = open_write(txn, *family)?;
+                if t.first().or_store()?.is_some() {
+                    return Err(StoreError::InvalidInput(format!(
+                        "the redb file already holds records (table {}); \
+                         import only into a new or empty file",
+                        family.name
+                    )));
+                }
+            }
+            for (device, rows) in &all {
+                apply_rows(txn, *device, rows)?;
+            }
+            Ok(())
+        })
     }
 }

@@ -134,6 +134,28 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// [`Writer::submit`] for a caller outside any executor: blocks the
+    /// calling thread until the transaction that ran `f` committed or failed.
+    #[cfg(feature = "import-whatsapp-rust")]
+    pub(crate) fn submit_blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = async_channel::bounded(1);
+        let op: Box<dyn Job> = Box::new(Op {
+            f,
+            out: None,
+            reply,
+        });
+        self.queue
+            .send_blocking(op)
+            .map_err(|_| error::writer_gone())?;
+        answer.recv_blocking().map_err(|_| error::writer_gone())?
+    }
+}
+
 impl Drop for Writer {
     fn drop(&mut self) {
         self.queue.close();

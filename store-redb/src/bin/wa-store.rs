@@ -5,7 +5,12 @@
 //! wa-store check FILE                       decode every record; exit 1 if any is corrupt
 //! wa-store export FILE [--include-secrets]  every record as JSON lines, secrets redacted
 //! wa-store compact FILE                     reclaim free space
+//! wa-store import-whatsapp-rust SQLITE_FILE REDB_FILE
+//!                                           move a whatsapp-rust SQLite store into a new file
 //! ```
+//!
+//! `import-whatsapp-rust` exists when the crate is built with the
+//! `import-whatsapp-rust` feature; without it the command says how to enable it.
 //!
 //! `stats`, `check` and `export` open the file read-only and write nothing
 //! (no recovery, no schema upgrade); they work beside a running client that
@@ -28,6 +33,10 @@ const USAGE: &str = "usage:
   wa-store check FILE                       decode every record; exit 1 if any is corrupt
   wa-store export FILE [--include-secrets]  every record as JSON lines, secrets redacted
   wa-store compact FILE                     reclaim free space
+  wa-store import-whatsapp-rust SQLITE_FILE REDB_FILE
+                                            copy a whatsapp-rust-sqlite-storage file into a
+                                            new redb file in one atomic write (needs the
+                                            import-whatsapp-rust feature)
 
 stats, check and export only read: they never change the file, and work
 while a client has it open if the client enabled RedbOptions::shared_readers.
@@ -38,6 +47,7 @@ enum Command {
     Check(PathBuf),
     Export(PathBuf, bool),
     Compact(PathBuf),
+    Import(PathBuf, PathBuf),
 }
 
 impl Command {
@@ -47,6 +57,10 @@ impl Command {
             Command::Compact(_) => {
                 "compact writes, so it needs the file to itself: stop the client \
                  (and any wa-store still reading the file), then retry"
+            }
+            Command::Import(..) => {
+                "import writes the redb file, so it needs it to itself: \
+                 stop whatever has it open, then retry"
             }
             _ => {
                 "stats, check and export read beside a running client only if it opened \
@@ -59,6 +73,14 @@ impl Command {
 
 fn parse(args: &[String]) -> Result<Command, String> {
     let (cmd, rest) = args.split_first().ok_or("no command given")?;
+    if cmd == "import-whatsapp-rust" {
+        return match rest {
+            [a, b] if !a.starts_with("--") && !b.starts_with("--") => {
+                Ok(Command::Import(PathBuf::from(a), PathBuf::from(b)))
+            }
+            _ => Err("import-whatsapp-rust takes SQLITE_FILE REDB_FILE".into()),
+        };
+    }
     let mut file = None;
     let mut include_secrets = false;
     for arg in rest {
@@ -190,6 +212,27 @@ fn compact(path: &Path) -> Result<ExitCode, StoreError> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "import-whatsapp-rust")]
+fn import(sqlite: &Path, redb: &Path) -> Result<ExitCode, StoreError> {
+    let report = wa_store_redb::import_whatsapp_rust(sqlite, redb)?;
+    println!(
+        "imported {} into {}\n{report}",
+        sqlite.display(),
+        redb.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "import-whatsapp-rust"))]
+fn import(_sqlite: &Path, _redb: &Path) -> Result<ExitCode, StoreError> {
+    Err(StoreError::InvalidInput(
+        "this wa-store was built without SQLite support; rebuild it with \
+         `cargo install wa-store-redb --features import-whatsapp-rust` \
+         (or `cargo run -p wa-store-redb --features import-whatsapp-rust --bin wa-store -- ...`)"
+            .into(),
+    ))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -208,6 +251,7 @@ fn main() -> ExitCode {
         Command::Check(p) => check(p),
         Command::Export(p, secrets) => export(p, *secrets),
         Command::Compact(p) => compact(p),
+        Command::Import(from, to) => import(from, to),
     };
     match result {
         Ok(code) => code,
