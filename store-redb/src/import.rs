@@ -195,6 +195,17 @@ struct Row<'a> {
     values: &'a [Value],
 }
 
+/// What a value is, for messages (never its content, which may be a secret).
+fn kind(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Integer(_) => "an integer".into(),
+        Value::Real(_) => "a real".into(),
+        Value::Text(t) => format!("text of {} bytes", t.len()),
+        Value::Blob(b) => format!("a blob of {} bytes", b.len()),
+    }
+}
+
 impl Row<'_> {
     fn value(&self, col: &str) -> Option<&Value> {
         self.columns.get(col).and_then(|&i| self.values.get(i))
@@ -207,7 +218,11 @@ impl Row<'_> {
     fn int(&self, col: &str) -> Result<i64, String> {
         match self.value(col) {
             Some(Value::Integer(i)) => Ok(*i),
-            Some(other) => Err(format!("{}.{col}: not an integer ({other:?})", self.table)),
+            Some(other) => Err(format!(
+                "{}.{col}: not an integer ({})",
+                self.table,
+                kind(other)
+            )),
             None => Err(self.missing(col)),
         }
     }
@@ -250,7 +265,7 @@ impl Row<'_> {
     fn text(&self, col: &str) -> Result<String, String> {
         match self.value(col) {
             Some(Value::Text(t)) => Ok(t.clone()),
-            Some(other) => Err(format!("{}.{col}: not text ({other:?})", self.table)),
+            Some(other) => Err(format!("{}.{col}: not text ({})", self.table, kind(other))),
             None => Err(self.missing(col)),
         }
     }
@@ -266,7 +281,11 @@ impl Row<'_> {
         match self.value(col) {
             Some(Value::Blob(b)) => Ok(b.clone()),
             Some(Value::Text(t)) => Ok(t.as_bytes().to_vec()),
-            Some(other) => Err(format!("{}.{col}: not a blob ({other:?})", self.table)),
+            Some(other) => Err(format!(
+                "{}.{col}: not a blob ({})",
+                self.table,
+                kind(other)
+            )),
             None => Err(self.missing(col)),
         }
     }
