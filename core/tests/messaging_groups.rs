@@ -272,7 +272,8 @@ fn a_member_without_the_sender_key_asks_again_and_gets_the_message_and_the_key()
     assert_eq!(to, [accounts[1][0].jid.clone()]);
     let events = settle(&mut net, &mut accounts);
     for account in events.iter().skip(1) {
-        let ids: Vec<String> = messages(&account[0]).iter().map(|m| m.id.clone()).collect();
+        let ids: Vec<wa_core::message::MessageId> =
+            messages(&account[0]).iter().map(|m| m.id.clone()).collect();
         assert_eq!(ids, std::slice::from_ref(&id));
     }
 }

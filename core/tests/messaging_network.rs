@@ -3,7 +3,7 @@
 //! before the stanzas it produced leave.
 
 use wa_core::binary::Jid;
-use wa_core::message::Message;
+use wa_core::message::{Message, MessageId};
 use wa_core::messaging::{MessagingEvent, ReceivedMessage};
 use wa_core::store::SignalStore;
 use wa_core::testing::network::{Network, Party};
@@ -126,7 +126,7 @@ fn an_offline_backlog_of_a_thousand_is_delivered_once_each() {
     let mut alice = Party::join(&mut net, "15550001", 0, 31);
     let mut bob = Party::join(&mut net, "15550002", 0, 32);
     let bob_user = Jid::pn("15550002");
-    let ids: Vec<String> = (0..1000)
+    let ids: Vec<MessageId> = (0..1000)
         .map(|i| alice.send_text(&mut net, &bob_user, &format!("m{i}")))
         .collect();
     assert_eq!(net.queued(&bob.jid), 1000);
@@ -175,7 +175,7 @@ fn extended_text_with_a_quote_round_trips() {
         extended_text_message: Some(ExtendedTextMessage {
             text: Some("answer!".into()),
             context_info: Some(Box::new(ContextInfo {
-                stanza_id: Some(original.clone()),
+                stanza_id: Some(original.to_string()),
                 participant: Some(alice.jid.to_non_ad().to_string()),
                 quoted_message: Some(Box::new(Message::text("question?"))),
                 ..Default::default()
@@ -463,8 +463,8 @@ fn crashes_before_a_commit_lose_nothing_and_break_no_session() {
     let (alice_user, bob_user) = (Jid::pn("15550001"), Jid::pn("15550002"));
     let mut sent_by_alice = Vec::new();
     let mut sent_by_bob = Vec::new();
-    let mut got_by_bob: Vec<String> = Vec::new();
-    let mut got_by_alice: Vec<String> = Vec::new();
+    let mut got_by_bob: Vec<MessageId> = Vec::new();
+    let mut got_by_alice: Vec<MessageId> = Vec::new();
     let mut crashes = 0;
     for round in 0..60 {
         for i in 0..(rng.next_u32() % 3 + 1) {
@@ -602,7 +602,7 @@ fn crashes_anywhere_in_a_receive_lose_nothing_thanks_to_the_inbox() {
     let mut crashes = [0usize; 3];
     // The application: handles a message (by id, so a redelivery is harmless),
     // then acknowledges it.
-    let app = |bob: &mut Party, m: &ReceivedMessage, seen: &mut BTreeSet<String>| {
+    let app = |bob: &mut Party, m: &ReceivedMessage, seen: &mut BTreeSet<MessageId>| {
         seen.insert(m.id.clone());
         bob.ack(m);
     };
@@ -715,7 +715,7 @@ fn a_backlog_committed_in_groups_reads_through_the_pending_writes() {
         }
     }
     let got = bob.receive_all_grouped(&mut net, 25);
-    let received: Vec<String> = messages(&got).iter().map(|m| m.id.clone()).collect();
+    let received: Vec<MessageId> = messages(&got).iter().map(|m| m.id.clone()).collect();
     assert_eq!(received, ids, "every message once, in order");
     assert_eq!(
         net.answers.get("receipt"),

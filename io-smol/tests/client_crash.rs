@@ -133,7 +133,7 @@ fn parent() {
 
     // A last run without a kill: everything settles.
     let mut child = run.spawn();
-    let want: BTreeSet<String> = sent.iter().cloned().collect();
+    let want: BTreeSet<String> = sent.iter().map(ToString::to_string).collect();
     let echoed = loop {
         contact_events.extend(run.server.with_network(|net| contact.receive_all(net)));
         let echoed = echoed_ids(&contact_events);
@@ -153,7 +153,7 @@ fn parent() {
                         .filter(|l| l.contains(id.as_str()))
                         .collect::<Vec<_>>()
                 );
-                let seen: Vec<String> = contact_events
+                let seen: Vec<_> = contact_events
                     .iter()
                     .filter_map(|e| match e {
                         MessagingEvent::Message(m)

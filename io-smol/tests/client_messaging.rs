@@ -213,7 +213,7 @@ fn a_backlog_sent_while_offline_arrives_once_and_in_order() {
             })
             .collect();
         let ids: Vec<&str> = got.iter().map(|m| m.id.as_str()).collect();
-        let want: Vec<&str> = sent.iter().map(String::as_str).collect();
+        let want: Vec<&str> = sent.iter().map(|id| id.as_str()).collect();
         assert_eq!(ids, want);
         for (i, m) in got.iter().enumerate() {
             assert_eq!(m.message.text_content(), Some(format!("m{i}").as_str()));

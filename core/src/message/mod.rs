@@ -18,12 +18,14 @@
 //! ```
 
 mod address;
+mod id;
 pub mod iq;
 mod padding;
 pub mod proto;
 pub mod stanza;
 
 pub use address::SignalAddress;
+pub use id::MessageId;
 pub use padding::{pad, unpad};
 pub use proto::Message;
 

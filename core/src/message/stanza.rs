@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use super::MessageId;
 use super::StanzaError;
 use crate::binary::{Jid, Node, Value};
 
@@ -484,7 +485,7 @@ pub struct Receipt {
     /// For receipts of our own devices: the chat.
     pub recipient: Option<Jid>,
     /// The messages it is about: the `id` attribute, then the `<list>` items.
-    pub ids: Vec<String>,
+    pub ids: Vec<MessageId>,
     /// The `type` attribute (`None` for a plain delivery receipt; `read`,
     /// `played`, `sender`, `inactive`, …).
     pub kind: Option<String>,
@@ -516,7 +517,7 @@ impl Receipt {
             from: node.attr_jid("from")?,
             participant: node.attr_jid_opt("participant")?,
             recipient: node.attr_jid_opt("recipient")?,
-            ids,
+            ids: ids.into_iter().map(MessageId::from).collect(),
             kind,
             timestamp: node.attr_str("t").and_then(|t| t.parse().ok()),
         })
@@ -550,7 +551,7 @@ pub fn ack_for(node: &Node) -> Option<Node> {
 /// `<receipt id to type="read" [participant] t>` with the later ids in a
 /// `<list>`. `sender` is the sending device; in a group it goes in
 /// `participant`. `None` when `ids` is empty.
-pub fn read_receipt(chat: &Jid, sender: &Jid, ids: &[String], now: u64) -> Option<Node> {
+pub fn read_receipt(chat: &Jid, sender: &Jid, ids: &[MessageId], now: u64) -> Option<Node> {
     let (first, rest) = ids.split_first()?;
     let mut node = Node::new("receipt")
         .with_attr("id", first.as_str())

@@ -54,7 +54,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::binary::{Jid, Node};
-use crate::message::Message;
+use crate::message::{Message, MessageId};
 use crate::signal::{IdentityKeyPair, PrivateKey, PublicKey, SignedPreKeyRecord};
 use crate::store::{Backend, Device, DeviceListRecord, StoreResult, WriteBatch};
 
@@ -273,7 +273,7 @@ pub enum MessagingEvent {
     /// A message could not be decrypted; a retry receipt was sent.
     Undecryptable {
         /// The message id.
-        id: String,
+        id: MessageId,
         /// The sending device.
         sender: Jid,
         /// Why.
@@ -282,12 +282,12 @@ pub enum MessagingEvent {
     /// The server took our message (its ack arrived).
     Sent {
         /// The message id.
-        id: String,
+        id: MessageId,
     },
     /// A send could not be completed.
     SendFailed {
         /// The message id.
-        id: String,
+        id: MessageId,
         /// Why.
         reason: String,
     },
@@ -453,7 +453,7 @@ impl Messenger {
         let mut events = Vec::new();
         if let Some(error) = ack.error {
             events.push(MessagingEvent::SendFailed {
-                id: ack.id.clone(),
+                id: ack.id.clone().into(),
                 reason: format!("server error {error}"),
             });
             self.pending.remove(&ack.id);
@@ -466,7 +466,9 @@ impl Messenger {
                 self.acked.pop_front();
             }
             self.acked.push_back(ack.id.clone());
-            events.push(MessagingEvent::Sent { id: ack.id.clone() });
+            events.push(MessagingEvent::Sent {
+                id: ack.id.clone().into(),
+            });
         }
         let Some(sent) = self.pending.remove(&ack.id) else {
             return (events, None);
@@ -526,13 +528,13 @@ impl Messenger {
 
     /// A job that sends `message` to `to` (a user JID), at `now` (unix
     /// seconds). The message id is [`Messenger::new_message_id`]'s.
-    pub fn send(&mut self, to: &Jid, message: Message, now: i64) -> (String, Job) {
+    pub fn send(&mut self, to: &Jid, message: Message, now: i64) -> (MessageId, Job) {
         let id = self.new_message_id();
         let seed = self.fork_seed();
         let job = send::SendJob::new(
             self.own.clone(),
             to.to_non_ad(),
-            id.clone(),
+            id.to_string(),
             message,
             now,
             seed,
@@ -578,10 +580,10 @@ impl Messenger {
 
     /// A fresh message id: `3EB0` and 16 hex digits (deterministic from the
     /// seed).
-    pub fn new_message_id(&mut self) -> String {
+    pub fn new_message_id(&mut self) -> MessageId {
         use rand_core::Rng as _;
         self.next_id += 1;
-        format!("3EB0{:016X}", self.rng.next_u64() ^ self.next_id)
+        format!("3EB0{:016X}", self.rng.next_u64() ^ self.next_id).into()
     }
 
     /// Updates the messenger from a finished job's outcome (failure counts for

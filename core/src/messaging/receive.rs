@@ -9,7 +9,7 @@ use rand_core::SeedableRng;
 use super::{MessagingEvent, Messenger, Need, Outcome, OwnDevice, Records, Step};
 use crate::binary::{Jid, Node};
 use crate::message::stanza::{EncType, IncomingMessage, RetryKeys};
-use crate::message::{Message, SignalAddress, unpad};
+use crate::message::{Message, MessageId, SignalAddress, unpad};
 use crate::signal::{
     IdentityChange, IdentityPolicy, PreKeyRecord, PreKeySignalMessage,
     SenderKeyDistributionMessage, SenderKeyRecord, SessionRecord, SignalError, SignedPreKeyRecord,
@@ -21,7 +21,7 @@ use crate::store::{InboxEntry, WriteBatch, WriteOp};
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReceivedMessage {
     /// The message id.
-    pub id: String,
+    pub id: MessageId,
     /// The chat: the contact, the group, or (for our own devices' messages) the
     /// person we wrote to.
     pub chat: Jid,
@@ -78,7 +78,7 @@ impl ReceivedMessage {
             extended_text_message: Some(ExtendedTextMessage {
                 text: Some(text.into()),
                 context_info: Some(Box::new(ContextInfo {
-                    stanza_id: Some(self.id.clone()),
+                    stanza_id: Some(self.id.to_string()),
                     participant: Some(self.sender.to_non_ad().to_string()),
                     quoted_message: Some(Box::new(quoted)),
                     remote_jid: self.chat.is_group().then(|| self.chat.to_string()),
@@ -110,7 +110,7 @@ impl ReceivedMessage {
     pub fn to_inbox(&self) -> InboxEntry {
         InboxEntry {
             chat: self.chat.to_string(),
-            id: self.id.clone(),
+            id: self.id.to_string(),
             sender: self.sender.to_string(),
             timestamp: i64::try_from(self.timestamp).unwrap_or(i64::MAX),
             payload: InboxPayload {
@@ -128,7 +128,7 @@ impl ReceivedMessage {
         let payload = InboxPayload::decode(&entry.payload[..]).ok()?;
         let raw = payload.raw.unwrap_or_default();
         Some(ReceivedMessage {
-            id: entry.id.clone(),
+            id: entry.id.clone().into(),
             chat: entry.chat.parse().ok()?,
             sender: entry.sender.parse().ok()?,
             from_me: payload.from_me.unwrap_or(false),
@@ -144,7 +144,7 @@ impl ReceivedMessage {
     pub fn ack(&self) -> WriteOp {
         WriteOp::RemoveInbox {
             chat: self.chat.to_string(),
-            id: self.id.clone(),
+            id: self.id.to_string(),
         }
     }
 }
@@ -476,7 +476,7 @@ impl ReceiveJob {
                     keys,
                 )],
                 events: vec![MessagingEvent::Undecryptable {
-                    id: msg.id.clone(),
+                    id: msg.id.clone().into(),
                     sender,
                     reason: error.to_string(),
                 }],
@@ -487,7 +487,7 @@ impl ReceiveJob {
             let (message, chat) = unwrap_device_sent(message, from_me, msg.chat());
             if is_content(&raw) {
                 let received = ReceivedMessage {
-                    id: msg.id.clone(),
+                    id: msg.id.clone().into(),
                     chat,
                     sender: sender.clone(),
                     from_me,

@@ -184,7 +184,7 @@ impl SendJob {
             self.state = State::Finished;
             return Step::Done(Outcome {
                 events: vec![MessagingEvent::SendFailed {
-                    id: self.id.clone(),
+                    id: self.id.clone().into(),
                     reason,
                 }],
                 ..Outcome::default()
@@ -612,7 +612,7 @@ impl SendJob {
     fn fail(&mut self, reason: String) -> Outcome {
         Outcome {
             events: vec![MessagingEvent::SendFailed {
-                id: self.id.clone(),
+                id: self.id.clone().into(),
                 reason,
             }],
             ..Outcome::default()

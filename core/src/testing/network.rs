@@ -30,9 +30,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::binary::{Jid, Node};
-use crate::message::Message;
 use crate::message::iq::bundle_node;
 use crate::message::stanza::phash;
+use crate::message::{Message, MessageId};
 use crate::messaging::{IqAnswer, Job, MessagingEvent, Messenger, OwnDevice, Step};
 use crate::signal::{PreKeyBundle, PublicKey};
 use crate::store::{Device, DeviceStore, MemoryStore, apply_batch};
@@ -724,12 +724,12 @@ impl Party {
     }
 
     /// Sends a text to `to` and returns the message id.
-    pub fn send_text(&mut self, net: &mut Network, to: &Jid, text: &str) -> String {
+    pub fn send_text(&mut self, net: &mut Network, to: &Jid, text: &str) -> MessageId {
         self.send(net, to, Message::text(text))
     }
 
     /// Sends a message to `to` and returns the message id.
-    pub fn send(&mut self, net: &mut Network, to: &Jid, message: Message) -> String {
+    pub fn send(&mut self, net: &mut Network, to: &Jid, message: Message) -> MessageId {
         let now = net.now() as i64;
         let (id, job) = self.messenger.send(to, message, now);
         let events = self.run(net, job);

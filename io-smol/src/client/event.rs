@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use wa_core::binary::{Jid, Node};
 use wa_core::connection::DisconnectReason;
+use wa_core::message::MessageId;
 use wa_core::message::stanza::Receipt;
 use wa_core::messaging::ReceivedMessage;
 use wa_core::pair::{PairError, QrCode};
@@ -109,7 +110,7 @@ pub enum Event {
     /// again (a retry receipt), so it may still arrive as [`Event::Message`].
     Undecryptable {
         /// The message id.
-        id: String,
+        id: MessageId,
         /// The sending device.
         sender: Jid,
         /// Why.
@@ -118,7 +119,7 @@ pub enum Event {
     /// The server refused one of our messages, or it could not be sent.
     SendFailed {
         /// The message id.
-        id: String,
+        id: MessageId,
         /// Why.
         reason: String,
     },

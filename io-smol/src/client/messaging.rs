@@ -22,9 +22,9 @@ use smol::lock::Mutex;
 use wa_core::binary::{Jid, Node};
 use wa_core::cache::{CacheConfig, CacheNamespace, Clock as CacheClock, TypedCache};
 use wa_core::connection::IqError;
-use wa_core::message::Message;
 use wa_core::message::iq::{is_prekey_low_notification, set_active};
 use wa_core::message::stanza::{Receipt, ack_for};
+use wa_core::message::{Message, MessageId};
 use wa_core::messaging::{
     IqAnswer, Job, MessagingEvent, Messenger, Outcome, OwnDevice, Pending, Step, pending_messages,
 };
@@ -67,7 +67,7 @@ pub(crate) enum Work {
     Send {
         to: Jid,
         message: Box<Message>,
-        reply: Reply<String>,
+        reply: Reply<MessageId>,
     },
 }
 
@@ -125,11 +125,11 @@ pub(crate) struct Worker {
     pub(crate) done: Option<Sender<()>>,
     pub(crate) messenger: Option<Messenger>,
     /// Sends awaiting the server's ack, by message id.
-    pub(crate) awaiting: HashMap<String, Reply<String>>,
+    pub(crate) awaiting: HashMap<MessageId, Reply<MessageId>>,
     /// Whether the inbox was delivered again since the start.
     pub(crate) redelivered: bool,
     /// The id of the application's send being run.
-    pub(crate) current_send: Option<String>,
+    pub(crate) current_send: Option<MessageId>,
     /// A stanza taken while collecting a group, to handle next.
     pub(crate) deferred: Option<Work>,
     /// Group metadata, device lists and LID mappings (see [`Caches`]).
@@ -460,7 +460,7 @@ impl Worker {
         Ok(records)
     }
 
-    async fn on_send(&mut self, to: &Jid, message: Message, reply: Reply<String>) {
+    async fn on_send(&mut self, to: &Jid, message: Message, reply: Reply<MessageId>) {
         let now = self.unix_now();
         let Some(m) = &mut self.messenger else {
             let _ = reply.try_send(Err(RequestError::NotConnected));

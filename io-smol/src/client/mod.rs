@@ -130,7 +130,7 @@ use rand_core::SeedableRng;
 use wa_core::binary::{Jid, Node};
 use wa_core::cache::CacheConfig;
 use wa_core::connection::{Config, DEFAULT_IQ_TIMEOUT};
-use wa_core::message::Message;
+use wa_core::message::{Message, MessageId};
 use wa_core::messaging::ReceivedMessage;
 use wa_core::net::{HttpClient, TransportFactory};
 use wa_core::runtime::{AbortHandle, Runtime};
@@ -306,7 +306,11 @@ impl Client {
     /// println!("sent {id}");
     /// # Ok(()) }
     /// ```
-    pub async fn send_message(&self, to: &Jid, message: Message) -> Result<String, RequestError> {
+    pub async fn send_message(
+        &self,
+        to: &Jid,
+        message: Message,
+    ) -> Result<MessageId, RequestError> {
         let (reply, answer) = async_channel::bounded(1);
         self.inner
             .work
@@ -321,7 +325,7 @@ impl Client {
     }
 
     /// [`send_message`](Self::send_message) with a plain text message.
-    pub async fn send_text(&self, to: &Jid, text: &str) -> Result<String, RequestError> {
+    pub async fn send_text(&self, to: &Jid, text: &str) -> Result<MessageId, RequestError> {
         self.send_message(to, Message::text(text)).await
     }
 
@@ -357,7 +361,7 @@ impl Client {
             .wall_clock()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut groups: Vec<(&Jid, &Jid, Vec<String>)> = Vec::new();
+        let mut groups: Vec<(&Jid, &Jid, Vec<MessageId>)> = Vec::new();
         for m in messages.iter().filter(|m| !m.from_me) {
             match groups
                 .iter_mut()
