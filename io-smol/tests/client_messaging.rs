@@ -649,3 +649,62 @@ fn acknowledging_inline_while_a_backlog_fills_the_event_channel_does_not_hang() 
         client.disconnect().await;
     });
 }
+
+#[test]
+fn lid_addressed_messages_and_retries_reach_one_session() {
+    use futures_lite::future::or;
+    use std::time::Duration;
+    use wa_core::store::SignalStore;
+    use wa_core::testing::network::Addressing;
+    bounded(async {
+        let (server, mut contact, store, client, mut watch) = with_contact().await;
+        // The server names senders by LID (and their phone number beside).
+        server.with_network(|net| {
+            net.set_lid("15550009999", "900009999");
+            net.addressing = Addressing::Lid;
+        });
+        server.with_network(|net| contact.send_text(net, &account(1), "by lid"));
+        let got = next_message(&mut watch).await;
+        assert_eq!(got.message.text_content(), Some("by lid"));
+        assert_eq!(got.sender, Jid::lid("900009999"));
+        client.ack_message(&got).await.unwrap();
+        // The client answers the phone number; the contact reads it.
+        client
+            .send_text(&Jid::pn("15550009999"), "to the number")
+            .await
+            .unwrap();
+        eventually(|| {
+            server
+                .with_network(|net| contact.receive_all(net))
+                .iter()
+                .any(|e| matches!(e, wa_core::messaging::MessagingEvent::Message(_)))
+        })
+        .await;
+
+        // The client's session lives under the LID; it loses it, and the
+        // contact's retries rebuild that one session.
+        let lid = wa_core::message::SignalAddress::of(&Jid::lid("900009999")).to_string();
+        assert!(store.get_session(&lid).await.unwrap().is_some());
+        store.delete_session(&lid).await.unwrap();
+        let id = server.with_network(|net| contact.send_text(net, &account(1), "after the loss"));
+        let got = loop {
+            server.with_network(|net| contact.receive_all(net));
+            let next = or(async { Some(watch.events.recv().await) }, async {
+                smol::Timer::after(Duration::from_millis(10)).await;
+                None
+            })
+            .await;
+            if let Some(Ok(Event::Message(m))) = next {
+                break m;
+            }
+        };
+        assert_eq!(got.id, id);
+        assert!(store.get_session(&lid).await.unwrap().is_some());
+        let pn = wa_core::message::SignalAddress::of(&Jid::pn("15550009999")).to_string();
+        assert!(
+            store.get_session(&pn).await.unwrap().is_none(),
+            "one session"
+        );
+        client.disconnect().await;
+    });
+}
