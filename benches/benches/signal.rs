@@ -352,7 +352,29 @@ fn wa_group(rng: &mut ChaCha20Rng) -> GroupRing {
     let skdm = SenderKeyDistributionMessage::deserialize(skdm.serialized()).expect("skdm bytes");
     let mut r = SenderKeyRecord::new();
     process_sender_key_distribution(&mut r, &skdm);
-    let (mut s, mut r) = (s.serialize(), r.serialize());
+    fill_ring(
+        s.serialize(),
+        r.serialize(),
+        rng,
+        wa_group_encrypt,
+        wa_group_decrypt,
+    )
+}
+
+/// A group encryption: (record, plaintext) → (wire bytes, new record).
+type GroupEncrypt = fn(&[u8], &[u8], &mut ChaCha20Rng) -> (Vec<u8>, Vec<u8>);
+/// A group decryption: (record, wire bytes) → (plaintext, new record).
+type GroupDecrypt = fn(&[u8], &[u8]) -> (Vec<u8>, Vec<u8>);
+
+/// Runs `3 + RING` group messages from `s` to `r` (the first 3 warm the
+/// chains up) and keeps the records and wire bytes of the last `RING`.
+fn fill_ring(
+    mut s: Vec<u8>,
+    mut r: Vec<u8>,
+    rng: &mut ChaCha20Rng,
+    encrypt: GroupEncrypt,
+    decrypt: GroupDecrypt,
+) -> GroupRing {
     let mut ring = GroupRing {
         sender: Vec::new(),
         receiver: Vec::new(),
@@ -363,8 +385,8 @@ fn wa_group(rng: &mut ChaCha20Rng) -> GroupRing {
             ring.sender.push(s.clone());
             ring.receiver.push(r.clone());
         }
-        let (wire, s2) = wa_group_encrypt(&s, &plaintext(i), rng);
-        let (pt, r2) = wa_group_decrypt(&r, &wire);
+        let (wire, s2) = encrypt(&s, &plaintext(i), rng);
+        let (pt, r2) = decrypt(&r, &wire);
         assert_eq!(pt, plaintext(i));
         if i >= 3 {
             ring.wire.push(wire);
@@ -375,28 +397,9 @@ fn wa_group(rng: &mut ChaCha20Rng) -> GroupRing {
 }
 
 fn wacore_group(rng: &mut ChaCha20Rng) -> GroupRing {
-    let (skdm, mut s) =
-        stored::create_distribution(GROUP, "alice", None, rng).expect("wacore skdm");
-    let mut r = stored::process_distribution(GROUP, "alice", None, &skdm).expect("wacore skdm");
-    let mut ring = GroupRing {
-        sender: Vec::new(),
-        receiver: Vec::new(),
-        wire: Vec::new(),
-    };
-    for i in 0..3 + RING {
-        if i >= 3 {
-            ring.sender.push(s.clone());
-            ring.receiver.push(r.clone());
-        }
-        let (wire, s2) = wacore_group_encrypt(&s, &plaintext(i), rng);
-        let (pt, r2) = wacore_group_decrypt(&r, &wire);
-        assert_eq!(pt, plaintext(i));
-        if i >= 3 {
-            ring.wire.push(wire);
-        }
-        (s, r) = (s2, r2);
-    }
-    ring
+    let (skdm, s) = stored::create_distribution(GROUP, "alice", None, rng).expect("wacore skdm");
+    let r = stored::process_distribution(GROUP, "alice", None, &skdm).expect("wacore skdm");
+    fill_ring(s, r, rng, wacore_group_encrypt, wacore_group_decrypt)
 }
 
 fn sizes(name: &str, records: &[Vec<u8>]) -> String {
