@@ -214,19 +214,25 @@ fn settle(net: &mut Network, parties: &mut [&mut Party]) -> Vec<Vec<MessagingEve
     }
 }
 
-#[test]
-fn a_lost_session_is_recovered_through_retry_receipts() {
+/// Alice (`15550001`, seed `seed`) and Bob (`15550002`, seed `seed + 1`)
+/// with a session confirmed both ways, which Bob then loses.
+fn session_lost_by_bob(seed: u64) -> (Network, Party, Party) {
     let mut net = Network::new();
-    let mut alice = Party::join(&mut net, "15550001", 0, 61);
-    let mut bob = Party::join(&mut net, "15550002", 0, 62);
+    let mut alice = Party::join(&mut net, "15550001", 0, seed);
+    let mut bob = Party::join(&mut net, "15550002", 0, seed + 1);
     alice.send_text(&mut net, &Jid::pn("15550002"), "before");
     bob.receive_all(&mut net);
     bob.send_text(&mut net, &Jid::pn("15550001"), "reply");
     alice.receive_all(&mut net);
-
-    // Bob loses his session with Alice.
     let address = wa_core::message::SignalAddress::of(&alice.jid).to_string();
     smol::block_on(bob.store.delete_session(&address)).expect("delete");
+    (net, alice, bob)
+}
+
+#[test]
+fn a_lost_session_is_recovered_through_retry_receipts() {
+    // Bob loses his session with Alice.
+    let (mut net, mut alice, mut bob) = session_lost_by_bob(61);
     let id = alice.send_text(&mut net, &Jid::pn("15550002"), "after the loss");
     let events = settle(&mut net, &mut [&mut alice, &mut bob]);
     let bob_events = &events[1];
@@ -671,15 +677,7 @@ fn crashes_anywhere_in_a_receive_lose_nothing_thanks_to_the_inbox() {
 
 #[test]
 fn a_message_is_reported_sent_once_however_often_it_is_resent() {
-    let mut net = Network::new();
-    let mut alice = Party::join(&mut net, "15550001", 0, 141);
-    let mut bob = Party::join(&mut net, "15550002", 0, 142);
-    alice.send_text(&mut net, &Jid::pn("15550002"), "before");
-    bob.receive_all(&mut net);
-    bob.send_text(&mut net, &Jid::pn("15550001"), "reply");
-    alice.receive_all(&mut net);
-    let address = wa_core::message::SignalAddress::of(&alice.jid).to_string();
-    smol::block_on(bob.store.delete_session(&address)).expect("delete");
+    let (mut net, mut alice, mut bob) = session_lost_by_bob(141);
     // Two retries follow: three acks of the same id reach Alice.
     let id = alice.send_text(&mut net, &Jid::pn("15550002"), "after");
     let events = settle(&mut net, &mut [&mut alice, &mut bob]);
@@ -746,36 +744,21 @@ fn uploaded_ids(iq: &wa_core::binary::Node) -> Vec<u32> {
 fn run_prekey_job(
     party: &mut Party,
     net: &mut Network,
-    mut job: wa_core::messaging::Job,
+    job: wa_core::messaging::Job,
     crash_before_upload: bool,
 ) -> Vec<u32> {
-    use wa_core::messaging::Step;
-    use wa_core::store::apply_batch;
+    use wa_core::testing::network::Intercept;
     let mut uploaded = Vec::new();
-    loop {
-        match job.step() {
-            Step::Load(need) => {
-                job.provide(smol::block_on(need.load(&party.store)).expect("store"))
-            }
-            Step::Query(iq) => {
-                if iq.child("list").is_some() {
-                    uploaded = uploaded_ids(&iq);
-                    if crash_before_upload {
-                        return uploaded;
-                    }
-                }
-                job.answer(Ok(net.iq(&party.jid, &iq.with_attr("id", "q"))));
-            }
-            Step::Commit(batch) => {
-                smol::block_on(apply_batch(&party.store, &batch)).expect("store");
-                job.committed();
-            }
-            Step::Done(outcome) => {
-                smol::block_on(apply_batch(&party.store, &outcome.batch)).expect("store");
-                return uploaded;
+    party.run_intercepted(net, job, |iq| {
+        if iq.child("list").is_some() {
+            uploaded = uploaded_ids(iq);
+            if crash_before_upload {
+                return Intercept::Stop;
             }
         }
-    }
+        Intercept::Network
+    });
+    uploaded
 }
 
 #[test]

@@ -3,15 +3,15 @@
 //! and the digest check of what the server holds.
 
 use wa_core::binary::{Jid, Node};
-use wa_core::messaging::{DigestCheck, Job, MessagingEvent, SIGNED_PREKEY_ROTATION_MS, Step};
-use wa_core::store::{SignalStore, apply_batch};
-use wa_core::testing::network::{Network, Party};
+use wa_core::messaging::{DigestCheck, Job, MessagingEvent, SIGNED_PREKEY_ROTATION_MS};
+use wa_core::store::SignalStore;
+use wa_core::testing::network::{Intercept, Network, Party, Run};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 const T0: i64 = 1_767_225_600_000; // 2026-01-01
 
-/// Runs `job` for `party` to its end (commits, queries, observe) and returns
-/// what its digest check found.
+/// Runs `job` for `party` to its end and returns what its digest check
+/// found.
 fn drive(party: &mut Party, net: &mut Network, job: Job) -> Option<DigestCheck> {
     drive_with(party, net, job, false)
 }
@@ -20,33 +20,23 @@ fn drive(party: &mut Party, net: &mut Network, job: Job) -> Option<DigestCheck> 
 fn drive_with(
     party: &mut Party,
     net: &mut Network,
-    mut job: Job,
+    job: Job,
     no_record: bool,
 ) -> Option<DigestCheck> {
-    loop {
-        match job.step() {
-            Step::Load(need) => {
-                job.provide(smol::block_on(need.load(&party.store)).expect("store"))
-            }
-            Step::Query(iq) if no_record && iq.child("digest").is_some() => {
-                job.answer(Ok(Node::new("iq")
+    let run = party.run_intercepted(net, job, |iq| {
+        if no_record && iq.child("digest").is_some() {
+            Intercept::Answer(
+                Node::new("iq")
                     .with_attr("type", "error")
-                    .with_children([Node::new("error").with_attr("code", "404")])))
-            }
-            Step::Query(iq) => job.answer(Ok(net.iq(&party.jid, &iq.with_attr("id", "q")))),
-            Step::Commit(batch) => {
-                smol::block_on(apply_batch(&party.store, &batch)).expect("store");
-                job.committed();
-            }
-            Step::Done(outcome) => {
-                smol::block_on(apply_batch(&party.store, &outcome.batch)).expect("store");
-                party.messenger.observe(&outcome);
-                return match &job {
-                    Job::PreKeys(j) => j.digest_check(),
-                    _ => None,
-                };
-            }
+                    .with_children([Node::new("error").with_attr("code", "404")]),
+            )
+        } else {
+            Intercept::Network
         }
+    });
+    match run {
+        Run::Finished(_, Job::PreKeys(job)) => job.digest_check(),
+        _ => None,
     }
 }
 

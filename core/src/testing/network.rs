@@ -622,6 +622,26 @@ fn slot_from_upload(iq: &Node) -> Option<DeviceSlot> {
     })
 }
 
+/// What [`Party::run_intercepted`] does with one IQ of the job.
+#[derive(Debug)]
+pub enum Intercept {
+    /// The network answers it.
+    Network,
+    /// This answer goes to the job instead.
+    Answer(Node),
+    /// The run stops before the IQ leaves (a crash).
+    Stop,
+}
+
+/// How [`Party::run_intercepted`] ended.
+#[derive(Debug)]
+pub enum Run {
+    /// The job finished with these events.
+    Finished(Vec<MessagingEvent>, Job),
+    /// An [`Intercept::Stop`] ended it.
+    Stopped(Job),
+}
+
 /// One device on a [`Network`] (see the module docs).
 pub struct Party {
     /// The device JID.
@@ -676,7 +696,23 @@ impl Party {
 
     /// Runs a job to its end against the store and the network and returns
     /// its events (stanzas go to the network after the batch is applied).
-    pub fn run(&mut self, net: &mut Network, mut job: Job) -> Vec<MessagingEvent> {
+    pub fn run(&mut self, net: &mut Network, job: Job) -> Vec<MessagingEvent> {
+        match self.run_intercepted(net, job, |_| Intercept::Network) {
+            Run::Finished(events, _) => events,
+            Run::Stopped(_) => Vec::new(),
+        }
+    }
+
+    /// [`run`](Self::run), showing every IQ of the job to `intercept` first:
+    /// it may answer it instead of the network, or stop the run there (a
+    /// crash: the IQ does not leave, nothing after it happens). The job is
+    /// handed back either way, to be inspected.
+    pub fn run_intercepted(
+        &mut self,
+        net: &mut Network,
+        mut job: Job,
+        mut intercept: impl FnMut(&Node) -> Intercept,
+    ) -> Run {
         loop {
             match job.step() {
                 Step::Load(need) => {
@@ -684,12 +720,17 @@ impl Party {
                     job.provide(records);
                 }
                 Step::Query(iq) => {
-                    self.next_iq += 1;
-                    let id = format!("iq-{}", self.next_iq);
-                    let iq = iq.with_attr("id", id.as_str());
-                    // An error answer goes to the job as the stanza it is,
-                    // as the client's driver hands it over.
-                    let answer: IqAnswer = Ok(net.iq(&self.jid, &iq));
+                    let answer: IqAnswer = match intercept(&iq) {
+                        Intercept::Stop => return Run::Stopped(job),
+                        Intercept::Answer(node) => Ok(node),
+                        Intercept::Network => {
+                            self.next_iq += 1;
+                            let id = format!("iq-{}", self.next_iq);
+                            // An error answer goes to the job as the stanza
+                            // it is, as the client's driver hands it over.
+                            Ok(net.iq(&self.jid, &iq.with_attr("id", id.as_str())))
+                        }
+                    };
                     job.answer(answer);
                 }
                 Step::Commit(batch) => {
@@ -702,7 +743,7 @@ impl Party {
                     for stanza in &outcome.stanzas {
                         net.stanza(&self.jid, stanza);
                     }
-                    return outcome.events;
+                    return Run::Finished(outcome.events, job);
                 }
             }
         }
