@@ -560,8 +560,9 @@ fn run_contact(
 /// A logged-in connection's place on the network.
 #[derive(Default)]
 struct Account {
-    /// The device JID, once the client logged in.
-    jid: Option<Jid>,
+    /// The device JID, once the client logged in (shared with the
+    /// connection's IQ handler).
+    jid: Rc<RefCell<Option<Jid>>>,
     /// The offline queue was delivered (and `<ib><offline/>` sent).
     synced: bool,
     /// Stanzas of `TestServer::received` already routed.
@@ -569,10 +570,15 @@ struct Account {
 }
 
 impl Account {
+    /// The device JID, once the client logged in.
+    fn jid(&self) -> Option<Jid> {
+        self.jid.borrow().clone()
+    }
+
     /// After the client's input: learns the device from a login, then routes
     /// what the client sent (messages, receipts, acks) into the network.
     fn after_input(&mut self, shared: &Shared, server: &TestServer) {
-        if self.jid.is_none()
+        if self.jid.borrow().is_none()
             && server.is_established()
             && let Some(payload) = server.client_payload()
             && let Some(user) = payload.username
@@ -585,16 +591,16 @@ impl Account {
             // Messages the device took on an earlier connection and never
             // answered come again first.
             net.reconnect(&jid);
-            self.jid = Some(jid);
+            *self.jid.borrow_mut() = Some(jid);
         }
-        let Some(jid) = &self.jid else { return };
+        let Some(jid) = self.jid() else { return };
         let received = server.received();
         let new = received.get(self.routed..).unwrap_or_default();
         self.routed = received.len();
         let mut routed = false;
         for node in new {
             if matches!(node.tag.as_str(), "message" | "receipt" | "ack") {
-                shared.network().stanza(jid, node);
+                shared.network().stanza(&jid, node);
                 routed = true;
             }
         }
@@ -606,8 +612,8 @@ impl Account {
     /// Sends what the network queued for this device; the first time after
     /// the login, ends the offline queue with `<ib><offline count/></ib>`.
     fn deliver(&mut self, shared: &Shared, server: &mut TestServer) {
-        let Some(jid) = &self.jid else { return };
-        let queue = shared.network().take_queue(jid);
+        let Some(jid) = self.jid() else { return };
+        let queue = shared.network().take_queue(&jid);
         for node in &queue {
             server.send_node(node);
         }
@@ -764,9 +770,11 @@ where
     // Prekeys and device lists come from the network; the phone's side of a
     // pair-code exchange needs the server to answer `companion_hello`. The
     // hook may still replace the handler.
-    let jid_cell: Rc<RefCell<Option<Jid>>> = Rc::default();
-    server.set_iq_handler(network_iq_handler(Arc::clone(shared), Rc::clone(&jid_cell)));
     let mut account = Account::default();
+    server.set_iq_handler(network_iq_handler(
+        Arc::clone(shared),
+        Rc::clone(&account.jid),
+    ));
     let mut pairing = Pairing::default();
     let mut faults = Faults::default();
     if let Some(hook) = &shared.hook {
@@ -775,9 +783,6 @@ where
     let mut sent = 0usize;
     let mut received = 0usize;
     loop {
-        if jid_cell.borrow().is_none() && account.jid.is_some() {
-            *jid_cell.borrow_mut() = account.jid.clone();
-        }
         account.deliver(shared, &mut server);
         // Record what the server saw *before* its answers leave: a client that
         // reacts to an answer (a QR, a login) must find the record already updated.
@@ -793,10 +798,10 @@ where
             sent += frame.len();
             note(shared, index, |r| r.sent_frames.push(frame.len()));
             if !frame.is_empty() && ws.send(Message::Binary(frame)).await.is_err() {
-                return account.jid;
+                return account.jid();
             }
             if cut {
-                return account.jid; // dropping the stream closes TCP without a close frame
+                return account.jid(); // dropping the stream closes TCP without a close frame
             }
         }
 
@@ -818,28 +823,22 @@ where
                 };
                 received += data.len();
                 note(shared, index, |r| r.received_messages.push(data.len()));
-                // The account must be known before the IQs of this input are
-                // answered: a login and the first IQ can share one message.
-                account.after_input(shared, &server);
-                if jid_cell.borrow().is_none() && account.jid.is_some() {
-                    *jid_cell.borrow_mut() = account.jid.clone();
-                }
                 server.handle_input(&data);
                 account.after_input(shared, &server);
                 pairing.after_input(shared, index, &mut server);
                 if cut {
                     record(shared, index, &server);
-                    return account.jid;
+                    return account.jid();
                 }
             }
             Wake::Client(Some(Ok(Message::Close(_)))) | Wake::Client(None) => {
                 record(shared, index, &server);
-                return account.jid;
+                return account.jid();
             }
-            Wake::Client(Some(Err(_))) => return account.jid,
+            Wake::Client(Some(Err(_))) => return account.jid(),
             Wake::Client(Some(Ok(_))) => {} // text, ping, pong: nothing for the server
             Wake::Network => {}
-            Wake::Control(None) | Wake::Control(Some(Control::Cut)) => return account.jid,
+            Wake::Control(None) | Wake::Control(Some(Control::Cut)) => return account.jid(),
             Wake::Control(Some(control)) => match control {
                 Control::ScanQr { code, variant } => {
                     let mut phone = shared.phone();
@@ -868,7 +867,7 @@ where
                 Control::Close => {
                     let _ = ws.close(None).await;
                 }
-                Control::Cut => return account.jid,
+                Control::Cut => return account.jid(),
             },
         }
     }
