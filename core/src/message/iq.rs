@@ -3,7 +3,7 @@
 //! assigns one); parsers take the result stanza.
 
 use super::StanzaError;
-use super::stanza::{fixed, key_id, key_node};
+use super::stanza::{fixed, key_id, key_node, signed_key};
 use crate::binary::{Jid, Node, Server};
 use crate::signal::{PreKeyBundle, PreKeyRecord, PublicKey, SignedPreKeyRecord};
 
@@ -188,13 +188,14 @@ pub fn parse_bundles(iq: &Node) -> Result<Vec<BundleResult>, StanzaError> {
             )),
             None => None,
         };
+        let (signed_id, signed_key, signature) = signed_key(skey)?;
         let bundle = PreKeyBundle {
             registration_id: registration,
             device_id: u32::from(device.device()),
             pre_key,
-            signed_pre_key_id: key_id(skey)?,
-            signed_pre_key: PublicKey::from_raw(fixed::<32>(skey, "value")?),
-            signed_pre_key_signature: fixed::<64>(skey, "signature")?,
+            signed_pre_key_id: signed_id,
+            signed_pre_key: PublicKey::from_raw(signed_key),
+            signed_pre_key_signature: signature,
             identity_key: identity,
         };
         out.push(BundleResult::Bundle { device, bundle });

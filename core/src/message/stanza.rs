@@ -257,11 +257,7 @@ impl RetryKeys {
         Ok(RetryKeys {
             identity,
             pre_key: (key_id(key)?, fixed::<32>(key, "value")?),
-            signed_pre_key: (
-                key_id(skey)?,
-                fixed::<32>(skey, "value")?,
-                fixed::<64>(skey, "signature")?,
-            ),
+            signed_pre_key: signed_key(skey)?,
             device_identity: node
                 .child("device-identity")
                 .and_then(Node::content_bytes)
@@ -281,6 +277,15 @@ pub(crate) fn key_node(tag: &str, id: u32, value: &[u8; 32], signature: Option<&
         children.push(Node::new("signature").with_bytes(sig.to_vec()));
     }
     Node::new(tag.to_owned()).with_children(children)
+}
+
+/// A `<skey>` element: its id, key and signature.
+pub(crate) fn signed_key(skey: &Node) -> Result<(u32, [u8; 32], [u8; 64]), StanzaError> {
+    Ok((
+        key_id(skey)?,
+        fixed::<32>(skey, "value")?,
+        fixed::<64>(skey, "signature")?,
+    ))
 }
 
 /// The 24-bit big-endian `<id>` child of a key element.

@@ -31,7 +31,7 @@ use rand_core::SeedableRng;
 
 use crate::binary::{Jid, Node};
 use crate::message::iq::bundle_node;
-use crate::message::stanza::phash;
+use crate::message::stanza::{fixed, phash, signed_key};
 use crate::message::{Message, MessageId};
 use crate::messaging::{IqAnswer, Job, MessagingEvent, Messenger, OwnDevice, Step};
 use crate::signal::{PreKeyBundle, PublicKey};
@@ -248,15 +248,11 @@ impl Network {
         let kind = iq.attr_str("type").unwrap_or("");
         match (xmlns, kind) {
             ("encrypt", "set") if iq.child("rotate").is_some() => {
-                let skey = iq.child("rotate").and_then(|r| r.child("skey"));
-                let parsed = skey.and_then(|k| {
-                    let id = crate::message::stanza::key_id(k).ok()?;
-                    let value =
-                        <[u8; 32]>::try_from(k.child("value")?.content_bytes()?.as_ref()).ok()?;
-                    let sig = <[u8; 64]>::try_from(k.child("signature")?.content_bytes()?.as_ref())
-                        .ok()?;
-                    Some((id, PublicKey::from_raw(value), sig))
-                });
+                let parsed = iq
+                    .child("rotate")
+                    .and_then(|r| r.child("skey"))
+                    .and_then(|k| signed_key(k).ok())
+                    .map(|(id, key, sig)| (id, PublicKey::from_raw(key), sig));
                 match (parsed, self.devices.get_mut(from)) {
                     (Some(signed), Some(slot)) => {
                         slot.signed = signed;
@@ -287,8 +283,7 @@ impl Network {
                     let Ok(id) = crate::message::stanza::key_id(&key) else {
                         continue;
                     };
-                    let value = key.child("value").and_then(Node::content_bytes);
-                    if let Some(Ok(raw)) = value.map(|v| <[u8; 32]>::try_from(v.as_ref())) {
+                    if let Ok(raw) = fixed::<32>(&key, "value") {
                         slot.prekeys.push_back((id, PublicKey::from_raw(raw)));
                     }
                 }
@@ -604,14 +599,9 @@ impl Network {
 /// A device's slot from its prekey upload: registration id, identity and
 /// signed prekey (`None` when one is missing or malformed).
 fn slot_from_upload(iq: &Node) -> Option<DeviceSlot> {
-    let bytes = |tag: &str| iq.child(tag).and_then(Node::content_bytes);
-    let registration = <[u8; 4]>::try_from(bytes("registration")?.as_ref()).ok()?;
-    let identity = <[u8; 32]>::try_from(bytes("identity")?.as_ref()).ok()?;
-    let skey = iq.child("skey")?;
-    let skey_id = crate::message::stanza::key_id(skey).ok()?;
-    let skey_value = <[u8; 32]>::try_from(skey.child("value")?.content_bytes()?.as_ref()).ok()?;
-    let signature =
-        <[u8; 64]>::try_from(skey.child("signature")?.content_bytes()?.as_ref()).ok()?;
+    let registration = fixed::<4>(iq, "registration").ok()?;
+    let identity = fixed::<32>(iq, "identity").ok()?;
+    let (skey_id, skey_value, signature) = signed_key(iq.child("skey")?).ok()?;
     Some(DeviceSlot {
         registration_id: u32::from_be_bytes(registration),
         identity: PublicKey::from_raw(identity),
