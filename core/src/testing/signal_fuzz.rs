@@ -96,24 +96,31 @@ struct Fixture {
     seeds: Vec<Vec<u8>>,
 }
 
+/// Alice (registration 1) and Bob (2), and Alice's session started from
+/// Bob's bundle (nothing sent yet).
+fn alice_to_bob(rng: &mut ChaCha20Rng) -> (Party, Party, SessionRecord) {
+    let alice = Party::new(rng, 1);
+    let bob = Party::new(rng, 2);
+    let mut a = SessionRecord::new();
+    process_prekey_bundle(
+        &mut a,
+        &alice.identity,
+        1,
+        &bob.bundle(),
+        None,
+        IdentityPolicy::AcceptChanged,
+        rng,
+    )
+    .expect("fixture bundle");
+    (alice, bob, a)
+}
+
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let mut rng = ChaCha20Rng::seed_from_u64(0x5157_4e41);
-        let alice = Party::new(&mut rng, 1);
-        let bob = Party::new(&mut rng, 2);
-        let mut a = SessionRecord::new();
+        let (_alice, bob, mut a) = alice_to_bob(&mut rng);
         let mut b = SessionRecord::new();
-        process_prekey_bundle(
-            &mut a,
-            &alice.identity,
-            1,
-            &bob.bundle(),
-            None,
-            IdentityPolicy::AcceptChanged,
-            &mut rng,
-        )
-        .expect("fixture bundle");
         let first = encrypt(&mut a, b"first").expect("fixture encrypt");
         let pkmsg = first.serialized().to_vec();
         bob.receive(&mut b, &pkmsg, true, &mut rng)
@@ -425,19 +432,7 @@ fn ops_fixture() -> &'static OpsFixture {
     static FIXTURE: OnceLock<OpsFixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let mut rng = ChaCha20Rng::seed_from_u64(0x6f70_7321);
-        let alice = Party::new(&mut rng, 1);
-        let bob = Party::new(&mut rng, 2);
-        let mut a = SessionRecord::new();
-        process_prekey_bundle(
-            &mut a,
-            &alice.identity,
-            1,
-            &bob.bundle(),
-            None,
-            IdentityPolicy::AcceptChanged,
-            &mut rng,
-        )
-        .expect("fixture bundle");
+        let (alice, bob, a) = alice_to_bob(&mut rng);
         let mut own = SenderKeyRecord::new();
         let dist = create_sender_key_distribution(&mut own, &mut rng).expect("fixture dist");
         let mut theirs = SenderKeyRecord::new();
