@@ -103,12 +103,21 @@ impl Pending {
 
     /// Loads `need` from `store` and overlays the pending writes.
     pub async fn load(&self, need: &Need, store: &(impl Backend + ?Sized)) -> StoreResult<Records> {
-        // Sent messages only pending are not taken from the store.
-        let mut from_store = need.clone();
-        from_store
+        // Sent messages only pending are not taken from the store (the Need is
+        // copied only then: receive jobs never ask for sent messages).
+        let mut records = if need
             .sent_messages
-            .retain(|k| !self.sent_messages.contains_key(k));
-        let mut records = from_store.load(store).await?;
+            .iter()
+            .any(|k| self.sent_messages.contains_key(k))
+        {
+            let mut from_store = need.clone();
+            from_store
+                .sent_messages
+                .retain(|k| !self.sent_messages.contains_key(k));
+            from_store.load(store).await?
+        } else {
+            need.load(store).await?
+        };
         for a in &need.sessions {
             if let Some(v) = self.sessions.get(a) {
                 records.sessions.insert(a.clone(), v.clone());
