@@ -5,8 +5,11 @@
 //!   node, and decoded nodes of either library can be checked against the original.
 //! - [`report`]: reads criterion's `estimates.json` medians and renders the markdown ratio
 //!   table that goes into `RESULTS.md` (the `report` binary is a thin shell over it).
+//! - [`durable`]: the budget rows, medians, I/O counters and `strace` parsing of the
+//!   `store_durable` target (interleaved durable writes, the source of truth for them).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod durable;
 pub mod nodes;
 pub mod report;
