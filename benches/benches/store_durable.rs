@@ -33,6 +33,10 @@
 //! and write calls per op from `/proc/self/io` (the other engines are idle meanwhile).
 //! Then the budget table: each budget row with pass or miss and, for a miss, the bound.
 //!
+//! `WA_STORE_ANATOMY=1` prints where a redb commit's writes go instead: one durable
+//! commit that changes one row in each of 0, 1, 2, 3 or 5 tables of 1000 rows (100 B and
+//! 2 KiB values), on tmpfs, with the bytes and write calls of the commit alone.
+//!
 //! `WA_STORE_SYSCALLS=<n>` prints the syscall report instead: each engine runs each
 //! workload `n` times in a child process under `strace -f`, and the report counts the
 //! fsyncs, write calls and bytes per op between the child's markers (the child is this
@@ -543,11 +547,83 @@ fn syscalls(n: u64, only: Option<&str>) {
     }
 }
 
+/// The commit anatomy: bytes and write calls of one durable redb commit by the number
+/// of tables it changes (one row each), after a warm-up, on a tmpfs file.
+fn anatomy() {
+    use redb::TableDefinition;
+    const TABLES: [&str; 5] = ["t0", "t1", "t2", "t3", "t4"];
+    const ROWS: u32 = 1000;
+    let ram = std::env::var_os("WA_BENCH_RAM_DIR")
+        .map_or_else(|| PathBuf::from("/dev/shm"), PathBuf::from);
+    let dir = tempfile::tempdir_in(ram).unwrap();
+    println!(
+        "one durable redb commit (redb defaults), one row changed in each of k tables of {ROWS} rows"
+    );
+    println!();
+    println!("| value size | tables changed | KiB written per commit | write calls per commit |");
+    println!("|---|---|---|---|");
+    for value in [100usize, 2048] {
+        for k in [0usize, 1, 2, 3, 5] {
+            let path = dir.path().join(format!("anatomy-{value}-{k}.redb"));
+            let db = redb::Database::create(&path).unwrap();
+            let mut rng = fastrand::Rng::with_seed(0xa7a);
+            let mut bytes = |n: usize| -> Vec<u8> { (0..n).map(|_| rng.u8(..)).collect() };
+            let key = |i: u32| format!("55119876{:05}.{}", 50001 + i / 4, i % 4);
+            let txn = db.begin_write().unwrap();
+            for name in TABLES {
+                let mut t = txn
+                    .open_table(TableDefinition::<&[u8], &[u8]>::new(name))
+                    .unwrap();
+                for i in 0..ROWS {
+                    t.insert(key(i).as_bytes(), bytes(value).as_slice())
+                        .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+            let mut sizes = Vec::new();
+            let mut calls = Vec::new();
+            let mut pick = fastrand::Rng::with_seed(0x5e1);
+            for round in 0..300 {
+                let txn = db.begin_write().unwrap();
+                for name in &TABLES[..k] {
+                    let mut t = txn
+                        .open_table(TableDefinition::<&[u8], &[u8]>::new(name))
+                        .unwrap();
+                    let i = pick.u32(..ROWS);
+                    t.insert(key(i).as_bytes(), bytes(value).as_slice())
+                        .unwrap();
+                }
+                let before = IoCounters::now().unwrap_or_default();
+                txn.commit().unwrap();
+                let io = IoCounters::now().unwrap_or_default().since(before);
+                // The first commits still move the allocator's free space around.
+                if round >= 50 {
+                    sizes.push(io.bytes as f64);
+                    calls.push(io.calls as f64);
+                }
+            }
+            println!(
+                "{}",
+                table_row(&[
+                    format!("{value} B"),
+                    k.to_string(),
+                    format!("{:.1}", median(sizes).unwrap() / 1024.0),
+                    format!("{:.0}", median(calls).unwrap()),
+                ])
+            );
+        }
+    }
+}
+
 fn main() {
     let w = Workload::new(SEED);
     let only = std::env::var("WA_STORE_WORKLOADS").ok();
     if let Ok(spec) = std::env::var("WA_STORE_PROBE") {
         probe(&spec, &w);
+        return;
+    }
+    if std::env::var_os("WA_STORE_ANATOMY").is_some() {
+        anatomy();
         return;
     }
     if let Ok(n) = std::env::var("WA_STORE_SYSCALLS") {
