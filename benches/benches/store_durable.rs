@@ -17,7 +17,11 @@
 //!   durable commit can cost on this disk;
 //! - `disk_redb_pages`: as many 4 KiB pages as `redb` wrote in this round's op (from the
 //!   process's `/proc/self/io` counters), at scattered offsets of that file, then one
-//!   `fdatasync`: what redb's page writes cost on this disk, without redb.
+//!   `fdatasync`: what redb's page writes cost on this disk, without redb (an upper
+//!   bound: redb's pages are partly adjacent);
+//! - `disk_redb_pages_contiguous`: the same number of pages as one append, then
+//!   `fdatasync`: what the same bytes would cost as a log write (single-caller
+//!   workloads only, like `disk_redb_pages`).
 //!
 //! Engines (see `store_common`): `redb` (ours, `RedbStore` defaults, durable) is the one
 //! judged; `sqlite_peer` / `sqlite_peer_full` (whatsapp-rust-sqlite-storage 0.7 at
@@ -277,6 +281,22 @@ impl Disk {
         t.elapsed().as_secs_f64() * 1e9
     }
 
+    /// `pages` 4 KiB pages in one write at the next offsets (a log append), then
+    /// `fdatasync`; ns.
+    fn contiguous(&mut self, pages: u64) -> f64 {
+        let pages = pages.clamp(1, 256);
+        let data = vec![0x69_u8; pages as usize * 4096];
+        if (self.next + pages) * 4096 > DISK_FILE {
+            self.next = 0;
+        }
+        let offset = self.next * 4096;
+        self.next += pages;
+        let t = Instant::now();
+        self.file.write_all_at(&data, offset).unwrap();
+        self.file.sync_data().unwrap();
+        t.elapsed().as_secs_f64() * 1e9
+    }
+
     /// `pages` 4 KiB pages at scattered offsets, then one `fdatasync`; ns.
     fn scattered(&mut self, pages: u64) -> f64 {
         let page = [0x3c_u8; 4096];
@@ -317,6 +337,7 @@ fn report(rounds: u64, only: Option<&str>, w: &Workload) {
         let mut samples: Vec<Samples> = ENGINES.iter().map(|_| Samples::default()).collect();
         let mut one_page = Vec::new();
         let mut redb_pages = Vec::new();
+        let mut redb_pages_contiguous = Vec::new();
         for round in 1..=rounds {
             for (k, name) in ENGINES.iter().enumerate() {
                 let engine = all.by_name(name);
@@ -333,7 +354,9 @@ fn report(rounds: u64, only: Option<&str>, w: &Workload) {
                     one_page.push(disk.one_page());
                     if per == 1.0 {
                         // The same number of pages, without redb, on the same disk, now.
-                        redb_pages.push(disk.scattered(io.bytes.div_ceil(4096)));
+                        let pages = io.bytes.div_ceil(4096);
+                        redb_pages.push(disk.scattered(pages));
+                        redb_pages_contiguous.push(disk.contiguous(pages));
                     }
                 }
             }
@@ -373,6 +396,14 @@ fn report(rounds: u64, only: Option<&str>, w: &Workload) {
                     ns: median(redb_pages).unwrap(),
                     bytes: pages * 4096.0,
                     calls: pages,
+                },
+            ));
+            rows.push((
+                "disk_redb_pages_contiguous".to_owned(),
+                Medians {
+                    ns: median(redb_pages_contiguous).unwrap(),
+                    bytes: pages * 4096.0,
+                    calls: 1.0,
                 },
             ));
         }
@@ -459,11 +490,12 @@ fn bound(
         fmt_ns(best),
         durable::fmt_ratio(peer.ns / best),
     );
-    if let Some(pages) = get("disk_redb_pages") {
+    if let (Some(pages), Some(log)) = (get("disk_redb_pages"), get("disk_redb_pages_contiguous")) {
         out += &format!(
-            "; redb's {:.0} pages + fdatasync cost {} per commit here (ours: {} per op)",
+            "; redb's {:.0} pages + fdatasync cost {} scattered, {} as one append (ours: {} per op)",
             pages.calls,
             fmt_ns(pages.ns),
+            fmt_ns(log.ns),
             fmt_ns(ours.ns),
         );
     }
