@@ -714,3 +714,45 @@ fn lid_addressed_messages_and_retries_reach_one_session() {
         client.disconnect().await;
     });
 }
+
+#[test]
+fn a_burst_of_concurrent_acknowledgements_releases_every_message() {
+    bounded(async {
+        const N: usize = 120;
+        let (server, mut contact, store, client, mut watch) = with_contact().await;
+        server.with_network(|net| {
+            for i in 0..N {
+                contact.send_text(net, &account(1), &format!("c{i}"));
+            }
+        });
+        let mut got = Vec::new();
+        while got.len() < N {
+            got.push(next_message(&mut watch).await);
+        }
+        assert_eq!(store.list_inbox(usize::MAX).await.unwrap().len(), N);
+        // Every message acknowledged from its own task at once: the client
+        // releases what is queued together, and each caller learns the result.
+        let tasks: Vec<_> = got
+            .into_iter()
+            .map(|m| {
+                let client = client.clone();
+                smol::spawn(async move { client.ack_message(&m).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(store.list_inbox(usize::MAX).await.unwrap().is_empty());
+        client.disconnect().await;
+
+        // Nothing comes again after a restart.
+        let client = builder(&server, store.clone()).start().await.unwrap();
+        let mut watch = Watch::new(&client);
+        watch
+            .until(|e| matches!(e, Event::OfflineSynced { .. }))
+            .await;
+        client.disconnect().await;
+        watch.rest().await;
+        assert_eq!(watch.count(|e| matches!(e, Event::Message(_))), 0);
+    });
+}

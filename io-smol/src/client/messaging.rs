@@ -74,6 +74,9 @@ pub(crate) enum Work {
 /// The application handled a message: release its inbox entry. Served on a
 /// channel of its own, also while the worker waits for room for an event, so
 /// that an application may await it from the task that reads the events.
+/// The most queued acknowledgements one commit releases.
+const ACK_GROUP: usize = 256;
+
 pub(crate) struct Ack {
     pub(crate) op: WriteOp,
     pub(crate) reply: Reply<()>,
@@ -646,12 +649,25 @@ impl Worker {
         or(send, or(stop, acks)).await;
     }
 
-    /// Releases an acknowledged message's inbox entry.
+    /// Releases an acknowledged message's inbox entry, together with those of
+    /// every other acknowledgement already queued (up to [`ACK_GROUP`]): one
+    /// durable commit for the lot, so a burst of acks from concurrent tasks
+    /// shares one fsync. Each caller gets the commit's result.
     async fn serve_ack(&self, ack: Ack) {
         let mut batch = WriteBatch::new();
         batch.push(ack.op);
+        let mut replies = vec![ack.reply];
+        while replies.len() < ACK_GROUP {
+            let Ok(more) = self.acks.try_recv() else {
+                break;
+            };
+            batch.push(more.op);
+            replies.push(more.reply);
+        }
         let result = self.commit(&batch).await.map_err(RequestError::Store);
-        let _ = ack.reply.try_send(result);
+        for reply in replies {
+            let _ = reply.try_send(result.clone());
+        }
     }
 
     fn unix_now(&self) -> i64 {
