@@ -622,6 +622,14 @@ impl Rusqlite {
             .unwrap();
         assert_eq!(mode, "wal");
         conn.execute_batch("PRAGMA synchronous = FULL;").unwrap();
+        // The bundled SQLite (built with SQLITE_ENABLE_MEMORY_MANAGEMENT, like the peer's
+        // default build, and linked once into this process) keeps one page-cache group for
+        // every connection: a connection whose cache is full takes the group's least
+        // recently used pages, the peer's included, and then the peer re-reads every page
+        // from the file (~3,160 `pread64` per prekey batch against ~35 alone: 1.6–2×
+        // slower; benches/examples/peer_alone.rs). 64 MiB holds every file of this bench,
+        // so this connection never fills its cache and never takes the peer's.
+        conn.execute_batch("PRAGMA cache_size = -65536;").unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         Rusqlite {
             conn: Mutex::new(conn),
