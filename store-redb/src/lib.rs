@@ -60,12 +60,15 @@
 //!   thread, which runs everything already queued in *one* transaction with
 //!   *one* commit (group commit), then answers each caller. N concurrent
 //!   writers cost one fsync, not N; the async callers just await a reply, so
-//!   the executor is never blocked on an fsync. If one operation of a group
-//!   fails on its own (it meets a corrupt record), it alone gets the error
-//!   and the others are rerun without it; if the commit fails, every
-//!   operation of the group gets the error and none is applied. After an I/O
-//!   error redb refuses further writes until the file is reopened, so the
-//!   store fails closed rather than guessing.
+//!   the executor is never blocked on an fsync. When the callers answered by
+//!   one commit come back with their next writes, one after another, the
+//!   writer waits for them briefly (a quarter of that commit's duration, at
+//!   most 1 ms) so they share the next commit too; a lone caller never
+//!   waits. If one operation of a group fails on its own (it meets a corrupt
+//!   record), it alone gets the error and the others are rerun without it;
+//!   if the commit fails, every operation of the group gets the error and
+//!   none is applied. After an I/O error redb refuses further writes until
+//!   the file is reopened, so the store fails closed rather than guessing.
 //! - A write future dropped after its first poll has already queued the
 //!   write; it still runs.
 //!
