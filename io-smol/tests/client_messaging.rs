@@ -69,6 +69,19 @@ async fn next_message_while_contact_answers(
     }
 }
 
+/// Starts a client on `store` again and checks that no message is delivered
+/// before the offline queue is done (nothing was left unacknowledged).
+async fn nothing_comes_again(server: &LoopbackServer, store: Arc<MemoryStore>) {
+    let client = builder(server, store).start().await.unwrap();
+    let mut watch = Watch::new(&client);
+    watch
+        .until(|e| matches!(e, Event::OfflineSynced { .. }))
+        .await;
+    client.disconnect().await;
+    watch.rest().await;
+    assert_eq!(watch.count(|e| matches!(e, Event::Message(_))), 0);
+}
+
 async fn next_message(watch: &mut Watch) -> ReceivedMessage {
     match watch.until(|e| matches!(e, Event::Message(_))).await {
         Event::Message(m) => *m,
@@ -195,14 +208,7 @@ fn an_unacknowledged_message_comes_again_after_a_restart_and_once_only() {
             .await;
         client.disconnect().await;
 
-        let client = builder(&server, store.clone()).start().await.unwrap();
-        let mut watch = Watch::new(&client);
-        watch
-            .until(|e| matches!(e, Event::OfflineSynced { .. }))
-            .await;
-        client.disconnect().await;
-        watch.rest().await;
-        assert_eq!(watch.count(|e| matches!(e, Event::Message(_))), 0);
+        nothing_comes_again(&server, store).await;
     });
 }
 
@@ -746,13 +752,6 @@ fn a_burst_of_concurrent_acknowledgements_releases_every_message() {
         client.disconnect().await;
 
         // Nothing comes again after a restart.
-        let client = builder(&server, store.clone()).start().await.unwrap();
-        let mut watch = Watch::new(&client);
-        watch
-            .until(|e| matches!(e, Event::OfflineSynced { .. }))
-            .await;
-        client.disconnect().await;
-        watch.rest().await;
-        assert_eq!(watch.count(|e| matches!(e, Event::Message(_))), 0);
+        nothing_comes_again(&server, store).await;
     });
 }
