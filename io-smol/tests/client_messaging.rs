@@ -755,3 +755,41 @@ fn a_burst_of_concurrent_acknowledgements_releases_every_message() {
         nothing_comes_again(&server, store).await;
     });
 }
+
+#[test]
+fn a_backlog_larger_than_the_work_queue_does_not_hold_up_the_login_queries() {
+    bounded(async {
+        // More queued messages than the messaging worker's queue holds (256):
+        // the answers to the worker's own login queries (prekey count, digest,
+        // `<active/>`) arrive behind them on the connection.
+        const N: usize = 1000;
+        let server = LoopbackServer::builder().start().unwrap();
+        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+        let (store, _) = store_with_linked_device(1).await;
+        let (client, _) = online(&server, store.clone()).await;
+        client.disconnect().await;
+        server.with_network(|net| {
+            for i in 0..N {
+                contact.send_text(net, &account(1), &format!("q{i}"));
+            }
+        });
+        // A client whose queries time out long after the test's bound: a
+        // worker that waits for an answer the driver does not read hangs the
+        // test instead of recovering after the timeout.
+        let client = builder(&server, store.clone())
+            .iq_timeout(std::time::Duration::from_secs(600))
+            .start()
+            .await
+            .unwrap();
+        let events = client.events();
+        let mut got = 0;
+        while got < N {
+            if let Event::Message(m) = events.recv().await.unwrap() {
+                assert_eq!(m.message.text_content(), Some(format!("q{got}").as_str()));
+                client.ack_message(&m).await.unwrap();
+                got += 1;
+            }
+        }
+        client.disconnect().await;
+    });
+}

@@ -39,6 +39,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// leave in one transport write).
 const MAX_COALESCED_INPUTS: usize = 32;
 
+/// The most messaging work the driver holds back while the worker's queue is
+/// full. Up to this, it keeps reading the connection, so that the answer to a
+/// query the worker is waiting for (after a large offline backlog, say) still
+/// reaches it; beyond it, it stops reading until the worker catches up
+/// (backpressure).
+pub(crate) const READ_AHEAD: usize = 8192;
+
 /// Signals shared between the client handles and the driver.
 pub(crate) struct Shared {
     /// Set by `disconnect()` before it fires the stop signal, so the driver
@@ -75,6 +82,9 @@ pub(crate) struct Driver {
     pub(crate) worker_done: Receiver<()>,
     /// Held while the device record is saved (see the worker's).
     pub(crate) store_lock: Arc<smol::lock::Mutex<()>>,
+    /// Work for the worker that its queue had no room for yet, in arrival
+    /// order (at most [`READ_AHEAD`]).
+    pub(crate) held: std::collections::VecDeque<Work>,
 }
 
 /// One thing the connection loop woke up for.
@@ -83,6 +93,8 @@ enum Input {
     Command(Command),
     Timer,
     Stop,
+    /// The first held work item went into the worker's queue.
+    Forwarded,
 }
 
 /// One thing the loop without a connection woke up for.
@@ -245,6 +257,9 @@ impl Driver {
                 .pump(&mut conn, &*transport, &mut session, attempt)
                 .await
             {
+                // What the worker has not taken yet goes first, in order,
+                // before anything of a next connection.
+                self.hand_over_held(&mut conn, &mut session, 0).await;
                 // The WebSocket transport bounds its close handshake itself;
                 // bound it here too for any other transport.
                 or(transport.disconnect(), self.runtime.sleep(CLOSE_TIMEOUT)).await;
@@ -261,6 +276,7 @@ impl Driver {
             let sleep = conn
                 .poll_timeout()
                 .map(|deadline| self.runtime.sleep(deadline.saturating_duration_since(now)));
+            self.release_held();
             let input = self
                 .next_input(&transport_events, sleep, turns.is_multiple_of(2))
                 .await;
@@ -284,6 +300,10 @@ impl Driver {
                 Input::Command(command) => self.on_command(&mut conn, now, command, &mut session),
                 Input::Timer => conn.handle_timeout(now),
                 Input::Stop => conn.close(now),
+                Input::Forwarded => {
+                    // A copy went into the queue.
+                    self.held.pop_front();
+                }
             }
         }
     }
@@ -315,6 +335,19 @@ impl Driver {
             }
             Input::Timer
         };
+        // Room in the worker's queue for held work (a copy is offered: a
+        // send dropped unfinished would lose what it carries).
+        let forwarded = async {
+            match self.held.front().cloned() {
+                Some(work) => match self.work.send(work).await {
+                    Ok(()) => Input::Forwarded,
+                    // The worker is gone: only a stop is left to wait for.
+                    Err(_) => std::future::pending().await,
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let timer = or(timer, forwarded);
         if transport_first {
             or(or(transport, commands), or(stop, timer)).await
         } else {
@@ -401,24 +434,57 @@ impl Driver {
         session.after.take()
     }
 
-    /// Hands `work` to the messaging worker. While its queue is full the
-    /// driver waits, still running commands (the worker's stanzas and IQs
-    /// among them) so the two never wait on each other; the transport is not
+    /// Hands `work` to the messaging worker, after any work held back
+    /// before it. While the worker's queue is full, up to [`READ_AHEAD`]
+    /// items are held here and the connection is still read (the answers to
+    /// the worker's own queries may be behind them); beyond that the driver
+    /// waits, still running commands (the worker's stanzas and IQs among
+    /// them) so the two never wait on each other, and the transport is not
     /// read meanwhile (backpressure). Dropped when the client stops: an
     /// unanswered message is delivered again by the server.
-    async fn forward(&mut self, conn: &mut Connection, session: &mut Session, mut work: Work) {
+    async fn forward(&mut self, conn: &mut Connection, session: &mut Session, work: Work) {
+        self.release_held();
+        if self.held.is_empty() {
+            match self.work.try_send(work) {
+                Ok(()) | Err(async_channel::TrySendError::Closed(_)) => return,
+                Err(async_channel::TrySendError::Full(back)) => self.held.push_back(back),
+            }
+        } else {
+            self.held.push_back(work);
+        }
+        self.hand_over_held(conn, session, READ_AHEAD).await;
+    }
+
+    /// Moves held work into the worker's queue while it has room.
+    fn release_held(&mut self) {
+        while let Some(work) = self.held.pop_front() {
+            match self.work.try_send(work) {
+                Ok(()) => {}
+                Err(async_channel::TrySendError::Full(back)) => {
+                    self.held.push_front(back);
+                    return;
+                }
+                Err(async_channel::TrySendError::Closed(_)) => {
+                    self.held.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits until at most `keep` items are held, running commands
+    /// meanwhile; on a stop, what is held is dropped.
+    async fn hand_over_held(&mut self, conn: &mut Connection, session: &mut Session, keep: usize) {
         enum Wake {
             Sent,
             Command(Command),
             Stop,
         }
-        loop {
-            match self.work.try_send(work) {
-                Ok(()) | Err(async_channel::TrySendError::Closed(_)) => return,
-                Err(async_channel::TrySendError::Full(back)) => work = back,
-            }
+        while self.held.len() > keep {
             let wake = {
-                let copy = work.clone();
+                let Some(copy) = self.held.front().cloned() else {
+                    return;
+                };
                 let send = async {
                     match self.work.send(copy).await {
                         Ok(()) => Wake::Sent,
@@ -438,7 +504,13 @@ impl Driver {
                 or(send, or(command, stop)).await
             };
             match wake {
-                Wake::Sent | Wake::Stop => return,
+                Wake::Sent => {
+                    self.held.pop_front();
+                }
+                Wake::Stop => {
+                    self.held.clear();
+                    return;
+                }
                 Wake::Command(command) => {
                     let now = self.now();
                     self.on_command(conn, now, command, session);

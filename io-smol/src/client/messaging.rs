@@ -71,12 +71,12 @@ pub(crate) enum Work {
     },
 }
 
-/// The application handled a message: release its inbox entry. Served on a
-/// channel of its own, also while the worker waits for room for an event, so
-/// that an application may await it from the task that reads the events.
 /// The most queued acknowledgements one commit releases.
 const ACK_GROUP: usize = 256;
 
+/// The application handled a message: release its inbox entry. Served on a
+/// channel of its own, also while the worker waits for room for an event, so
+/// that an application may await it from the task that reads the events.
 pub(crate) struct Ack {
     pub(crate) op: WriteOp,
     pub(crate) reply: Reply<()>,

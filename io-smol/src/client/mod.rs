@@ -153,7 +153,8 @@ pub const DEFAULT_EVENT_CAPACITY: usize = 64;
 pub const DEFAULT_COMMAND_CAPACITY: usize = 32;
 
 /// Messaging work (incoming stanzas, sends) queued for the messaging worker
-/// at most; the drive loop stops reading the connection while it is full.
+/// at most; the drive loop holds back up to `driver::READ_AHEAD` more while
+/// it is full, then stops reading the connection.
 const WORK_CAPACITY: usize = 256;
 
 /// Default limit on IQs awaiting an answer at once.
@@ -683,6 +684,7 @@ impl ClientBuilder {
             halt: Some(halt_tx),
             worker_done: worker_done_rx,
             store_lock,
+            held: std::collections::VecDeque::new(),
         };
         runtime.spawn(Box::pin(worker.run())).detach();
         if let Some(callback) = self.on_event {
