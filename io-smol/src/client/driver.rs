@@ -13,6 +13,7 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future::or;
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng as _;
+use wa_core::binary::Content;
 use wa_core::connection::{Config, Connection, Event as CoreEvent};
 use wa_core::net::{HttpClient, Transport, TransportEvent, TransportFactory};
 use wa_core::runtime::Runtime;
@@ -45,6 +46,78 @@ const MAX_COALESCED_INPUTS: usize = 32;
 /// reaches it; beyond it, it stops reading until the worker catches up
 /// (backpressure).
 pub(crate) const READ_AHEAD: usize = 8192;
+
+/// The most stanza bytes (roughly: contents, plus a little per node and
+/// attribute) held back under [`READ_AHEAD`].
+const READ_AHEAD_BYTES: usize = 32 << 20;
+
+/// Work held back for the worker (see [`READ_AHEAD`]), in arrival order, with
+/// the approximate bytes its stanzas carry.
+#[derive(Default)]
+pub(crate) struct Held {
+    items: std::collections::VecDeque<(Work, usize)>,
+    bytes: usize,
+}
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn front(&self) -> Option<&Work> {
+        self.items.front().map(|(work, _)| work)
+    }
+
+    fn push_back(&mut self, work: Work) {
+        let weight = weight(&work);
+        self.bytes += weight;
+        self.items.push_back((work, weight));
+    }
+
+    fn push_front(&mut self, work: Work) {
+        let weight = weight(&work);
+        self.bytes += weight;
+        self.items.push_front((work, weight));
+    }
+
+    fn pop_front(&mut self) -> Option<Work> {
+        let (work, weight) = self.items.pop_front()?;
+        self.bytes -= weight;
+        Some(work)
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.bytes = 0;
+    }
+
+    /// More than `keep` items, or, where any may be kept, more than
+    /// [`READ_AHEAD_BYTES`].
+    fn over(&self, keep: usize) -> bool {
+        self.items.len() > keep || (keep > 0 && self.bytes > READ_AHEAD_BYTES)
+    }
+}
+
+/// What holding `work` costs, roughly, in bytes.
+fn weight(work: &Work) -> usize {
+    const PER_NODE: usize = 64;
+    const PER_ATTR: usize = 32;
+    let Work::Stanza(node) = work else {
+        return PER_NODE;
+    };
+    let mut total = 0;
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        total += PER_NODE + PER_ATTR * node.attrs.len();
+        total += match &node.content {
+            Content::Bytes(bytes) => bytes.len(),
+            Content::Text(text) => text.as_str().len(),
+            _ => 0,
+        };
+        stack.extend(node.children());
+    }
+    total
+}
 
 /// Signals shared between the client handles and the driver.
 pub(crate) struct Shared {
@@ -84,7 +157,7 @@ pub(crate) struct Driver {
     pub(crate) store_lock: Arc<smol::lock::Mutex<()>>,
     /// Work for the worker that its queue had no room for yet, in arrival
     /// order (at most [`READ_AHEAD`]).
-    pub(crate) held: std::collections::VecDeque<Work>,
+    pub(crate) held: Held,
 }
 
 /// One thing the connection loop woke up for.
@@ -472,15 +545,16 @@ impl Driver {
         }
     }
 
-    /// Waits until at most `keep` items are held, running commands
-    /// meanwhile; on a stop, what is held is dropped.
+    /// Waits until at most `keep` items are held (and, unless `keep` is 0,
+    /// at most [`READ_AHEAD_BYTES`]), running commands meanwhile; on a stop,
+    /// what is held is dropped.
     async fn hand_over_held(&mut self, conn: &mut Connection, session: &mut Session, keep: usize) {
         enum Wake {
             Sent,
             Command(Command),
             Stop,
         }
-        while self.held.len() > keep {
+        while self.held.over(keep) {
             let wake = {
                 let Some(copy) = self.held.front().cloned() else {
                     return;
@@ -589,5 +663,43 @@ impl Driver {
             let _ = self.stop.recv().await;
         };
         or(send, stop).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wa_core::binary::Node;
+
+    fn stanza(payload: usize) -> Work {
+        Work::Stanza(
+            Node::new("message")
+                .with_attr("id", "1")
+                .with_children([Node::new("enc").with_bytes(vec![0u8; payload])]),
+        )
+    }
+
+    #[test]
+    fn held_work_is_weighed_and_bounded_by_count_and_bytes() {
+        let mut held = Held::default();
+        assert!(!held.over(READ_AHEAD));
+        held.push_back(stanza(1000));
+        // Two nodes, one attribute, 1000 content bytes.
+        assert_eq!(held.bytes, 2 * 64 + 32 + 1000);
+        held.push_front(Work::Disconnected);
+        assert!(held.over(1) && !held.over(2));
+        assert!(matches!(held.pop_front(), Some(Work::Disconnected)));
+        assert!(matches!(held.front(), Some(Work::Stanza(_))));
+        // A few very large stanzas cross the byte bound long before the count.
+        held.push_back(stanza(READ_AHEAD_BYTES));
+        assert!(held.over(READ_AHEAD));
+        // Handing everything over (keep 0) counts items only.
+        assert!(held.over(0));
+        held.pop_front();
+        held.pop_front();
+        assert_eq!((held.is_empty(), held.bytes), (true, 0));
+        held.push_back(stanza(10));
+        held.clear();
+        assert_eq!((held.is_empty(), held.bytes), (true, 0));
     }
 }

@@ -684,7 +684,7 @@ impl ClientBuilder {
             halt: Some(halt_tx),
             worker_done: worker_done_rx,
             store_lock,
-            held: std::collections::VecDeque::new(),
+            held: driver::Held::default(),
         };
         runtime.spawn(Box::pin(worker.run())).detach();
         if let Some(callback) = self.on_event {
