@@ -337,7 +337,8 @@ impl Client {
     ///
     /// Unlike other requests, it may be awaited from the task that reads the
     /// events, even while a backlog fills the event channel: it is served
-    /// while the client waits for room.
+    /// while the client waits for room. Acknowledgements that arrive
+    /// together (from several tasks) are released in one durable commit.
     pub async fn ack_message(&self, message: &ReceivedMessage) -> Result<(), RequestError> {
         let (reply, answer) = async_channel::bounded(1);
         self.inner
