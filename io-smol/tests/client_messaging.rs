@@ -793,3 +793,49 @@ fn a_backlog_larger_than_the_work_queue_does_not_hold_up_the_login_queries() {
         client.disconnect().await;
     });
 }
+
+#[test]
+fn acknowledgements_from_many_tasks_during_a_backlog_all_succeed_on_a_durable_store() {
+    bounded(async {
+        // A store whose commits take time (fsync): new work arriving while an
+        // acknowledgement commits must not cut the commit short and tell its
+        // callers the client stopped.
+        const N: usize = 400;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(wa_store_redb::RedbStore::open(dir.path().join("acks.redb")).unwrap());
+        wa_core::store::DeviceStore::save(&*store, &wa_core::testing::registered_device(1))
+            .await
+            .unwrap();
+        let server = LoopbackServer::builder().start().unwrap();
+        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+        let client = builder(&server, store.clone()).start().await.unwrap();
+        let mut watch = Watch::new(&client);
+        watch
+            .until(|e| matches!(e, Event::OfflineSynced { .. }))
+            .await;
+        client.disconnect().await;
+        server.with_network(|net| {
+            for i in 0..N {
+                contact.send_text(net, &account(1), &format!("d{i}"));
+            }
+        });
+        let client = builder(&server, store.clone()).start().await.unwrap();
+        let events = client.events();
+        let mut tasks = Vec::new();
+        while tasks.len() < N {
+            if let Event::Message(m) = events.recv().await.unwrap() {
+                let client = client.clone();
+                tasks.push(smol::spawn(async move { client.ack_message(&m).await }));
+            }
+        }
+        let mut failed = 0;
+        for t in tasks {
+            if t.await.is_err() {
+                failed += 1;
+            }
+        }
+        assert_eq!(failed, 0, "acknowledgements failed while the client ran");
+        assert!(store.list_inbox(usize::MAX).await.unwrap().is_empty());
+        client.disconnect().await;
+    });
+}

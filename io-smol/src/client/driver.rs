@@ -91,10 +91,10 @@ impl Held {
         self.bytes = 0;
     }
 
-    /// More than `keep` items, or, where any may be kept, more than
-    /// [`READ_AHEAD_BYTES`].
+    /// More than `keep` items, or more than [`READ_AHEAD_BYTES`] (of more
+    /// than one item: a single one is always let through).
     fn over(&self, keep: usize) -> bool {
-        self.items.len() > keep || (keep > 0 && self.bytes > READ_AHEAD_BYTES)
+        self.items.len() > keep || (self.items.len() > 1 && self.bytes > READ_AHEAD_BYTES)
     }
 }
 
@@ -156,8 +156,12 @@ pub(crate) struct Driver {
     /// Held while the device record is saved (see the worker's).
     pub(crate) store_lock: Arc<smol::lock::Mutex<()>>,
     /// Work for the worker that its queue had no room for yet, in arrival
-    /// order (at most [`READ_AHEAD`]).
+    /// order (at most `read_ahead` items, see [`READ_AHEAD`]). It outlives a
+    /// connection: what is left goes to the worker before anything of the
+    /// next one.
     pub(crate) held: Held,
+    /// The most items held (see [`READ_AHEAD`]).
+    pub(crate) read_ahead: usize,
 }
 
 /// One thing the connection loop woke up for.
@@ -175,6 +179,8 @@ enum Step<T> {
     Done(T),
     Command(Command),
     Stop,
+    /// The first held work item went into the worker's queue.
+    Forwarded,
 }
 
 impl Driver {
@@ -330,9 +336,6 @@ impl Driver {
                 .pump(&mut conn, &*transport, &mut session, attempt)
                 .await
             {
-                // What the worker has not taken yet goes first, in order,
-                // before anything of a next connection.
-                self.hand_over_held(&mut conn, &mut session, 0).await;
                 // The WebSocket transport bounds its close handshake itself;
                 // bound it here too for any other transport.
                 or(transport.disconnect(), self.runtime.sleep(CLOSE_TIMEOUT)).await;
@@ -525,7 +528,8 @@ impl Driver {
         } else {
             self.held.push_back(work);
         }
-        self.hand_over_held(conn, session, READ_AHEAD).await;
+        let keep = self.read_ahead;
+        self.hand_over_held(conn, session, keep).await;
     }
 
     /// Moves held work into the worker's queue while it has room.
@@ -545,9 +549,10 @@ impl Driver {
         }
     }
 
-    /// Waits until at most `keep` items are held (and, unless `keep` is 0,
-    /// at most [`READ_AHEAD_BYTES`]), running commands meanwhile; on a stop,
-    /// what is held is dropped.
+    /// Waits until at most `keep` items are held (and at most
+    /// [`READ_AHEAD_BYTES`]), running commands meanwhile; on a stop, what is
+    /// held is dropped. The worker never waits on the driver for ever (its
+    /// queries time out on their own), so this ends.
     async fn hand_over_held(&mut self, conn: &mut Connection, session: &mut Session, keep: usize) {
         enum Wake {
             Sent,
@@ -626,8 +631,21 @@ impl Driver {
             if let Some(reason) = self.requested_stop() {
                 return Err(reason);
             }
+            // Work held back from the last connection keeps flowing to the
+            // worker (ahead of anything from the next one).
+            self.release_held();
             let step = {
                 let done = async { Step::Done(future.as_mut().await) };
+                let forwarded = async {
+                    match self.held.front().cloned() {
+                        Some(work) => match self.work.send(work).await {
+                            Ok(()) => Step::Forwarded,
+                            Err(_) => std::future::pending().await,
+                        },
+                        None => std::future::pending().await,
+                    }
+                };
+                let done = or(done, forwarded);
                 let commands = async {
                     match self.commands.recv().await {
                         Ok(command) => Step::Command(command),
@@ -644,6 +662,9 @@ impl Driver {
                 Step::Done(value) => return Ok(value),
                 Step::Command(command) => command.fail(RequestError::NotConnected),
                 Step::Stop => {}
+                Step::Forwarded => {
+                    self.held.pop_front();
+                }
             }
         }
     }
@@ -693,9 +714,10 @@ mod tests {
         // A few very large stanzas cross the byte bound long before the count.
         held.push_back(stanza(READ_AHEAD_BYTES));
         assert!(held.over(READ_AHEAD));
-        // Handing everything over (keep 0) counts items only.
         assert!(held.over(0));
         held.pop_front();
+        // A single item, however large, is let through.
+        assert!(!held.over(READ_AHEAD));
         held.pop_front();
         assert_eq!((held.is_empty(), held.bytes), (true, 0));
         held.push_back(stanza(10));

@@ -29,6 +29,7 @@ use wa_core::messaging::{
     IqAnswer, Job, MessagingEvent, Messenger, Outcome, OwnDevice, Pending, Step, pending_messages,
 };
 use wa_core::messaging::{Need, Records};
+use wa_core::runtime::Runtime;
 use wa_core::store::{
     Backend, DeviceInfo, DeviceListRecord, StoreError, StoreResult, WriteBatch, WriteOp,
     apply_batch,
@@ -70,6 +71,16 @@ pub(crate) enum Work {
         reply: Reply<MessageId>,
     },
 }
+
+/// What the idle worker woke up for.
+enum Next {
+    Work(Work),
+    Ack(Ack),
+}
+
+/// How long after the connection's own IQ timeout the worker stops waiting
+/// for an answer itself.
+const QUERY_GRACE: Duration = Duration::from_secs(1);
 
 /// The most queued acknowledgements one commit releases.
 const ACK_GROUP: usize = 256;
@@ -124,6 +135,8 @@ pub(crate) struct Worker {
     /// writes an older counter over a newer one).
     pub(crate) store_lock: Arc<Mutex<()>>,
     pub(crate) iq_timeout: Duration,
+    /// For the worker's own bound on a query (see [`Worker::query`]).
+    pub(crate) runtime: Arc<dyn Runtime>,
     /// Dropped when the worker ends.
     pub(crate) done: Option<Sender<()>>,
     pub(crate) messenger: Option<Messenger>,
@@ -207,20 +220,27 @@ impl Worker {
             let work = match self.deferred.take() {
                 Some(work) => work,
                 None => {
-                    let next = or(async { self.work.recv().await.ok().map(Some) }, async {
-                        match self.acks.recv().await {
-                            Ok(ack) => {
-                                self.serve_ack(ack).await;
-                                Some(None)
+                    // Only the receiving races: an acknowledgement is served
+                    // to the end outside the race, so new work arriving
+                    // meanwhile never drops its commit halfway (its callers
+                    // would be told `Stopped` for a release that happens).
+                    let next = or(
+                        async { self.work.recv().await.ok().map(Next::Work) },
+                        async {
+                            match self.acks.recv().await {
+                                Ok(ack) => Some(Next::Ack(ack)),
+                                // No handle can acknowledge any more.
+                                Err(_) => std::future::pending().await,
                             }
-                            // No handle can acknowledge any more.
-                            Err(_) => std::future::pending().await,
-                        }
-                    })
+                        },
+                    )
                     .await;
                     match next {
-                        Some(Some(work)) => work,
-                        Some(None) => continue,
+                        Some(Next::Work(work)) => work,
+                        Some(Next::Ack(ack)) => {
+                            self.serve_ack(ack).await;
+                            continue;
+                        }
                         None => break,
                     }
                 }
@@ -612,17 +632,30 @@ impl Worker {
         answer.recv().await.unwrap_or(Err(RequestError::Stopped))
     }
 
+    /// Sends `iq` through the drive loop and waits for its answer. The
+    /// connection times the query out; the worker also stops waiting a
+    /// little after that on its own, because a drive loop that holds as
+    /// much work as it may (see `ClientBuilder::read_ahead`) stops reading
+    /// the connection, and with it its timers, until the worker takes more.
     async fn query(&self, iq: Node) -> Result<Node, RequestError> {
         let (reply, answer) = async_channel::bounded(1);
-        self.commands
-            .send(Command::SendIq {
-                iq,
-                timeout: self.iq_timeout,
-                reply,
-            })
-            .await
-            .map_err(|_| RequestError::Stopped)?;
-        answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+        let bound = self.runtime.sleep(self.iq_timeout + QUERY_GRACE);
+        let ask = async {
+            self.commands
+                .send(Command::SendIq {
+                    iq,
+                    timeout: self.iq_timeout,
+                    reply,
+                })
+                .await
+                .map_err(|_| RequestError::Stopped)?;
+            answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+        };
+        or(ask, async {
+            bound.await;
+            Err(RequestError::Iq(IqError::Timeout))
+        })
+        .await
     }
 
     /// Sends `event`, waiting for room (backpressure) unless the client is
@@ -632,21 +665,34 @@ impl Worker {
             let _ = self.events.try_send(event);
             return;
         }
-        let send = async {
-            let _ = self.events.send(event).await;
-        };
-        let stop = async {
-            let _ = self.halt.recv().await;
-        };
         // While the channel is full, acknowledgements are still served: the
         // application may be awaiting one before it reads the next event.
-        let acks = async {
-            while let Ok(ack) = self.acks.recv().await {
-                self.serve_ack(ack).await;
+        // The send is created once and only paused while an acknowledgement
+        // is served (to the end, outside the race: room for the event must
+        // not drop a commit halfway).
+        let mut send = std::pin::pin!(async {
+            let _ = self.events.send(event).await;
+        });
+        loop {
+            let sent = async {
+                (&mut send).await;
+                None
+            };
+            let stop = async {
+                let _ = self.halt.recv().await;
+                None
+            };
+            let ack = async {
+                match self.acks.recv().await {
+                    Ok(ack) => Some(ack),
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            match or(sent, or(stop, ack)).await {
+                Some(ack) => self.serve_ack(ack).await,
+                None => return,
             }
-            std::future::pending::<()>().await;
-        };
-        or(send, or(stop, acks)).await;
+        }
     }
 
     /// Releases an acknowledged message's inbox entry, together with those of

@@ -153,9 +153,13 @@ pub const DEFAULT_EVENT_CAPACITY: usize = 64;
 pub const DEFAULT_COMMAND_CAPACITY: usize = 32;
 
 /// Messaging work (incoming stanzas, sends) queued for the messaging worker
-/// at most; the drive loop holds back up to `driver::READ_AHEAD` more while
-/// it is full, then stops reading the connection.
+/// at most; the drive loop holds back up to [`DEFAULT_READ_AHEAD`] more
+/// (see [`ClientBuilder::read_ahead`]) while it is full, then stops reading
+/// the connection.
 const WORK_CAPACITY: usize = 256;
+
+/// Default of [`ClientBuilder::read_ahead`].
+pub const DEFAULT_READ_AHEAD: usize = driver::READ_AHEAD;
 
 /// Default limit on IQs awaiting an answer at once.
 pub const DEFAULT_MAX_PENDING_IQS: usize = 256;
@@ -428,6 +432,7 @@ pub struct ClientBuilder {
     command_capacity: usize,
     iq_timeout: Duration,
     max_pending_iqs: usize,
+    read_ahead: usize,
     cache_config: CacheConfig,
     on_event: Option<EventCallback>,
 }
@@ -450,6 +455,7 @@ impl Default for ClientBuilder {
             command_capacity: DEFAULT_COMMAND_CAPACITY,
             iq_timeout: DEFAULT_IQ_TIMEOUT,
             max_pending_iqs: DEFAULT_MAX_PENDING_IQS,
+            read_ahead: DEFAULT_READ_AHEAD,
             cache_config: CacheConfig::default(),
             on_event: None,
         }
@@ -470,6 +476,7 @@ impl fmt::Debug for ClientBuilder {
             .field("command_capacity", &self.command_capacity)
             .field("iq_timeout", &self.iq_timeout)
             .field("max_pending_iqs", &self.max_pending_iqs)
+            .field("read_ahead", &self.read_ahead)
             .finish_non_exhaustive()
     }
 }
@@ -603,6 +610,19 @@ impl ClientBuilder {
         self
     }
 
+    /// How many incoming messaging stanzas the client holds while its
+    /// messaging worker is busy with a full queue (default
+    /// [`DEFAULT_READ_AHEAD`], and never more than ~32 MiB of stanzas).
+    /// Meanwhile it keeps reading the connection, so the answers to the
+    /// worker's own queries (behind a large offline backlog, say) still
+    /// reach it; beyond this it stops reading until the worker catches up,
+    /// and a query of the worker whose answer is still behind fails after
+    /// its timeout instead of waiting for ever.
+    pub fn read_ahead(mut self, items: usize) -> Self {
+        self.read_ahead = items;
+        self
+    }
+
     /// Loads the device from the backend — or creates a fresh identity and
     /// saves it — and starts the drive loop. Returns at once; progress comes
     /// as [`Event`]s.
@@ -654,6 +674,7 @@ impl ClientBuilder {
             clock: Arc::clone(&clock),
             store_lock: Arc::clone(&store_lock),
             iq_timeout: self.iq_timeout,
+            runtime: Arc::clone(&runtime),
             done: Some(worker_done_tx),
             messenger: None,
             awaiting: Default::default(),
@@ -681,6 +702,7 @@ impl ClientBuilder {
             shared: Arc::clone(&shared),
             done: Some(done_tx),
             max_pending_iqs: self.max_pending_iqs,
+            read_ahead: self.read_ahead,
             work: work_tx.clone(),
             halt: Some(halt_tx),
             worker_done: worker_done_rx,
