@@ -69,6 +69,22 @@ async fn next_message_while_contact_answers(
     }
 }
 
+/// A server where account 1 registered once and went offline, and the
+/// simulated contact then sent it `n` texts `{prefix}0`, `{prefix}1`, …
+async fn offline_backlog(n: usize, prefix: &str) -> (LoopbackServer, Arc<MemoryStore>) {
+    let server = LoopbackServer::builder().start().unwrap();
+    let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
+    let (store, _) = store_with_linked_device(1).await;
+    let (client, _) = online(&server, store.clone()).await;
+    client.disconnect().await;
+    server.with_network(|net| {
+        for i in 0..n {
+            contact.send_text(net, &account(1), &format!("{prefix}{i}"));
+        }
+    });
+    (server, store)
+}
+
 /// Starts a client on `store` again and checks that no message is delivered
 /// before the offline queue is done (nothing was left unacknowledged).
 async fn nothing_comes_again(server: &LoopbackServer, store: Arc<MemoryStore>) {
@@ -643,17 +659,7 @@ fn an_event_callback_gets_every_event_in_order() {
 fn acknowledging_inline_while_a_backlog_fills_the_event_channel_does_not_hang() {
     bounded(async {
         const N: usize = 150;
-        let server = LoopbackServer::builder().start().unwrap();
-        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
-        let (store, _) = store_with_linked_device(1).await;
-        // Register once, then go offline while the backlog builds up.
-        let (client, _) = online(&server, store.clone()).await;
-        client.disconnect().await;
-        server.with_network(|net| {
-            for i in 0..N {
-                contact.send_text(net, &account(1), &format!("b{i}"));
-            }
-        });
+        let (server, store) = offline_backlog(N, "b").await;
         // A tiny event channel, and an application that awaits each
         // acknowledgement before it reads the next event.
         let client = builder(&server, store.clone())
@@ -763,16 +769,7 @@ fn a_backlog_larger_than_the_work_queue_does_not_hold_up_the_login_queries() {
         // the answers to the worker's own login queries (prekey count, digest,
         // `<active/>`) arrive behind them on the connection.
         const N: usize = 1000;
-        let server = LoopbackServer::builder().start().unwrap();
-        let mut contact = server.with_network(|net| Party::join(net, "15550009999", 0, 9));
-        let (store, _) = store_with_linked_device(1).await;
-        let (client, _) = online(&server, store.clone()).await;
-        client.disconnect().await;
-        server.with_network(|net| {
-            for i in 0..N {
-                contact.send_text(net, &account(1), &format!("q{i}"));
-            }
-        });
+        let (server, store) = offline_backlog(N, "q").await;
         // A client whose queries time out long after the test's bound: a
         // worker that waits for an answer the driver does not read hangs the
         // test instead of recovering after the timeout.

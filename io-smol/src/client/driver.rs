@@ -411,17 +411,9 @@ impl Driver {
             }
             Input::Timer
         };
-        // Room in the worker's queue for held work (a copy is offered: a
-        // send dropped unfinished would lose what it carries).
         let forwarded = async {
-            match self.held.front().cloned() {
-                Some(work) => match self.work.send(work).await {
-                    Ok(()) => Input::Forwarded,
-                    // The worker is gone: only a stop is left to wait for.
-                    Err(_) => std::future::pending().await,
-                },
-                None => std::future::pending().await,
-            }
+            self.offer_held().await;
+            Input::Forwarded
         };
         let timer = or(timer, forwarded);
         if transport_first {
@@ -532,6 +524,20 @@ impl Driver {
         self.hand_over_held(conn, session, keep).await;
     }
 
+    /// Completes once a copy of the first held item went into the worker's
+    /// queue (the caller then pops the item); pending while nothing is held
+    /// or the worker is gone (only a stop is left to wait for then). A copy,
+    /// because a send dropped unfinished would lose what it carries.
+    async fn offer_held(&self) {
+        let sent = match self.held.front().cloned() {
+            Some(work) => self.work.send(work).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Moves held work into the worker's queue while it has room.
     fn release_held(&mut self) {
         while let Some(work) = self.held.pop_front() {
@@ -637,13 +643,8 @@ impl Driver {
             let step = {
                 let done = async { Step::Done(future.as_mut().await) };
                 let forwarded = async {
-                    match self.held.front().cloned() {
-                        Some(work) => match self.work.send(work).await {
-                            Ok(()) => Step::Forwarded,
-                            Err(_) => std::future::pending().await,
-                        },
-                        None => std::future::pending().await,
-                    }
+                    self.offer_held().await;
+                    Step::Forwarded
                 };
                 let done = or(done, forwarded);
                 let commands = async {
