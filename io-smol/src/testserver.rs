@@ -747,10 +747,29 @@ fn finish(shared: &Shared, index: usize, account: Option<Jid>) {
     }
 }
 
-enum Wake {
+enum Wake<S> {
     Client(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
     Control(Option<Control>),
     Network,
+    /// The frame in flight left (or the write failed); the sender is back.
+    Sent(WsSender<S>, bool),
+}
+
+type WsSender<S> = async_tungstenite::WebSocketSender<S>;
+
+/// A frame being written: it owns the sender until the write is done, so the
+/// server reads the client meanwhile (full duplex, like a real server: a
+/// client that stops reading does not stop the server from reading it).
+type Sending<S> = std::pin::Pin<Box<dyn std::future::Future<Output = (WsSender<S>, bool)>>>;
+
+fn send_frame<S>(mut sender: WsSender<S>, frame: bytes::Bytes) -> Sending<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    Box::pin(async move {
+        let ok = sender.send(Message::Binary(frame)).await.is_ok();
+        (sender, ok)
+    })
 }
 
 async fn serve<S>(
@@ -761,11 +780,18 @@ async fn serve<S>(
     shared: &Arc<Shared>,
 ) -> Option<Jid>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    let Ok(mut ws) = async_tungstenite::accept_async(stream).await else {
+    let Ok(ws) = async_tungstenite::accept_async(stream).await else {
         return None;
     };
+    let (sender, mut receiver) = ws.split();
+    // The sender while no frame is in flight; frames waiting, in order, each
+    // with whether the connection is cut after it.
+    let mut idle = Some(sender);
+    let mut sending: Option<Sending<S>> = None;
+    let mut in_flight_cut = false;
+    let mut outbox: std::collections::VecDeque<(bytes::Bytes, bool)> = Default::default();
     let mut server = new_test_server(shared);
     // Prekeys and device lists come from the network; the phone's side of a
     // pair-code exchange needs the server to answer `companion_hello`. The
@@ -787,7 +813,8 @@ where
         // Record what the server saw *before* its answers leave: a client that
         // reacts to an answer (a QR, a login) must find the record already updated.
         record(shared, index, &server);
-        // Flush the server's frames, cutting where the faults say.
+        // Queue the server's frames, cutting where the faults say; they leave
+        // one at a time while the client is read.
         while let Some(frame) = server.poll_transmit() {
             let (frame, cut) = match faults.cut_after_server_bytes {
                 Some(limit) if sent + frame.len() >= limit => {
@@ -797,23 +824,55 @@ where
             };
             sent += frame.len();
             note(shared, index, |r| r.sent_frames.push(frame.len()));
-            if !frame.is_empty() && ws.send(Message::Binary(frame)).await.is_err() {
+            outbox.push_back((frame, cut));
+        }
+        while sending.is_none() {
+            let Some((frame, cut)) = outbox.pop_front() else {
+                break;
+            };
+            if frame.is_empty() {
+                if cut {
+                    return account.jid();
+                }
+                continue;
+            }
+            let Some(sender) = idle.take() else {
                 return account.jid();
-            }
-            if cut {
-                return account.jid(); // dropping the stream closes TCP without a close frame
-            }
+            };
+            in_flight_cut = cut;
+            sending = Some(send_frame(sender, frame));
         }
 
         let wake = or(
-            async { Wake::Client(ws.next().await) },
-            or(async { Wake::Control(controls.recv().await.ok()) }, async {
-                let _ = wakes.recv().await;
-                Wake::Network
-            }),
+            async {
+                match sending.as_mut() {
+                    Some(f) => {
+                        let (sender, ok) = f.await;
+                        Wake::Sent(sender, ok)
+                    }
+                    None => std::future::pending().await,
+                }
+            },
+            or(
+                async { Wake::Client(receiver.next().await) },
+                or(async { Wake::Control(controls.recv().await.ok()) }, async {
+                    let _ = wakes.recv().await;
+                    Wake::Network
+                }),
+            ),
         )
         .await;
         match wake {
+            Wake::Sent(sender, ok) => {
+                sending = None;
+                idle = Some(sender);
+                if !ok {
+                    return account.jid();
+                }
+                if in_flight_cut {
+                    return account.jid(); // dropping the stream closes TCP without a close frame
+                }
+            }
             Wake::Client(Some(Ok(Message::Binary(data)))) => {
                 let (data, cut) = match faults.cut_after_client_bytes {
                     Some(limit) if received + data.len() >= limit => {
@@ -865,7 +924,21 @@ where
                 Control::StreamEnd => server.send_stream_end(),
                 Control::AnswerPings(answer) => server.set_answer_pings(answer),
                 Control::Close => {
-                    let _ = ws.close(None).await;
+                    // After what is already on its way, in order.
+                    if let Some(f) = sending.take() {
+                        let (sender, _) = f.await;
+                        idle = Some(sender);
+                    }
+                    for (frame, _) in outbox.drain(..) {
+                        if let Some(sender) = idle.as_mut()
+                            && !frame.is_empty()
+                        {
+                            let _ = sender.send(Message::Binary(frame)).await;
+                        }
+                    }
+                    if let Some(sender) = idle.as_mut() {
+                        let _ = sender.close(None).await;
+                    }
                 }
                 Control::Cut => return account.jid(),
             },

@@ -836,3 +836,32 @@ fn acknowledgements_from_many_tasks_during_a_backlog_all_succeed_on_a_durable_st
         client.disconnect().await;
     });
 }
+
+#[test]
+fn a_backlog_beyond_the_read_ahead_only_delays_the_login_queries() {
+    bounded(async {
+        // Past what the client may hold it stops reading the connection (and
+        // with it the connection's timers): the answers to the login queries
+        // stay behind the backlog, so the worker's own bound on its queries
+        // fails them and the backlog flows instead of both sides waiting for
+        // ever.
+        const N: usize = 600;
+        let (server, store) = offline_backlog(N, "r").await;
+        let client = builder(&server, store.clone())
+            .read_ahead(16)
+            .iq_timeout(std::time::Duration::from_millis(300))
+            .start()
+            .await
+            .unwrap();
+        let events = client.events();
+        let mut got = 0;
+        while got < N {
+            if let Event::Message(m) = events.recv().await.unwrap() {
+                assert_eq!(m.message.text_content(), Some(format!("r{got}").as_str()));
+                client.ack_message(&m).await.unwrap();
+                got += 1;
+            }
+        }
+        client.disconnect().await;
+    });
+}

@@ -451,6 +451,9 @@ impl Driver {
                     CoreEvent::Stanza(node) if is_messaging(&node) => {
                         self.forward(conn, session, Work::Stanza(node)).await;
                     }
+                    CoreEvent::Stanza(node) => {
+                        self.emit_serving(conn, session, Event::Stanza(node)).await;
+                    }
                     CoreEvent::LoggedIn { .. } => {
                         let registered = self.device.pn.is_some();
                         self.on_connection_event(event, session, attempt).await;
@@ -522,6 +525,51 @@ impl Driver {
         }
         let keep = self.read_ahead;
         self.hand_over_held(conn, session, keep).await;
+    }
+
+    /// Emits `event`, running commands while the event channel is full: the
+    /// messaging worker may be waiting for one (a receipt it sends) before it
+    /// serves the acknowledgement that the application awaits instead of
+    /// reading events; without this the three would wait on each other.
+    async fn emit_serving(&mut self, conn: &mut Connection, session: &mut Session, event: Event) {
+        enum Wake {
+            Done,
+            Command(Command),
+        }
+        if self.requested_stop().is_some() {
+            let _ = self.events.try_send(event);
+            return;
+        }
+        let events = self.events.clone();
+        let mut send = pin!(async move {
+            let _ = events.send(event).await;
+        });
+        loop {
+            let wake = {
+                let sent = async {
+                    (&mut send).await;
+                    Wake::Done
+                };
+                let command = async {
+                    match self.commands.recv().await {
+                        Ok(command) => Wake::Command(command),
+                        Err(_) => Wake::Done,
+                    }
+                };
+                let stop = async {
+                    let _ = self.stop.recv().await;
+                    Wake::Done
+                };
+                or(sent, or(command, stop)).await
+            };
+            match wake {
+                Wake::Done => return,
+                Wake::Command(command) => {
+                    let now = self.now();
+                    self.on_command(conn, now, command, session);
+                }
+            }
+        }
     }
 
     /// Completes once a copy of the first held item went into the worker's
