@@ -85,6 +85,23 @@ async fn offline_backlog(n: usize, prefix: &str) -> (LoopbackServer, Arc<MemoryS
     (server, store)
 }
 
+/// Reads `n` messages `{prefix}0`, `{prefix}1`, … in order, acknowledging
+/// each before reading the next event (from the task that reads them).
+async fn receive_in_order_acking_each(client: &Client, n: usize, prefix: &str) {
+    let events = client.events();
+    let mut got = 0;
+    while got < n {
+        if let Event::Message(m) = events.recv().await.unwrap() {
+            assert_eq!(
+                m.message.text_content(),
+                Some(format!("{prefix}{got}").as_str())
+            );
+            client.ack_message(&m).await.unwrap();
+            got += 1;
+        }
+    }
+}
+
 /// Starts a client on `store` again and checks that no message is delivered
 /// before the offline queue is done (nothing was left unacknowledged).
 async fn nothing_comes_again(server: &LoopbackServer, store: Arc<MemoryStore>) {
@@ -778,15 +795,7 @@ fn a_backlog_larger_than_the_work_queue_does_not_hold_up_the_login_queries() {
             .start()
             .await
             .unwrap();
-        let events = client.events();
-        let mut got = 0;
-        while got < N {
-            if let Event::Message(m) = events.recv().await.unwrap() {
-                assert_eq!(m.message.text_content(), Some(format!("q{got}").as_str()));
-                client.ack_message(&m).await.unwrap();
-                got += 1;
-            }
-        }
+        receive_in_order_acking_each(&client, N, "q").await;
         client.disconnect().await;
     });
 }
@@ -853,15 +862,7 @@ fn a_backlog_beyond_the_read_ahead_only_delays_the_login_queries() {
             .start()
             .await
             .unwrap();
-        let events = client.events();
-        let mut got = 0;
-        while got < N {
-            if let Event::Message(m) = events.recv().await.unwrap() {
-                assert_eq!(m.message.text_content(), Some(format!("r{got}").as_str()));
-                client.ack_message(&m).await.unwrap();
-                got += 1;
-            }
-        }
+        receive_in_order_acking_each(&client, N, "r").await;
         client.disconnect().await;
     });
 }

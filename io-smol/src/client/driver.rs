@@ -532,44 +532,17 @@ impl Driver {
     /// serves the acknowledgement that the application awaits instead of
     /// reading events; without this the three would wait on each other.
     async fn emit_serving(&mut self, conn: &mut Connection, session: &mut Session, event: Event) {
-        enum Wake {
-            Done,
-            Command(Command),
-        }
         if self.requested_stop().is_some() {
             let _ = self.events.try_send(event);
             return;
         }
         let events = self.events.clone();
-        let mut send = pin!(async move {
-            let _ = events.send(event).await;
-        });
-        loop {
-            let wake = {
-                let sent = async {
-                    (&mut send).await;
-                    Wake::Done
-                };
-                let command = async {
-                    match self.commands.recv().await {
-                        Ok(command) => Wake::Command(command),
-                        Err(_) => Wake::Done,
-                    }
-                };
-                let stop = async {
-                    let _ = self.stop.recv().await;
-                    Wake::Done
-                };
-                or(sent, or(command, stop)).await
-            };
-            match wake {
-                Wake::Done => return,
-                Wake::Command(command) => {
-                    let now = self.now();
-                    self.on_command(conn, now, command, session);
-                }
-            }
-        }
+        // A stop drops the event, as `emit` does.
+        let _ = self
+            .serve_commands_until(conn, session, async move {
+                let _ = events.send(event).await;
+            })
+            .await;
     }
 
     /// Completes once a copy of the first held item went into the worker's
@@ -608,22 +581,40 @@ impl Driver {
     /// held is dropped. The worker never waits on the driver for ever (its
     /// queries time out on their own), so this ends.
     async fn hand_over_held(&mut self, conn: &mut Connection, session: &mut Session, keep: usize) {
-        enum Wake {
-            Sent,
+        while self.held.over(keep) {
+            let Some(copy) = self.held.front().cloned() else {
+                return;
+            };
+            let work = self.work.clone();
+            let sent = self
+                .serve_commands_until(conn, session, async move { work.send(copy).await.is_ok() })
+                .await;
+            if sent == Some(true) {
+                self.held.pop_front();
+            } else {
+                self.held.clear();
+                return;
+            }
+        }
+    }
+
+    /// Runs commands until `future` completes (`Some` of its output) or the
+    /// client is being stopped (`None`).
+    async fn serve_commands_until<T>(
+        &mut self,
+        conn: &mut Connection,
+        session: &mut Session,
+        future: impl Future<Output = T>,
+    ) -> Option<T> {
+        enum Wake<T> {
+            Done(T),
             Command(Command),
             Stop,
         }
-        while self.held.over(keep) {
+        let mut future = pin!(future);
+        loop {
             let wake = {
-                let Some(copy) = self.held.front().cloned() else {
-                    return;
-                };
-                let send = async {
-                    match self.work.send(copy).await {
-                        Ok(()) => Wake::Sent,
-                        Err(_) => Wake::Stop,
-                    }
-                };
+                let done = async { Wake::Done(future.as_mut().await) };
                 let command = async {
                     match self.commands.recv().await {
                         Ok(command) => Wake::Command(command),
@@ -634,16 +625,11 @@ impl Driver {
                     let _ = self.stop.recv().await;
                     Wake::Stop
                 };
-                or(send, or(command, stop)).await
+                or(done, or(command, stop)).await
             };
             match wake {
-                Wake::Sent => {
-                    self.held.pop_front();
-                }
-                Wake::Stop => {
-                    self.held.clear();
-                    return;
-                }
+                Wake::Done(value) => return Some(value),
+                Wake::Stop => return None,
                 Wake::Command(command) => {
                     let now = self.now();
                     self.on_command(conn, now, command, session);
