@@ -924,16 +924,23 @@ where
                 Control::StreamEnd => server.send_stream_end(),
                 Control::AnswerPings(answer) => server.set_answer_pings(answer),
                 Control::Close => {
-                    // After what is already on its way, in order.
+                    // After what is already on its way, in order; a fault's
+                    // cut among it still drops the connection instead.
                     if let Some(f) = sending.take() {
                         let (sender, _) = f.await;
                         idle = Some(sender);
+                        if in_flight_cut {
+                            return account.jid();
+                        }
                     }
-                    for (frame, _) in outbox.drain(..) {
+                    for (frame, cut) in outbox.drain(..) {
                         if let Some(sender) = idle.as_mut()
                             && !frame.is_empty()
                         {
                             let _ = sender.send(Message::Binary(frame)).await;
+                        }
+                        if cut {
+                            return account.jid();
                         }
                     }
                     if let Some(sender) = idle.as_mut() {

@@ -866,3 +866,35 @@ fn a_backlog_beyond_the_read_ahead_only_delays_the_login_queries() {
         client.disconnect().await;
     });
 }
+
+#[test]
+fn acknowledging_inline_through_a_reconnect_during_a_backlog_does_not_hang() {
+    bounded(async {
+        // The application acknowledges each message from the task that reads
+        // the events, with room for one event; the connection drops during
+        // the backlog, so the drive loop waits for room for its own events
+        // (reconnecting) while the worker asks it to send receipts.
+        const N: usize = 300;
+        let (server, store) = offline_backlog(N, "c").await;
+        let client = builder(&server, store.clone())
+            .event_capacity(1)
+            .iq_timeout(std::time::Duration::from_millis(300))
+            .start()
+            .await
+            .unwrap();
+        let events = client.events();
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < N {
+            if let Event::Message(m) = events.recv().await.unwrap() {
+                let text = m.message.text_content().unwrap().to_owned();
+                assert!(seen.insert(text.clone()), "{text} delivered twice");
+                client.ack_message(&m).await.unwrap();
+                if seen.len() == 20 {
+                    server.control(wa_io_smol::testserver::Control::Cut);
+                }
+            }
+        }
+        assert!((0..N).all(|i| seen.contains(&format!("c{i}"))));
+        client.disconnect().await;
+    });
+}

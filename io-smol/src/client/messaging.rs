@@ -625,11 +625,41 @@ impl Worker {
 
     async fn try_send_node(&self, node: Node) -> Result<(), RequestError> {
         let (reply, answer) = async_channel::bounded(1);
-        self.commands
-            .send(Command::SendNode { node, reply })
-            .await
-            .map_err(|_| RequestError::Stopped)?;
-        answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+        self.serving_acks(async {
+            self.commands
+                .send(Command::SendNode { node, reply })
+                .await
+                .map_err(|_| RequestError::Stopped)?;
+            answer.recv().await.unwrap_or(Err(RequestError::Stopped))
+        })
+        .await
+    }
+
+    /// Awaits `future` (a request to the drive loop) while serving the
+    /// application's acknowledgements: the drive loop may itself be waiting
+    /// for room for an event that only an application awaiting an
+    /// acknowledgement would make. Each acknowledgement is served to the end
+    /// (never dropped halfway when `future` completes meanwhile).
+    async fn serving_acks<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        enum Wake<T> {
+            Done(T),
+            Ack(Ack),
+        }
+        let mut future = std::pin::pin!(future);
+        loop {
+            let wake = or(async { Wake::Done(future.as_mut().await) }, async {
+                match self.acks.recv().await {
+                    Ok(ack) => Wake::Ack(ack),
+                    // No handle can acknowledge any more.
+                    Err(_) => std::future::pending().await,
+                }
+            })
+            .await;
+            match wake {
+                Wake::Ack(ack) => self.serve_ack(ack).await,
+                Wake::Done(value) => return value,
+            }
+        }
     }
 
     /// Sends `iq` through the drive loop and waits for its answer. The
@@ -651,10 +681,10 @@ impl Worker {
                 .map_err(|_| RequestError::Stopped)?;
             answer.recv().await.unwrap_or(Err(RequestError::Stopped))
         };
-        or(ask, async {
+        self.serving_acks(or(ask, async {
             bound.await;
             Err(RequestError::Iq(IqError::Timeout))
-        })
+        }))
         .await
     }
 

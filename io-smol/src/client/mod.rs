@@ -60,8 +60,9 @@
 //! ([`Client::send_iq`], [`Client::send_text`]) from the task that reads them
 //! while the channel could fill up: spawn the request, or read events on
 //! another task. [`Client::ack_message`] is the exception: it is served even
-//! while the client waits for room in the channel (the drive loop keeps
-//! running the messaging worker's requests meanwhile).
+//! while the client waits for room in the channel (the messaging worker
+//! serves acknowledgements whenever it waits, for room or for the drive
+//! loop).
 //! Requests never hang: one sent while the connection is down fails at once
 //! with [`RequestError::NotConnected`], one in flight when it drops fails
 //! with [`IqError::Disconnected`](wa_core::connection::IqError::Disconnected),
