@@ -1,6 +1,8 @@
 //! The `wa-store` command-line tool, run as a process on real files.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::SystemTime;
 
@@ -16,17 +18,6 @@ fn wa_store(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A copy of the committed schema-v1 fixture (see tests/fixture.rs).
-fn fixture(dir: &Path) -> PathBuf {
-    let path = dir.join("v1.redb");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.redb"),
-        &path,
-    )
-    .unwrap();
-    path
 }
 
 fn s(p: &Path) -> &str {
@@ -76,7 +67,7 @@ fn stats_row(stdout: &str, table: &str) -> String {
 #[test]
 fn stats_counts_rows_per_table_and_device() {
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     let size = std::fs::metadata(&path).unwrap().len();
     let before = Fingerprint::of(&path);
     let out = wa_store(&["stats", s(&path)]);
@@ -109,7 +100,7 @@ fn stats_counts_rows_per_table_and_device() {
 #[test]
 fn check_passes_a_healthy_file_and_flags_a_corrupt_record() {
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     let out = wa_store(&["check", s(&path)]);
     assert!(
         out.status.success(),
@@ -144,7 +135,7 @@ fn check_passes_a_healthy_file_and_flags_a_corrupt_record() {
 #[test]
 fn check_flags_a_damaged_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     let mut bytes = std::fs::read(&path).unwrap();
     // Damage every page after the header: whatever the layout, live pages
     // are hit and their checksums fail.
@@ -170,7 +161,7 @@ fn check_flags_a_damaged_file() {
 #[test]
 fn export_redacts_secrets_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     let out = wa_store(&["export", s(&path)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let redacted = text(&out.stdout);
@@ -307,7 +298,7 @@ fn usage_and_file_errors_exit_2() {
     assert!(wa_store(&["--help"]).status.success());
 
     // A file from a newer release: refused with a message saying so.
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     {
         let db = redb::Database::open(&path).unwrap();
         let txn = db.begin_write().unwrap();
@@ -329,7 +320,7 @@ fn usage_and_file_errors_exit_2() {
 #[test]
 fn stats_check_and_export_read_beside_a_running_client_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     // The client holds the file for the whole test (opening it upgrades the
     // fixture to the current schema version; that is the client's write).
     let client = RedbStore::open_with(&path, shared()).unwrap();
@@ -385,7 +376,7 @@ fn stats_check_and_export_read_beside_a_running_client_and_write_nothing() {
 #[test]
 fn beside_a_client_without_shared_readers_the_tool_says_the_file_is_in_use() {
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     let client = RedbStore::open(&path).unwrap();
     let before = Fingerprint::of(&path);
     for args in [&["stats"][..], &["check"][..], &["export"][..]] {
@@ -406,7 +397,7 @@ fn beside_a_client_without_shared_readers_the_tool_says_the_file_is_in_use() {
 #[test]
 fn compact_refuses_while_the_file_is_open_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     for options in [RedbOptions::default(), shared()] {
         let client = RedbStore::open_with(&path, options.clone()).unwrap();
         let before = Fingerprint::of(&path);

@@ -3,6 +3,8 @@
 //! of the committed fixture) to the current version, and `check`/`export` on
 //! the inbox tables, including damaged rows.
 
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,21 +144,11 @@ fn inbox_survives_a_reopen_and_removals_are_durable() {
     assert_eq!((rows("inbox_v1"), rows("inbox_index_v1")), (1, 1));
 }
 
-fn fixture_copy(dir: &Path) -> PathBuf {
-    let path = dir.join("v1.redb");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.redb"),
-        &path,
-    )
-    .expect("copy the v1 fixture");
-    path
-}
-
 #[test]
 fn a_schema_v1_file_is_upgraded_on_open_and_gets_a_working_inbox() {
     assert_eq!(SCHEMA_VERSION, 2, "this test upgrades version 1 to 2");
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = fixture_copy(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     assert_eq!(raw_schema_version(&path), 1);
     assert!(!raw_tables(&path).iter().any(|t| t.starts_with("inbox")));
 
@@ -233,7 +225,7 @@ fn a_schema_v1_file_is_upgraded_on_open_and_gets_a_working_inbox() {
 #[test]
 fn a_v1_file_missing_its_version_is_still_refused_not_upgraded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = fixture_copy(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     raw_edit(&path, "meta", |t| {
         t.remove(&b"schema_version"[..]).unwrap();
     });

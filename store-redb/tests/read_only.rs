@@ -2,23 +2,13 @@
 //! writes, beside a running store in the same process (the `wa-store` runs
 //! in another process are in cli.rs).
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use wa_core::store::{SignalStore, StoreError};
 use wa_store_redb::{Durability, FileInUse, ReadOnlyStore, RedbOptions, RedbStore};
 
 fn shared() -> RedbOptions {
     RedbOptions::builder().shared_readers(true).build()
-}
-
-fn fixture(dir: &Path) -> PathBuf {
-    let path = dir.join("v1.redb");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.redb"),
-        &path,
-    )
-    .unwrap();
-    path
 }
 
 fn sessions(reader: &ReadOnlyStore) -> u64 {
@@ -96,7 +86,7 @@ fn an_open_reader_admits_only_a_shared_store() {
 #[test]
 fn reading_never_upgrades_or_writes_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = fixture(dir.path());
+    let path = common::v1_fixture_copy(dir.path());
     let bytes = std::fs::read(&path).unwrap();
     let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
     {

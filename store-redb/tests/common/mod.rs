@@ -4,7 +4,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, ErrorKind};
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -215,4 +215,16 @@ impl StorageBackend for TestBackend {
     fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
         self.inner.query_lock_range(start, end)
     }
+}
+
+/// A copy, as `dir/v1.redb`, of the committed schema-v1 fixture (see
+/// tests/fixture.rs), for tests that open or change it.
+pub fn v1_fixture_copy(dir: &Path) -> PathBuf {
+    let path = dir.join("v1.redb");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.redb"),
+        &path,
+    )
+    .expect("copy the v1 fixture");
+    path
 }
