@@ -97,6 +97,21 @@ where
     }
 }
 
+/// `f` as a queued operation, and the channel its result comes back on.
+fn job<T, F>(f: F) -> (Box<dyn Job>, async_channel::Receiver<StoreResult<T>>)
+where
+    T: Send + 'static,
+    F: FnMut(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+{
+    let (reply, answer) = async_channel::bounded(1);
+    let op = Box::new(Op {
+        f,
+        out: None,
+        reply,
+    });
+    (op, answer)
+}
+
 /// The handle on the writer thread. Dropping it lets the thread finish every
 /// queued operation, then joins it.
 pub(crate) struct Writer {
@@ -142,12 +157,7 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> StoreResult<T> + Send + 'static,
     {
-        let (reply, answer) = async_channel::bounded(1);
-        let op: Box<dyn Job> = Box::new(Op {
-            f,
-            out: None,
-            reply,
-        });
+        let (op, answer) = job(f);
         self.queue
             .send(op)
             .await
@@ -165,12 +175,7 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&WriteTransaction) -> StoreResult<T> + Send + 'static,
     {
-        let (reply, answer) = async_channel::bounded(1);
-        let op: Box<dyn Job> = Box::new(Op {
-            f,
-            out: None,
-            reply,
-        });
+        let (op, answer) = job(f);
         self.queue
             .send_blocking(op)
             .map_err(|_| error::writer_gone())?;
