@@ -72,12 +72,6 @@ pub(crate) enum Work {
     },
 }
 
-/// What the idle worker woke up for.
-enum Next {
-    Work(Work),
-    Ack(Ack),
-}
-
 /// How long after the connection's own IQ timeout the worker stops waiting
 /// for an answer itself.
 const QUERY_GRACE: Duration = Duration::from_secs(1);
@@ -219,31 +213,11 @@ impl Worker {
         loop {
             let work = match self.deferred.take() {
                 Some(work) => work,
-                None => {
-                    // Only the receiving races: an acknowledgement is served
-                    // to the end outside the race, so new work arriving
-                    // meanwhile never drops its commit halfway (its callers
-                    // would be told `Stopped` for a release that happens).
-                    let next = or(
-                        async { self.work.recv().await.ok().map(Next::Work) },
-                        async {
-                            match self.acks.recv().await {
-                                Ok(ack) => Some(Next::Ack(ack)),
-                                // No handle can acknowledge any more.
-                                Err(_) => std::future::pending().await,
-                            }
-                        },
-                    )
-                    .await;
-                    match next {
-                        Some(Next::Work(work)) => work,
-                        Some(Next::Ack(ack)) => {
-                            self.serve_ack(ack).await;
-                            continue;
-                        }
-                        None => break,
-                    }
-                }
+                // Idle, acknowledgements are served too.
+                None => match self.serving_acks(self.work.recv()).await {
+                    Ok(work) => work,
+                    Err(_) => break,
+                },
             };
             if self.work.is_closed() {
                 // Stopping: what is left is refused, not run (an unanswered
@@ -635,11 +609,13 @@ impl Worker {
         .await
     }
 
-    /// Awaits `future` (a request to the drive loop) while serving the
-    /// application's acknowledgements: the drive loop may itself be waiting
-    /// for room for an event that only an application awaiting an
-    /// acknowledgement would make. Each acknowledgement is served to the end
-    /// (never dropped halfway when `future` completes meanwhile).
+    /// Awaits `future` while serving the application's acknowledgements, as
+    /// the worker does whenever it waits (for work, for room for an event,
+    /// for the drive loop, which may itself wait for room for an event that
+    /// only an application awaiting an acknowledgement would make). Each
+    /// acknowledgement is served to the end: `future` is only paused
+    /// meanwhile, and a commit is never dropped halfway (its callers would be
+    /// told `Stopped` for a release that happens).
     async fn serving_acks<T>(&self, future: impl std::future::Future<Output = T>) -> T {
         enum Wake<T> {
             Done(T),
@@ -697,32 +673,13 @@ impl Worker {
         }
         // While the channel is full, acknowledgements are still served: the
         // application may be awaiting one before it reads the next event.
-        // The send is created once and only paused while an acknowledgement
-        // is served (to the end, outside the race: room for the event must
-        // not drop a commit halfway).
-        let mut send = std::pin::pin!(async {
+        let send = async {
             let _ = self.events.send(event).await;
-        });
-        loop {
-            let sent = async {
-                (&mut send).await;
-                None
-            };
-            let stop = async {
-                let _ = self.halt.recv().await;
-                None
-            };
-            let ack = async {
-                match self.acks.recv().await {
-                    Ok(ack) => Some(ack),
-                    Err(_) => std::future::pending().await,
-                }
-            };
-            match or(sent, or(stop, ack)).await {
-                Some(ack) => self.serve_ack(ack).await,
-                None => return,
-            }
-        }
+        };
+        let stop = async {
+            let _ = self.halt.recv().await;
+        };
+        self.serving_acks(or(send, stop)).await;
     }
 
     /// Releases an acknowledged message's inbox entry, together with those of
